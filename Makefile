@@ -1,0 +1,48 @@
+# kiloscribe-lab: every target sets the project up first, so a fresh clone needs no other step.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LAB_DIR ?= .lab
+SCENARIO ?= incident
+
+.PHONY: setup test test-unit test-lab lint fmt lab-up lab-down lab-status clean
+
+setup: $(STAMP)
+
+# Re-install only when the project's metadata changed: `make setup` is a no-op otherwise.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-unit: setup
+	$(BIN)/python -m pytest -q -m unit
+
+test-lab: setup
+	$(BIN)/python -m pytest -q -m lab
+
+lint: setup
+	$(BIN)/ruff check kiloscribe_lab tests
+	$(BIN)/ruff format --check kiloscribe_lab tests
+	$(BIN)/mypy
+
+fmt: setup
+	$(BIN)/ruff format kiloscribe_lab tests
+	$(BIN)/ruff check --fix kiloscribe_lab tests
+
+lab-up: setup
+	$(BIN)/kiloscribe-lab lab up --dir $(LAB_DIR) --scenario $(SCENARIO)
+
+lab-down: setup
+	$(BIN)/kiloscribe-lab lab down --dir $(LAB_DIR)
+
+lab-status: setup
+	$(BIN)/kiloscribe-lab lab status --dir $(LAB_DIR)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,64 @@
+"""One exception hierarchy for kiloscribe-lab.
+
+Probes never raise for what a server does: a refused handshake, a 502 or a stall is
+*evidence* and comes back as a ProbeResult. Exceptions are for the tool's own failures
+and for bad input, and every one of them maps to an exit code in the CLI::
+
+    KiloscribeLabError                    exit 2 unless stated
+    ├── UsageError                        bad command-line usage (malformed URL, bad option value)
+    ├── ConfigError                       an invalid config file, profile or environment
+    │   └── SecretError                   the named key variable is unset or empty
+    ├── ProtocolError                     bytes that are not a valid Engine.IO/Socket.IO/HTTP
+    │                                     upgrade message (raised by the sans-I/O core; probes
+    │                                     turn it into outcome "malformed")
+    └── LabError                          the local lab could not do what was asked  (exit 3)
+        ├── LabStartError                 a component did not come up; nothing is left running
+        └── LabStateError                 no lab, a stale one, or one in an unexpected state
+
+Third-party exceptions are translated at one boundary each (``raise ... from exc``), so a
+caller catches ``KiloscribeLabError`` and never a library's exception.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CRITICAL = 1
+EXIT_USAGE = 2
+EXIT_LAB = 3
+EXIT_INTERRUPTED = 130
+
+
+class KiloscribeLabError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    exit_code: int = EXIT_USAGE
+
+
+class UsageError(KiloscribeLabError):
+    """The command line is wrong: a malformed URL, an out-of-range value, a missing file."""
+
+
+class ConfigError(KiloscribeLabError):
+    """A config file, network profile or environment setting is invalid."""
+
+
+class SecretError(ConfigError):
+    """The environment variable that should hold a secret is unset or empty."""
+
+
+class ProtocolError(KiloscribeLabError):
+    """Input that is not a valid protocol message. Raised only by pure protocol code."""
+
+
+class LabError(KiloscribeLabError):
+    """The local lab failed."""
+
+    exit_code = EXIT_LAB
+
+
+class LabStartError(LabError):
+    """A lab component did not become ready; everything already started was stopped."""
+
+
+class LabStateError(LabError):
+    """There is no lab where one was expected, or its state file is unreadable."""
