@@ -1,0 +1,146 @@
+"""``kiloscribe-lab``: the command line. Thin: parse, call, print, map errors to exit codes.
+
+Exit codes: 0 fine; 1 a critical finding; 2 bad usage, config or input (one line on
+stderr, never a traceback); 3 the local lab failed; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from kiloscribe_lab.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_LAB,
+    EXIT_OK,
+    KiloscribeLabError,
+    UsageError,
+)
+from kiloscribe_lab.lab import fleet
+from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so every usage error takes one path."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False))
+
+
+def _lab_dir(args: argparse.Namespace) -> Path:
+    return Path(args.dir).resolve() if args.dir else fleet.default_lab_dir()
+
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    info = fleet.up(_lab_dir(args), args.scenario)
+    if args.json:
+        _print_json(info.to_json())
+        return EXIT_OK
+    data = info.to_json()
+    print(f"lab up: scenario {info.scenario} in {info.lab_dir}")
+    print(f"  edge (CDN)     {data['edge']}")
+    print(f"  load balancer  {data['lb']}")
+    for backend in data["backends"]:
+        print(f"  {backend['name']:<14} {backend['url']}  (upstream {backend['upstream']})")
+    print(f"  API base       {data['api']}")
+    print(f"  CA bundle      {data['ca_bundle']}")
+    if info.api_key_file is not None:
+        print(f"  API key        in ${info.api_key_env}: `set -a; . {info.api_key_file}; set +a`")
+    else:
+        print(f"  API key        the value of ${info.api_key_env}")
+    return EXIT_OK
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    stubborn = fleet.down(_lab_dir(args))
+    if stubborn:
+        print(f"lab down: could not stop {', '.join(stubborn)}", file=sys.stderr)
+        return EXIT_LAB
+    print("lab down: every lab process stopped")
+    return EXIT_OK
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    st = fleet.status(_lab_dir(args))
+    if args.json:
+        _print_json(st.to_json())
+    else:
+        print(f"lab {st.info.lab_dir}: scenario {st.info.scenario}, "
+              f"{'healthy' if st.healthy else 'NOT HEALTHY'}")
+        for c in st.components:
+            pid = "" if c.pid is None else f"pid {c.pid}"
+            extra = f"  {c.detail}" if c.detail else ""
+            print(f"  {c.name:<16} {c.state:<20} {pid}{extra}")
+    return EXIT_OK if st.healthy else EXIT_LAB
+
+
+def cmd_lab_scenarios(args: argparse.Namespace) -> int:
+    if args.json:
+        for scenario in SCENARIOS.values():
+            _print_json(scenario.to_json())
+        return EXIT_OK
+    for scenario in SCENARIOS.values():
+        default = " (default)" if scenario.name == DEFAULT_SCENARIO else ""
+        print(f"{scenario.name + default:<24} {scenario.description}")
+        print(f"{'':<24} expect: {', '.join(scenario.expected_findings)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kiloscribe-lab", description=__doc__.splitlines()[0] if __doc__ else "")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    lab = sub.add_parser("lab", help="the local lab: Caddy edge + LB in front of Socket.IO backends")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)
+    dir_help = "lab directory (default $KILOSCRIBE_LAB_DIR or ./.lab)"
+
+    up = lab_sub.add_parser("up", help="start the lab and wait until every endpoint answers")
+    up.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=sorted(SCENARIOS))
+    up.add_argument("--dir", help=dir_help)
+    up.add_argument("--json", action="store_true", help="print one JSON object")
+    up.set_defaults(func=cmd_lab_up)
+
+    down = lab_sub.add_parser("down", help="stop every lab process")
+    down.add_argument("--dir", help=dir_help)
+    down.set_defaults(func=cmd_lab_down)
+
+    st = lab_sub.add_parser("status", help="each component's health (exit 3 when unhealthy)")
+    st.add_argument("--dir", help=dir_help)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_lab_status)
+
+    sc = lab_sub.add_parser("scenarios", help="list scenarios and their ground truth")
+    sc.add_argument("--json", action="store_true", help="one JSON object per scenario")
+    sc.set_defaults(func=cmd_lab_scenarios)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except KiloscribeLabError as exc:
+        print(f"kiloscribe-lab: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kiloscribe-lab: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def run() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

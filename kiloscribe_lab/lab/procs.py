@@ -1,0 +1,148 @@
+"""Process control for lab components: spawn in their own group, identify, stop, reap.
+
+Every component runs in a new session (so its process group id equals its pid), which lets
+``stop`` signal the whole group: nothing a component forks is left behind. A pid alone is
+not proof of identity once the lab's CLI has exited, so each record also keeps the
+process's start time (``/proc/<pid>/stat`` field 22): a recycled pid never matches it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRecord:
+    name: str
+    pid: int
+    start_ticks: int
+    log: str
+    argv: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "start_ticks": self.start_ticks,
+            "log": self.log,
+            "argv": list(self.argv),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> ProcessRecord:
+        argv = data.get("argv") or []
+        assert isinstance(argv, list)
+        return cls(
+            name=str(data["name"]),
+            pid=int(str(data["pid"])),
+            start_ticks=int(str(data["start_ticks"])),
+            log=str(data["log"]),
+            argv=tuple(str(a) for a in argv),
+        )
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (which may contain spaces)."""
+    try:
+        raw = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # "pid (comm) state ppid pgrp ..." -> ["state", "ppid", "pgrp", ...]
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def is_alive(record: ProcessRecord) -> bool:
+    """True when the very process we started still runs (zombies count as gone)."""
+    fields = _stat_fields(record.pid)
+    if fields is None or fields[0] in {"Z", "X"}:
+        return False
+    return int(fields[19]) == record.start_ticks
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``."""
+    members = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields and fields[0] not in {"Z", "X"} and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,  # own group: stop() signals everything it forks
+        )
+    ticks = start_ticks(proc.pid)
+    record = ProcessRecord(name, proc.pid, ticks or 0, str(log), tuple(argv))
+    return proc, record
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status where we are the parent, so no zombie lingers."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop(record: ProcessRecord, *, grace_s: float = 2.0, poll_s: float = 0.02) -> bool:
+    """Stop the component's process group: SIGTERM, then SIGKILL after ``grace_s``.
+
+    Returns True when the group is gone. A record whose pid now belongs to another
+    process (start time differs) is left alone.
+    """
+    leader = _stat_fields(record.pid)
+    if leader and leader[0] not in {"Z", "X"} and int(leader[19]) != record.start_ticks:
+        return True  # the pid was recycled: that process is not ours to stop
+    if not is_alive(record) and not group_members(record.pid):
+        _reap(record.pid)
+        return True
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(record.pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            _reap(record.pid)
+            if not group_members(record.pid):
+                return True
+            time.sleep(poll_s)
+    _reap(record.pid)
+    return not group_members(record.pid)
+
+
+def tail(path: str | Path, lines: int = 8) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])

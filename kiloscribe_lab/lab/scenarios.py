@@ -1,0 +1,121 @@
+"""The lab's scenarios: named presets, each with the ground truth a correct diagnosis gives.
+
+Pure data. The Caddyfile generator and the backends read a Scenario; tests and the
+diagnosis integration table read ``expected_findings``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from kiloscribe_lab.errors import UsageError
+
+BACKENDS: tuple[str, ...] = ("inscribe-1", "inscribe-2", "inscribe-3")
+
+
+class LbPolicy(enum.StrEnum):
+    """The Caddy ``lb_policy`` the load balancer runs."""
+
+    ROUND_ROBIN = "round_robin"
+    IP_HASH = "ip_hash"
+    COOKIE = "cookie"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    lb_policy: LbPolicy
+    expected_findings: tuple[str, ...]
+    down: frozenset[str] = frozenset()  # backends not running: Caddy answers 502 for them
+    stalled: frozenset[str] = frozenset()  # backends that accept and never answer
+    root_redirect: bool = False  # the backends' "/" answers 308
+    edge_blocks_websocket: bool = False  # the CDN edge refuses WebSocket upgrades
+    auth_broken: bool = False  # every key is refused, the valid one included
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "lb_policy": self.lb_policy.value,
+            "down": sorted(self.down),
+            "stalled": sorted(self.stalled),
+            "root_redirect": self.root_redirect,
+            "edge_blocks_websocket": self.edge_blocks_websocket,
+            "auth_broken": self.auth_broken,
+            "expected_findings": list(self.expected_findings),
+        }
+
+
+_HEALTHY_TRUTH = ("plain-websocket-protocol-mismatch", "auth-path-healthy")
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            name="healthy",
+            description="All backends up, sticky sessions by client IP (ip_hash), WebSocket proxied.",
+            lb_policy=LbPolicy.IP_HASH,
+            expected_findings=_HEALTHY_TRUTH,
+        ),
+        Scenario(
+            name="cookie-sticky",
+            description="As healthy, but stickiness comes from the balancer's cookie (lb_policy cookie).",
+            lb_policy=LbPolicy.COOKIE,
+            expected_findings=("sticky-sessions-cookie-only", *_HEALTHY_TRUTH),
+        ),
+        Scenario(
+            name="incident",
+            description="The seed's state: inscribe-2 down (502), round robin, / answers 308.",
+            lb_policy=LbPolicy.ROUND_ROBIN,
+            down=frozenset({"inscribe-2"}),
+            root_redirect=True,
+            expected_findings=(
+                "backend-down",
+                "sticky-sessions-missing",
+                "plain-websocket-protocol-mismatch",
+                "root-redirect",
+                "auth-path-healthy",
+            ),
+        ),
+        Scenario(
+            name="all-down",
+            description="Every backend down: the balancer and every direct site answer 502.",
+            lb_policy=LbPolicy.ROUND_ROBIN,
+            down=frozenset(BACKENDS),
+            expected_findings=("all-backends-down",),
+        ),
+        Scenario(
+            name="edge-blocks-websocket",
+            description="The CDN edge refuses WebSocket upgrades; polling still works.",
+            lb_policy=LbPolicy.IP_HASH,
+            edge_blocks_websocket=True,
+            expected_findings=("websocket-blocked",),
+        ),
+        Scenario(
+            name="slow-backend",
+            description="inscribe-3 accepts connections and then stalls past any probe deadline.",
+            lb_policy=LbPolicy.IP_HASH,
+            stalled=frozenset({"inscribe-3"}),
+            expected_findings=("backend-timeout",),
+        ),
+        Scenario(
+            name="auth-broken",
+            description="The servers refuse every key, the valid one included.",
+            lb_policy=LbPolicy.IP_HASH,
+            auth_broken=True,
+            expected_findings=("auth-rejected",),
+        ),
+    )
+}
+
+DEFAULT_SCENARIO = "incident"
+
+
+def get_scenario(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        known = ", ".join(SCENARIOS)
+        raise UsageError(f"unknown scenario {name!r}; known scenarios: {known}") from None
