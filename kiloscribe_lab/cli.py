@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from kiloscribe_lab.errors import (
+    EXIT_CRITICAL,
     EXIT_INTERRUPTED,
     EXIT_LAB,
     EXIT_OK,
@@ -73,8 +74,10 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(st.to_json())
     else:
-        print(f"lab {st.info.lab_dir}: scenario {st.info.scenario}, "
-              f"{'healthy' if st.healthy else 'NOT HEALTHY'}")
+        print(
+            f"lab {st.info.lab_dir}: scenario {st.info.scenario}, "
+            f"{'healthy' if st.healthy else 'NOT HEALTHY'}"
+        )
         for c in st.components:
             pid = "" if c.pid is None else f"pid {c.pid}"
             extra = f"  {c.detail}" if c.detail else ""
@@ -94,9 +97,94 @@ def cmd_lab_scenarios(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 600 seconds, got {text}")
+    return value
+
+
+def _attempts(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, got {text}")
+    return value
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from kiloscribe_lab import output
+    from kiloscribe_lab.probes.command import ProbeRequest, run_probe
+
+    request = ProbeRequest(
+        urls=tuple(args.urls),
+        discover=args.discover,
+        api_key_env=args.api_key_env,
+        network=args.network,
+        config=Path(args.config) if args.config else None,
+        timeout_s=args.timeout,
+        attempts=args.attempts,
+        ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
+    )
+    progress = None if args.json or not sys.stderr.isatty() else output.progress_printer()
+    report = run_probe(request, progress=progress)
+    if args.json:
+        for line in report.json_lines():
+            print(line)
+    else:
+        print(output.render_text(report))
+    return EXIT_CRITICAL if report.has_critical else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kiloscribe-lab", description=__doc__.splitlines()[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    probe = sub.add_parser("probe", help="run every probe against the endpoints and diagnose")
+    probe.add_argument("urls", nargs="*", metavar="URL", help="https://, wss://, http:// or ws://")
+    probe.add_argument(
+        "--discover",
+        metavar="API_BASE",
+        help="also probe the servers GET API_BASE/inscriptions/websocket-servers lists",
+    )
+    probe.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="the environment variable holding the API key (never the key itself)",
+    )
+    probe.add_argument(
+        "--network",
+        metavar="PROFILE",
+        default="direct",
+        help="network profile (from --config, or a lab network)",
+    )
+    probe.add_argument("--config", metavar="FILE", help="investigation config (TOML) with networks")
+    probe.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="hard deadline of each probe (default 5)",
+    )
+    probe.add_argument(
+        "--attempts",
+        type=_attempts,
+        default=1,
+        metavar="N",
+        help="repeat the connects N times: success rate and latency percentiles",
+    )
+    probe.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs to trust")
+    probe.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON lines: every ProbeResult, then every Finding, then verdicts",
+    )
+    probe.set_defaults(func=cmd_probe)
 
     lab = sub.add_parser("lab", help="the local lab: Caddy edge + LB in front of Socket.IO backends")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)

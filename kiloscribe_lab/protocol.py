@@ -526,9 +526,7 @@ def describe_body(body: bytes, content_type: str | None = None) -> tuple[BodyKin
     return BodyKind.JSON, f"JSON {type(obj).__name__}: {_one_line(stripped)}"
 
 
-def classify_handshake(
-    status: int, body: bytes, content_type: str | None = None
-) -> HandshakeResult:
+def classify_handshake(status: int, body: bytes, content_type: str | None = None) -> HandshakeResult:
     """Classify the answer to ``GET /socket.io/?EIO=4&transport=polling``.
 
     Raises ProtocolError only when the body clearly *claims* to be Engine.IO (``0{``, a v3
@@ -722,9 +720,7 @@ def connect_packet(auth: dict[str, Any] | None = None, namespace: str = "/") -> 
 
 def event_packet(name: str, *args: Any, ack_id: int | None = None, namespace: str = "/") -> str:
     """Wire text of an EVENT, e.g. ``421["start-inscription",{...}]`` (ack id 1)."""
-    return encode_sio_message(
-        SioPacket(SioPacketType.EVENT, namespace, [name, *args], ack_id=ack_id)
-    )
+    return encode_sio_message(SioPacket(SioPacketType.EVENT, namespace, [name, *args], ack_id=ack_id))
 
 
 def connect_error_message(packet: SioPacket) -> str | None:
@@ -765,9 +761,7 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _LINE_BREAK = re.compile(rb"\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?", re.DOTALL)
 # Headers build_upgrade_request writes itself; a duplicate would make the request ambiguous.
-_MANAGED_HEADERS = frozenset(
-    {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version"}
-)
+_MANAGED_HEADERS = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version"})
 
 
 def make_websocket_key(random_bytes: bytes | None = None) -> str:
@@ -985,9 +979,7 @@ def _apply_mask(data: bytes, key: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
 
 
-def encode_frame(
-    opcode: Opcode | int, payload: bytes, mask_key: bytes | None, *, fin: bool = True
-) -> bytes:
+def encode_frame(opcode: Opcode | int, payload: bytes, mask_key: bytes | None, *, fin: bool = True) -> bytes:
     """One frame. Clients must mask (give a 4-byte key); ``None`` writes a server frame."""
     op = _OPCODES.get(int(opcode))
     if op is None:

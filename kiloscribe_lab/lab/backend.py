@@ -22,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -108,8 +109,7 @@ def validate_inscription_request(data: Any, *, need_file: bool = True) -> str | 
     if need_file:
         has_url = isinstance(data.get("fileURL"), str) and data["fileURL"]
         has_b64 = all(
-            isinstance(data.get(k), str) and data[k]
-            for k in ("fileBase64", "fileName", "fileMimeType")
+            isinstance(data.get(k), str) and data[k] for k in ("fileBase64", "fileName", "fileMimeType")
         )
         if not (has_url or has_b64):
             return "Provide fileURL, or fileBase64 with fileName and fileMimeType"
@@ -125,13 +125,13 @@ def key_matches(config: BackendConfig, candidate: object) -> bool:
 def build_socketio(config: BackendConfig, store: InscriptionStore) -> socketio.AsyncServer:
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", logger=False)
 
-    @sio.event  # type: ignore[misc]
+    @sio.event  # type: ignore[untyped-decorator]
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         api_key = auth.get("apiKey") if isinstance(auth, dict) else None
         if not key_matches(config, api_key):
             raise socketio.exceptions.ConnectionRefusedError(INVALID_KEY)
 
-    @sio.on("start-inscription")  # type: ignore[misc]
+    @sio.on("start-inscription")  # type: ignore[untyped-decorator]
     async def start_inscription(sid: str, data: Any = None) -> dict[str, Any]:
         error = validate_inscription_request(data)
         if error is not None:
@@ -154,8 +154,12 @@ async def _emit_progress(sio: socketio.AsyncServer, sid: str, job: dict[str, Any
         status = "completed" if progress == 100 else "processing"
         await sio.emit(
             "inscription-progress",
-            {"jobId": job["jobId"], "status": status, "progress": progress,
-             "topicId": job["topic_id"]},
+            {
+                "jobId": job["jobId"],
+                "status": status,
+                "progress": progress,
+                "topicId": job["topic_id"],
+            },
             to=sid,
         )
     await sio.emit("inscription-complete", {"topicId": job["topic_id"]}, to=sid)
@@ -201,6 +205,27 @@ async def _respond(
     await send({"type": "http.response.body", "body": payload})
 
 
+async def _refuse_websocket(scope: Scope, send: Send, config: BackendConfig) -> None:
+    """Answer a plain WebSocket handshake with an HTTP response, as ``/`` answers a GET.
+
+    The ASGI denial-response extension (uvicorn supports it) lets the refusal carry
+    ``x-lab-backend`` and, where ``/`` redirects, the 308 wscat saw in the incident.
+    """
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    if scope["path"] == "/" and config.root_redirect:
+        status, body = 308, b"Permanent Redirect"
+        headers = [(b"content-type", b"text/plain"), (b"location", HEALTH_PATH.encode())]
+    else:
+        status = 403
+        body = json.dumps({"message": "WebSocket connections are served at /socket.io/"}).encode()
+        headers = [(b"content-type", b"application/json")]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
 def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
     """The mock REST API; a handful of routes needs no framework."""
 
@@ -209,7 +234,7 @@ def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
             # A plain WebSocket to anything but /socket.io/: refuse the handshake, as the
             # production service does for wscat pointed at "/".
             if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
+                await _refuse_websocket(scope, send, config)
             return
         path: str = scope["path"]
         method: str = scope["method"]
@@ -218,15 +243,20 @@ def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
 
         if path == "/":
             if config.root_redirect:
-                await _respond(send, 308, b"Permanent Redirect", content_type="text/plain",
-                               headers=((b"location", HEALTH_PATH.encode()),))
+                await _respond(
+                    send,
+                    308,
+                    b"Permanent Redirect",
+                    content_type="text/plain",
+                    headers=((b"location", HEALTH_PATH.encode()),),
+                )
             else:
-                await _respond(send, 200, b"Kiloscribe inscription service (lab)\n",
-                               content_type="text/plain")
+                await _respond(
+                    send, 200, b"Kiloscribe inscription service (lab)\n", content_type="text/plain"
+                )
             return
         if path == HEALTH_PATH:
-            await _respond(send, 200, {"status": "ok", "backend": config.name,
-                                       "scenario": config.scenario})
+            await _respond(send, 200, {"status": "ok", "backend": config.name, "scenario": config.scenario})
             return
         if not path.startswith("/api/inscriptions/"):
             await _respond(send, 404, {"message": "Not found"})
@@ -237,8 +267,7 @@ def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
 
         route = path.removeprefix("/api/inscriptions/")
         if route == "websocket-servers" and method == "GET":
-            await _respond(send, 200, {"servers": config.servers,
-                                       "recommended": config.recommended})
+            await _respond(send, 200, {"servers": config.servers, "recommended": config.recommended})
         elif route == "start-inscription" and method == "POST":
             try:
                 data = json.loads(await _read_body(receive) or b"null")
@@ -250,8 +279,7 @@ def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
                 await _respond(send, 400, {"message": error})
                 return
             job = store.start(data)
-            await _respond(send, 200, {"transactionBytes": job["transactionBytes"],
-                                       "tx_id": job["tx_id"]})
+            await _respond(send, 200, {"transactionBytes": job["transactionBytes"], "tx_id": job["tx_id"]})
         elif route == "retrieve-inscription" and method == "GET":
             raw_id = (query.get("id") or [""])[0]
             match = RETRIEVE_ID_RE.match(raw_id)
@@ -259,13 +287,22 @@ def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
                 await _respond(send, 400, {"message": "id must look like 0.0.X-S-N"})
                 return
             tx_id = f"{match[1]}@{match[2]}.{match[3]}"
-            job = store.get(tx_id)
-            if job is None:
+            found = store.get(tx_id)
+            if found is None:
                 await _respond(send, 404, {"message": f"Inscription {tx_id} not found"})
                 return
-            await _respond(send, 200, {"id": tx_id, "status": "completed", "completed": True,
-                                       "topic_id": job["topic_id"], "mode": job["mode"],
-                                       "network": job["network"]})
+            await _respond(
+                send,
+                200,
+                {
+                    "id": tx_id,
+                    "status": "completed",
+                    "completed": True,
+                    "topic_id": found["topic_id"],
+                    "mode": found["mode"],
+                    "network": found["network"],
+                },
+            )
         elif route in {"websocket-servers", "start-inscription", "retrieve-inscription"}:
             await _respond(send, 405, {"message": "Method not allowed"})
         else:
@@ -275,12 +312,16 @@ def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
 
 
 def with_identity(app: ASGIApp, name: str) -> ASGIApp:
-    """Add ``x-lab-backend: <name>`` to every HTTP response and WebSocket accept."""
+    """Add ``x-lab-backend: <name>`` to every HTTP response, WebSocket accept and refusal."""
     header = (BACKEND_HEADER.encode(), name.encode())
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_identity(message: Message) -> None:
-            if message["type"] in {"http.response.start", "websocket.accept"}:
+            if message["type"] in {
+                "http.response.start",
+                "websocket.accept",
+                "websocket.http.response.start",
+            }:
                 message = dict(message)
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
@@ -307,8 +348,7 @@ def with_stall(app: ASGIApp) -> ASGIApp:
 def build_app(config: BackendConfig) -> ASGIApp:
     store = InscriptionStore()
     sio = build_socketio(config, store)
-    app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=build_rest(config, store),
-                                    socketio_path="socket.io")
+    app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=build_rest(config, store), socketio_path="socket.io")
     if config.stalled:
         app = with_stall(app)
     return with_identity(app, config.name)
@@ -329,6 +369,17 @@ def load_config(path: Path, name: str, api_key: str) -> BackendConfig:
     )
 
 
+class _DenialLogFilter(logging.Filter):
+    """Drop the error uvicorn's websockets-sansio protocol logs after every denial response.
+
+    It sends the refusal correctly but never marks the handshake done, then reports the app
+    as broken (Kludex/uvicorn#3138); a lab log must not cry "ERROR" for a plain-WS probe.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--config", type=Path, required=True)
@@ -341,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
         # A backend with no key would accept nothing; a random one keeps that explicit.
         api_key = secrets.token_urlsafe(24)
     config = load_config(args.config, args.name, api_key)
+    logging.getLogger("uvicorn.error").addFilter(_DenialLogFilter())
     uvicorn.run(
         build_app(config),
         host="127.0.0.1",

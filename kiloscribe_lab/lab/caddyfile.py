@@ -50,6 +50,11 @@ def _lb_policy(policy: LbPolicy) -> str:
     return f"lb_policy {policy.value}"
 
 
+def _quoted(path: Path) -> str:
+    """A path as one Caddyfile token, whatever spaces it holds."""
+    return '"' + str(path).replace('"', '\\"') + '"'
+
+
 def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
     storage = lab_dir / "caddy"
     global_options = (
@@ -59,7 +64,7 @@ def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
         "\tskip_install_trust\n"
         "\tlocal_certs\n"
         "\tauto_https disable_redirects\n"
-        f"\tstorage file_system {storage}\n"
+        f"\tstorage file_system {_quoted(storage)}\n"
         "\tservers {\n"
         # No HTTP/3: it would bind UDP ports we did not reserve; h1 and h2 are what we test.
         "\t\tprotocols h1 h2\n"

@@ -124,8 +124,7 @@ class LabInfo:
             "edge": self.edge,
             "lb": self.lb,
             "backends": [
-                {"name": n, "url": self.backend_url(n), "upstream": self.upstream_url(n)}
-                for n in BACKENDS
+                {"name": n, "url": self.backend_url(n), "upstream": self.upstream_url(n)} for n in BACKENDS
             ],
             "api": self.api,
             "ca_bundle": str(self.ca_bundle),
@@ -202,9 +201,7 @@ def _ports_from_json(data: Mapping[str, Any]) -> LabPorts:
     )
 
 
-def _write_state(
-    lab_dir: Path, info: LabInfo, records: list[procs.ProcessRecord], phase: str
-) -> None:
+def _write_state(lab_dir: Path, info: LabInfo, records: list[procs.ProcessRecord], phase: str) -> None:
     state = {
         "version": STATE_VERSION,
         "phase": phase,
@@ -234,9 +231,7 @@ def _read_state(lab_dir: Path) -> tuple[LabInfo, list[procs.ProcessRecord], str]
             ports=_ports_from_json(state["ports"]),
             ca_bundle=Path(state["ca_bundle"]),
             api_key_env=str(state["api_key_env"]),
-            api_key_file=None if state.get("api_key_file") is None else Path(
-                state["api_key_file"]
-            ),
+            api_key_file=None if state.get("api_key_file") is None else Path(state["api_key_file"]),
             networks=dict(state.get("networks") or {"direct": None}),
         )
         records = [procs.ProcessRecord.from_json(r) for r in state["processes"]]
@@ -265,7 +260,7 @@ def resolve_api_key(lab_dir: Path, environ: Mapping[str, str]) -> tuple[str, Pat
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(f"{API_KEY_ENV}={key}\n")
-    os.chmod(key_file, 0o600)
+    key_file.chmod(0o600)
     return key, key_file
 
 
@@ -325,9 +320,10 @@ def _wait_ready(
     info: LabInfo,
     scenario: Scenario,
     running: dict[str, tuple[Any, procs.ProcessRecord]],
-    deadline: float,
+    timeout_s: float,
 ) -> None:
     """Poll every endpoint until it answers; fail fast when a process exits."""
+    deadline = time.monotonic() + timeout_s
     backend_checks = {
         name: info.upstream_url(name) + HEALTH_PATH for name in BACKENDS if name not in scenario.down
     }
@@ -363,8 +359,7 @@ def _wait_ready(
                 break
             if time.monotonic() > deadline:
                 raise LabStartError(
-                    f"lab not ready after {READY_TIMEOUT_S:.0f} s; still waiting for: "
-                    + ", ".join(sorted(pending))
+                    f"lab not ready after {timeout_s:g} s; still waiting for: " + ", ".join(sorted(pending))
                 )
             time.sleep(0.05)
     finally:
@@ -437,7 +432,7 @@ def up(
         ]  # fmt: skip
         running["caddy"] = procs.spawn("caddy", caddy_argv, log=logs / "caddy.log", env=child_env)
         _write_state(lab_dir, info, [r for _, r in running.values()], phase="starting")
-        _wait_ready(info, scenario, running, time.monotonic() + ready_timeout_s)
+        _wait_ready(info, scenario, running, ready_timeout_s)
     except BaseException:
         for _, record in running.values():
             procs.stop(record)
@@ -495,8 +490,13 @@ def status(lab_dir: Path | None = None) -> LabStatus:
                 continue
             record = by_name.get(name)
             components.append(
-                _component(record, name, plain, info.upstream_url(name) + HEALTH_PATH,
-                           stalled=name in scenario.stalled)
+                _component(
+                    record,
+                    name,
+                    plain,
+                    info.upstream_url(name) + HEALTH_PATH,
+                    stalled=name in scenario.stalled,
+                )
             )
         sites = {"edge": info.edge, "lb": info.lb, "api": _https(info.ports.api)}
         sites.update({f"site:{n}": info.backend_url(n) for n in BACKENDS})
@@ -509,8 +509,9 @@ def status(lab_dir: Path | None = None) -> LabStatus:
                 continue
             problem = _probe_ok(tls, url + READY_PATH)
             components.append(
-                ComponentStatus(site, "running", "unhealthy" if problem else "running",
-                                caddy_state.pid, problem)
+                ComponentStatus(
+                    site, "running", "unhealthy" if problem else "running", caddy_state.pid, problem
+                )
             )
     return LabStatus(info, tuple(components))
 
@@ -525,20 +526,15 @@ def _component(
 ) -> ComponentStatus:
     if record is None or not procs.is_alive(record):
         detail = "" if record is None else procs.tail(record.log, 3)
-        return ComponentStatus(name, "running", "crashed", None if record is None else record.pid,
-                               detail)
+        return ComponentStatus(name, "running", "crashed", None if record is None else record.pid, detail)
     problem = _probe_ok(client, health_url)
     if problem:
         return ComponentStatus(name, "running", "unhealthy", record.pid, problem)
-    return ComponentStatus(
-        name, "running", "stalled (scenario)" if stalled else "running", record.pid
-    )
+    return ComponentStatus(name, "running", "stalled (scenario)" if stalled else "running", record.pid)
 
 
 @contextlib.contextmanager
-def running_lab(
-    lab_dir: Path, scenario_name: str = DEFAULT_SCENARIO, **kwargs: Any
-) -> Iterator[LabInfo]:
+def running_lab(lab_dir: Path, scenario_name: str = DEFAULT_SCENARIO, **kwargs: Any) -> Iterator[LabInfo]:
     """``with running_lab(dir, "healthy") as lab:`` — always torn down."""
     info = up(lab_dir, scenario_name, **kwargs)
     try:

@@ -28,6 +28,7 @@ INSCRIPTION_REQUEST: dict[str, Any] = {
     "fileURL": "https://example.invalid/cat.png",
 }
 
+
 @dataclass
 class SioOutcome:
     connected: bool
@@ -36,6 +37,7 @@ class SioOutcome:
     connect_error: Any = None
     ack: Any = None
     events: list[tuple[str, Any]] = field(default_factory=list)
+
 
 async def sio_session(
     url: str,
@@ -54,16 +56,16 @@ async def sio_session(
     refused = asyncio.Event()
     complete = asyncio.Event()
 
-    @client.event  # type: ignore[misc]
+    @client.event  # type: ignore[untyped-decorator]
     async def connect_error(data: Any) -> None:
         outcome.connect_error = data
         refused.set()
 
-    @client.on("inscription-progress")  # type: ignore[misc]
+    @client.on("inscription-progress")  # type: ignore[untyped-decorator]
     async def progress(data: Any) -> None:
         outcome.events.append(("inscription-progress", data))
 
-    @client.on("inscription-complete")  # type: ignore[misc]
+    @client.on("inscription-complete")  # type: ignore[untyped-decorator]
     async def done(data: Any) -> None:
         outcome.events.append(("inscription-complete", data))
         complete.set()
@@ -103,6 +105,7 @@ async def sio_session(
         await session.close()
     return outcome
 
+
 def http(info: fleet.LabInfo, *, http2: bool = False, timeout: float = 3.0) -> httpx.Client:
     return httpx.Client(
         verify=ssl.create_default_context(cafile=str(info.ca_bundle)),
@@ -111,6 +114,7 @@ def http(info: fleet.LabInfo, *, http2: bool = False, timeout: float = 3.0) -> h
         timeout=timeout,
         trust_env=False,
     )
+
 
 def polling_open(client: httpx.Client, base: str) -> tuple[httpx.Response, str]:
     """Open an Engine.IO polling session; return the response and its sid.
@@ -125,6 +129,7 @@ def polling_open(client: httpx.Client, base: str) -> tuple[httpx.Response, str]:
     assert response.text.startswith("0{"), response.text
 
     return response, json.loads(response.text[1:])["sid"]
+
 
 def polling_follow_up(client: httpx.Client, base: str, sid: str) -> httpx.Response:
     """A follow-up on the session: a PONG packet, harmless to the server, answered at once."""

@@ -28,9 +28,7 @@ async def test_valid_key_connects_through_edge_and_lb(
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
-async def test_wrong_key_is_refused_with_invalid_api_key(
-    labs: LabGetter, transport: str
-) -> None:
+async def test_wrong_key_is_refused_with_invalid_api_key(labs: LabGetter, transport: str) -> None:
     lab = labs("healthy")
     outcome = await sio_session(lab.edge, str(lab.ca_bundle), "not-the-key", transport)
     assert not outcome.connected
@@ -45,9 +43,7 @@ async def test_missing_auth_is_refused(labs: LabGetter) -> None:
 
 async def test_start_inscription_ack_progress_and_complete(labs: LabGetter, lab_key: str) -> None:
     lab = labs("healthy")
-    outcome = await sio_session(
-        lab.edge, str(lab.ca_bundle), lab_key, "websocket", start_inscription=True
-    )
+    outcome = await sio_session(lab.edge, str(lab.ca_bundle), lab_key, "websocket", start_inscription=True)
     assert outcome.connected, outcome
     ack = outcome.ack
     assert ack["success"] is True
@@ -64,8 +60,9 @@ async def test_start_inscription_ack_progress_and_complete(labs: LabGetter, lab_
 def test_incident_inscribe_2_answers_502(labs: LabGetter, http2: bool) -> None:
     lab = labs("incident")
     with http(lab, http2=http2) as client:
-        response = client.get(lab.backend_url("inscribe-2") + "/socket.io/",
-                              params={"EIO": "4", "transport": "polling"})
+        response = client.get(
+            lab.backend_url("inscribe-2") + "/socket.io/", params={"EIO": "4", "transport": "polling"}
+        )
         assert response.status_code == 502
         assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
         ok = client.get(lab.backend_url("inscribe-1") + "/api/health")
@@ -100,9 +97,7 @@ def test_edge_carries_cdn_fingerprint(labs: LabGetter) -> None:
     assert response.http_version == "HTTP/2"
 
 
-def _sticky_run(
-    lab: fleet.LabInfo, *, keep_cookies: bool
-) -> tuple[str, list[tuple[int, str]]]:
+def _sticky_run(lab: fleet.LabInfo, *, keep_cookies: bool) -> tuple[str, list[tuple[int, str]]]:
     """Open a polling session on the LB, then send follow-ups on it; who answered each?"""
     lab_url = lab.lb
     with http(lab) as client:
@@ -163,12 +158,10 @@ def test_edge_refuses_upgrade_while_lb_accepts(labs: LabGetter, lab_key: str) ->
     lab = labs("edge-blocks-websocket")
     with http(lab) as client:
         params = {"EIO": "4", "transport": "websocket"}
-        with client.stream("GET", lab.edge + "/socket.io/", params=params,
-                           headers=UPGRADE_HEADERS) as edge:
+        with client.stream("GET", lab.edge + "/socket.io/", params=params, headers=UPGRADE_HEADERS) as edge:
             assert edge.status_code == 403
             assert edge.headers["server"] == "cloudflare"
-        with client.stream("GET", lab.lb + "/socket.io/", params=params,
-                           headers=UPGRADE_HEADERS) as lb:
+        with client.stream("GET", lab.lb + "/socket.io/", params=params, headers=UPGRADE_HEADERS) as lb:
             assert lb.status_code == 101
         # polling still works through the edge
         response, _ = polling_open(client, lab.edge)
@@ -187,8 +180,9 @@ def test_slow_backend_stalls_inscribe_3(labs: LabGetter) -> None:
     lab = labs("slow-backend")
     with http(lab, timeout=1.0) as client:
         with pytest.raises(httpx.ReadTimeout):
-            client.get(lab.backend_url("inscribe-3") + "/socket.io/",
-                       params={"EIO": "4", "transport": "polling"})
+            client.get(
+                lab.backend_url("inscribe-3") + "/socket.io/", params={"EIO": "4", "transport": "polling"}
+            )
         assert client.get(lab.backend_url("inscribe-1") + "/api/health").status_code == 200
         # Stalled, not dead: the process answers its own health check.
         assert client.get(lab.upstream_url("inscribe-3") + "/api/health").status_code == 200

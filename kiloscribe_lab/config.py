@@ -1,0 +1,135 @@
+"""Investigation config (TOML): endpoints, discovery, networks, attempts, timeouts.
+
+Secrets never live here: the config names the environment variable that holds the key.
+Every error is a ConfigError that names the file and the key, raised before anything runs::
+
+    [investigation]
+    endpoints = ["wss://inscribe.example.com", "https://inscribe-1.example.com"]
+    api_base = "https://api.example.com/api"      # optional: discovery
+    api_key_env = "KILOSCRIBE_API_KEY"            # the variable's NAME
+    networks = ["direct", "corporate"]            # which profiles to run
+    attempts = 3
+    timeout = 5.0
+    ca_bundle = "ca.pem"                          # relative to this file
+
+    [networks.corporate]
+    proxy = "http://proxy.corp.example:3128"
+    transports = ["polling"]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiloscribe_lab.errors import ConfigError, UsageError
+from kiloscribe_lab.networks import DIRECT, NetworkProfile, profile_from_mapping
+from kiloscribe_lab.probes.wire import parse_endpoint
+
+INVESTIGATION_KEYS = {
+    "endpoints",
+    "api_base",
+    "api_key_env",
+    "networks",
+    "attempts",
+    "timeout",
+    "ca_bundle",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigationConfig:
+    endpoints: tuple[str, ...]
+    api_base: str | None = None
+    api_key_env: str | None = None
+    run_networks: tuple[str, ...] = ("direct",)
+    networks: Mapping[str, NetworkProfile] = field(default_factory=lambda: {"direct": DIRECT})
+    attempts: int = 1
+    timeout_s: float = 5.0
+    ca_bundle: Path | None = None
+    source: Path | None = None
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(f"{where} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def parse_config(data: Mapping[str, Any], source: Path | None = None) -> InvestigationConfig:
+    where = str(source) if source else "config"
+    unknown = set(data) - {"investigation", "networks"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown tables {sorted(unknown)}")
+    inv = _expect(data.get("investigation", {}), dict, f"{where}: [investigation]")
+    bad = set(inv) - INVESTIGATION_KEYS
+    if bad:
+        raise ConfigError(f"{where}: [investigation] has unknown keys {sorted(bad)}")
+    endpoints = tuple(_expect(inv.get("endpoints", []), list, f"{where}: endpoints"))
+    api_base = inv.get("api_base")
+    if not endpoints and api_base is None:
+        raise ConfigError(f"{where}: give [investigation] endpoints, api_base, or both")
+    for url in (*endpoints, *([api_base] if api_base is not None else [])):
+        _expect(url, str, f"{where}: every endpoint and api_base")
+        try:
+            parse_endpoint(url)
+        except UsageError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    key_env = inv.get("api_key_env")
+    if key_env is not None and not (isinstance(key_env, str) and key_env.replace("_", "").isalnum()):
+        raise ConfigError(f"{where}: api_key_env must be an environment variable NAME")
+    profiles: dict[str, NetworkProfile] = {"direct": DIRECT}
+    for name, table in _expect(data.get("networks", {}), dict, f"{where}: [networks]").items():
+        profile = profile_from_mapping(name, _expect(table, dict, f"{where}: [networks.{name}]"))
+        if profile.ca_bundle is not None and source is not None and not profile.ca_bundle.is_absolute():
+            profile = NetworkProfile(
+                profile.name,
+                profile.transports,
+                profile.proxy,
+                profile.headers,
+                source.parent / profile.ca_bundle,
+                profile.resolve,
+            )
+        profiles[name] = profile
+    run = tuple(_expect(inv.get("networks", ["direct"]), list, f"{where}: networks"))
+    missing = [n for n in run if n not in profiles]
+    if missing or not run:
+        raise ConfigError(f"{where}: networks {missing or run} are not defined under [networks]")
+    attempts = _expect(inv.get("attempts", 1), int, f"{where}: attempts")
+    timeout = float(_expect(inv.get("timeout", 5.0), (int, float), f"{where}: timeout"))
+    if not 1 <= attempts <= 1000 or not 0 < timeout <= 600:
+        raise ConfigError(f"{where}: attempts must be 1..1000 and timeout 0..600 s")
+    ca = inv.get("ca_bundle")
+    ca_path = None
+    if ca is not None:
+        ca_path = Path(_expect(ca, str, f"{where}: ca_bundle"))
+        if source is not None and not ca_path.is_absolute():
+            ca_path = source.parent / ca_path
+        if not ca_path.is_file():
+            raise ConfigError(f"{where}: ca_bundle {ca_path} does not exist")
+    return InvestigationConfig(
+        endpoints=endpoints,
+        api_base=api_base,
+        api_key_env=key_env,
+        run_networks=run,
+        networks=profiles,
+        attempts=attempts,
+        timeout_s=timeout,
+        ca_bundle=ca_path,
+        source=source,
+    )
+
+
+def load_config(path: Path) -> InvestigationConfig:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+    return parse_config(data, path)

@@ -1,0 +1,852 @@
+"""Diagnosis: evidence (every ProbeResult of one investigation) -> findings and verdicts. Pure.
+
+The rules are a table, ``RULES``: each is a pure function ``(Evidence) -> Finding | None``.
+Where one root cause explains another's symptoms, ``SUPERSEDES`` drops the symptom (all
+backends down explains lost sessions; a refused valid key makes "the auth path is healthy"
+a misleading comfort). Verdicts per target and an overall status come last.
+
+What the probes' outcomes mean here, in one place:
+
+* *expected* failures are not faults: a plain WebSocket at ``/`` (the server speaks
+  Socket.IO), a redirect at ``/``, a refused invalid or missing key;
+* the *Socket.IO path works* on a target when a Socket.IO connect succeeds or is refused
+  with the server's own message — either way client and application talked.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity
+
+FAILURES_OF_SERVICE = {Outcome.UPSTREAM_ERROR, Outcome.REFUSED, Outcome.RESET}
+# Probes whose success means "the Socket.IO service answered on this target".
+SOCKET_PROBES = {
+    "socketio_connect",
+    "engineio_handshake",
+    "engineio_upgrade",
+    "sdk_flow",
+    "sticky_session",
+    "connect_stats",
+}
+WEBSOCKET_VARIANTS = {("websocket_plain", "socket.io"), ("engineio_upgrade", "")}
+
+
+def is_websocket(r: ProbeResult) -> bool:
+    return (
+        (r.probe, r.variant) in WEBSOCKET_VARIANTS
+        or (r.probe in {"socketio_connect", "connect_stats"} and r.variant.startswith("websocket"))
+        or r.probe == "sdk_flow"
+    )
+
+
+def is_polling(r: ProbeResult) -> bool:
+    return r.probe == "engineio_handshake" or (
+        r.probe in {"socketio_connect", "connect_stats"} and r.variant.startswith("polling")
+    )
+
+
+def path_works(r: ProbeResult) -> bool:
+    """Client and application talked: a connect, or a refusal in the server's own words."""
+    if r.outcome is Outcome.OK:
+        return True
+    return r.outcome is Outcome.AUTH_REJECTED and r.probe == "socketio_connect"
+
+
+def is_cdn(r: ProbeResult) -> bool:
+    return "cf-ray" in r.headers or r.headers.get("server", "").lower() == "cloudflare"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One investigation's results, indexed for the rules."""
+
+    results: tuple[ProbeResult, ...]
+    api_key_env: str | None = None
+
+    @classmethod
+    def of(cls, results: Iterable[ProbeResult], api_key_env: str | None = None) -> Evidence:
+        return cls(tuple(results), api_key_env)
+
+    @cached_property
+    def targets(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for r in self.results:
+            if r.probe != "discovery":
+                seen.setdefault(r.target, None)
+        return list(seen)
+
+    @cached_property
+    def labels(self) -> dict[str, str]:
+        return {r.target: str(r.detail["label"]) for r in self.results if r.detail.get("label")}
+
+    def name(self, target: str) -> str:
+        label = self.labels.get(target)
+        return f"{label} ({target})" if label else target
+
+    def names(self, targets: Iterable[str]) -> str:
+        return ", ".join(self.name(t) for t in dict.fromkeys(targets))
+
+    @cached_property
+    def networks(self) -> list[str]:
+        return list(dict.fromkeys(r.network for r in self.results))
+
+    def where(
+        self,
+        probe: str | None = None,
+        variant: str | None = None,
+        target: str | None = None,
+        network: str | None = None,
+    ) -> list[ProbeResult]:
+        return [
+            r
+            for r in self.results
+            if (probe is None or r.probe == probe)
+            and (variant is None or r.variant == variant)
+            and (target is None or r.target == target)
+            and (network is None or r.network == network)
+        ]
+
+    def socket(self, target: str, network: str | None = None) -> list[ProbeResult]:
+        return [
+            r
+            for r in self.where(target=target, network=network)
+            if r.probe in SOCKET_PROBES or (r.probe, r.variant) in WEBSOCKET_VARIANTS
+        ]
+
+    def health(self, target: str, network: str | None = None) -> TargetHealth:
+        return TargetHealth.of(self.socket(target, network))
+
+
+class Health(enum.StrEnum):
+    WORKS = "works"  # every Socket.IO-path probe worked
+    PARTIAL = "partial"  # some worked, some failed
+    DOWN = "down"  # none worked; the failures are the service's (502, refused, reset)
+    STALLED = "stalled"  # none worked; connections were accepted and then nothing came
+    BLOCKED = "blocked"  # WebSocket refused on the way, polling works
+    OTHER = "other"  # none worked for another reason (TLS, not Socket.IO, auth...)
+    UNKNOWN = "unknown"  # no evidence
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    health: Health
+    worked: int
+    failed: int
+    upstream_errors: int
+    requests: int  # individual HTTP requests seen, for shares
+    results: tuple[ProbeResult, ...] = field(repr=False, default=())
+
+    @classmethod
+    def of(cls, rs: Sequence[ProbeResult]) -> TargetHealth:
+        if not rs:
+            return cls(Health.UNKNOWN, 0, 0, 0, 0)
+        worked = [r for r in rs if path_works(r) or _partly_worked(r)]
+        failed = [r for r in rs if not path_works(r)]
+        upstream, requests = _request_counts(rs)
+        if not failed:
+            health = Health.WORKS
+        elif worked:
+            ws_failed = [r for r in failed if is_websocket(r)]
+            blocked = ws_failed and all(r.outcome is Outcome.BLOCKED for r in ws_failed)
+            polling_ok = any(path_works(r) for r in rs if is_polling(r))
+            if blocked and polling_ok and len(ws_failed) == len(failed):
+                health = Health.BLOCKED
+            else:
+                health = Health.PARTIAL
+        elif all(r.outcome is Outcome.TIMEOUT for r in failed) and any(_accepted(r) for r in failed):
+            health = Health.STALLED
+        elif any(r.outcome in FAILURES_OF_SERVICE for r in failed) and all(
+            r.outcome in FAILURES_OF_SERVICE | {Outcome.TIMEOUT, Outcome.SESSION_UNKNOWN} for r in failed
+        ):
+            health = Health.DOWN
+        else:
+            health = Health.OTHER
+        return cls(health, len(worked), len(failed), upstream, requests, tuple(rs))
+
+    @property
+    def share_failing(self) -> float:
+        return self.upstream_errors / self.requests if self.requests else 0.0
+
+
+def _partly_worked(r: ProbeResult) -> bool:
+    """A sticky or stats probe that got some answers: the service is there."""
+    if r.probe == "sticky_session":
+        return bool(r.detail.get("answered")) or r.outcome is Outcome.SESSION_UNKNOWN
+    if r.probe == "connect_stats":
+        return bool(r.detail.get("successes"))
+    return False
+
+
+def _accepted(r: ProbeResult) -> bool:
+    """The TCP connection was accepted (it stalled later, not at the door)."""
+    return (
+        r.timings.connect is not None
+        or r.timings.tls is not None
+        or (r.detail.get("stalled_during") not in {None, "start", "connect", "dns"})
+    )
+
+
+def _request_counts(rs: Sequence[ProbeResult]) -> tuple[int, int]:
+    """(answers that were 502/503/504, requests seen), counting every sticky exchange."""
+    upstream = requests = 0
+    for r in rs:
+        if r.probe == "sticky_session":
+            exchanges = list(r.detail.get("open_attempts") or []) + list(r.detail.get("answers") or [])
+            requests += len(exchanges)
+            upstream += sum(1 for e in exchanges if e.get("status") in {502, 503, 504})
+        elif r.probe == "connect_stats":
+            outcomes = r.detail.get("outcomes") or {}
+            requests += int(r.detail.get("attempts") or 0)
+            upstream += int(outcomes.get("upstream_error", 0))
+        else:
+            requests += 1
+            upstream += r.outcome is Outcome.UPSTREAM_ERROR
+    return upstream, requests
+
+
+def _refs(rs: Iterable[ProbeResult], limit: int = 12) -> tuple[str, ...]:
+    refs = list(dict.fromkeys(r.ref for r in rs))
+    return tuple(refs[:limit])
+
+
+def _pct(x: float) -> str:
+    return f"{round(100 * x)} %"
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+def rule_all_backends_down(ev: Evidence) -> Finding | None:
+    if not ev.targets:
+        return None
+    healths = {t: ev.health(t) for t in ev.targets}
+    if not all(h.health is Health.DOWN for h in healths.values()):
+        return None
+    evidence = [r for h in healths.values() for r in h.results if r.outcome in FAILURES_OF_SERVICE][:12]
+    statuses = sorted({r.status for r in evidence if r.status})
+    return Finding(
+        id="all-backends-down",
+        severity=Severity.CRITICAL,
+        title="Every backend is down",
+        summary=(
+            f"No target completed a single Socket.IO handshake; the proxies answered "
+            f"{', '.join(map(str, statuses)) or 'with refusals'}. The service is down for every "
+            "client, not one user: the balancer has no live upstream."
+        ),
+        recommendation=(
+            "Restart the backend processes and check that each listens on the address the "
+            "balancer dials (Caddy's log says 'dial tcp ...: connection refused'). Look at what "
+            "changed last (a deploy, a config, the host). Add active health checks to the "
+            "reverse_proxy (health_uri /socket.io/?EIO=4&transport=polling) so a recovering fleet "
+            "is detected, and alert on 5xx at the balancer."
+        ),
+        evidence=_refs(evidence),
+        targets=tuple(ev.targets),
+    )
+
+
+def rule_backend_down(ev: Evidence) -> Finding | None:
+    down, partial = [], []
+    for t in ev.targets:
+        h = ev.health(t)
+        if h.health is Health.DOWN:
+            down.append((t, h))
+        elif h.upstream_errors and h.worked:
+            partial.append((t, h))
+    if not down and not partial:
+        return None
+    parts = []
+    if down:
+        one = len(down) == 1
+        parts.append(
+            f"{ev.names(t for t, _ in down)} answer{'s' if one else ''} every request "
+            f"with 502/503/504 or refuse{'s' if one else ''} connections"
+        )
+    for t, h in partial:
+        parts.append(
+            f"about {_pct(h.share_failing)} of requests through {ev.name(t)} fail the same way "
+            f"({h.upstream_errors} of {h.requests})"
+        )
+    answered = sorted(
+        {
+            str(r.detail.get("backend") or r.headers.get("x-lab-backend"))
+            for _, h in partial
+            for r in h.results
+            if r.detail.get("backend") or r.headers.get("x-lab-backend")
+        }
+    )
+    if answered:
+        parts.append(f"the backends that did answer behind the balancer: {', '.join(answered)}")
+    evidence = [r for _, h in down + partial for r in h.results if r.outcome in FAILURES_OF_SERVICE]
+    names = ev.names(t for t, _ in down) or "the failing upstream"
+    return Finding(
+        id="backend-down",
+        severity=Severity.CRITICAL,
+        title=f"Backend down: {names}" if down else "A backend behind the balancer is down",
+        summary="; ".join(parts) + ". Clients routed there fail; the others connect, which is "
+        "why only some users see errors.",
+        recommendation=(
+            f"Restart {names} and look first at its process and its log (is it running and "
+            "listening on the upstream port?), then at Caddy's error log for 'dial tcp ... "
+            "connection refused'. Until it is back, stop routing to it: add health checks to the "
+            "reverse_proxy (active: health_uri /socket.io/?EIO=4&transport=polling, "
+            "health_interval 5s; passive: fail_duration 30s) so Caddy skips a dead upstream."
+        ),
+        evidence=_refs(evidence),
+        targets=tuple(t for t, _ in down + partial),
+    )
+
+
+def rule_backend_timeout(ev: Evidence) -> Finding | None:
+    stalled = []
+    for t in ev.targets:
+        per_net = {n: ev.health(t, n) for n in ev.networks if ev.socket(t, n)}
+        if per_net and all(h.health is Health.STALLED for h in per_net.values()):
+            stalled.append((t, [r for h in per_net.values() for r in h.results]))
+    if not stalled:
+        return None
+    names = ev.names(t for t, _ in stalled)
+    phases = sorted(
+        {
+            str(r.detail.get("stalled_during"))
+            for _, rs in stalled
+            for r in rs
+            if r.detail.get("stalled_during")
+        }
+    )
+    return Finding(
+        id="backend-timeout",
+        severity=Severity.CRITICAL,
+        title=f"Backend accepts connections but never answers: {names}",
+        summary=(
+            f"{names} accepted TCP (and TLS) and then sent nothing within the probes' deadlines, "
+            f"on every network (stalled while: {', '.join(phases)}). Clients hang until their own "
+            "timeout: the SDK's 'WebSocket connection timeout' after 10 s."
+        ),
+        recommendation=(
+            f"Look at {names} first: a blocked event loop, an exhausted worker pool or a deadlock "
+            "(take a stack dump: py-spy dump --pid, or node --inspect). In Caddy, bound the wait "
+            "with `transport http { response_header_timeout 10s }` and passive health checks "
+            "(fail_duration 30s) so the balancer stops sending clients to a stalled upstream."
+        ),
+        evidence=_refs(r for _, rs in stalled for r in rs),
+        targets=tuple(t for t, _ in stalled),
+    )
+
+
+def rule_sticky(ev: Evidence) -> Finding | None:
+    missing, cookie_only = [], []
+    for t in ev.targets:
+        for n in ev.networks:
+            with_cookies = ev.where("sticky_session", "cookies", t, n)
+            without = ev.where("sticky_session", "no-cookies", t, n)
+            lost_with = any(r.outcome is Outcome.SESSION_UNKNOWN for r in with_cookies)
+            lost_without = any(r.outcome is Outcome.SESSION_UNKNOWN for r in without)
+            if lost_with:
+                missing.append((t, with_cookies + without))
+            elif lost_without and any(r.ok for r in with_cookies):
+                cookie_only.append((t, with_cookies + without))
+    if missing:
+        ws_works = any(path_works(r) for r in ev.results if is_websocket(r))
+        polling_works = any(path_works(r) for r in ev.results if is_polling(r))
+        severity = Severity.CRITICAL if polling_works and not ws_works else Severity.WARNING
+        names = ev.names(t for t, _ in missing)
+        lost = sum(int(r.detail.get("session_unknown") or 0) for _, rs in missing for r in rs)
+        total = sum(int(r.detail.get("follow_ups") or 0) for _, rs in missing for r in rs)
+        return Finding(
+            id="sticky-sessions-missing",
+            severity=severity,
+            title=f"No sticky sessions: polling sessions are lost ({names})",
+            summary=(
+                f"{lost} of {total} follow-up requests on an open Engine.IO polling session "
+                f"reached a backend that did not open it and got 'Session ID unknown' / "
+                f"'Invalid session'. HTTP long-polling needs every request of a session on the "
+                "same backend; WebSocket needs it for the upgrade."
+                + (
+                    " WebSocket does not work here, so polling is the only transport, and it breaks."
+                    if severity is Severity.CRITICAL
+                    else ""
+                )
+            ),
+            recommendation=(
+                "Make the balancer sticky. In Caddy: `lb_policy ip_hash` in the reverse_proxy "
+                "block — behind a CDN use `lb_policy client_ip_hash` with `trusted_proxies` set "
+                "to the CDN's ranges, since ip_hash would hash the CDN's addresses. "
+                "`lb_policy cookie` is not enough: the SDK's Node client drops cookies. On the "
+                "client side, `transports: ['websocket']` avoids polling sessions entirely."
+            ),
+            evidence=_refs(r for _, rs in missing for r in rs),
+            targets=tuple(dict.fromkeys(t for t, _ in missing)),
+        )
+    if cookie_only:
+        names = ev.names(t for t, _ in cookie_only)
+        cookies = sorted(
+            {
+                c
+                for _, rs in cookie_only
+                for r in rs
+                for c in r.detail.get("cookie_names") or []
+                if isinstance(c, str)
+            }
+        )
+        return Finding(
+            id="sticky-sessions-cookie-only",
+            severity=Severity.WARNING,
+            title=f"Sticky only for clients that return the balancer's cookie ({names})",
+            summary=(
+                "A client that sends the balancer's cookie back stays on one backend; a client "
+                "that drops it (the SDK's Node client, curl, most server-side clients) loses its "
+                "polling session on a later request ('Session ID unknown')."
+                + (f" Cookie: {', '.join(cookies)}." if cookies else "")
+            ),
+            recommendation=(
+                "Use stickiness that needs nothing from the client: `lb_policy ip_hash` "
+                "(`client_ip_hash` with `trusted_proxies` behind a CDN). `lb_policy cookie` works "
+                "for browsers only. Node clients can also use `transports: ['websocket']`."
+            ),
+            evidence=_refs(r for _, rs in cookie_only for r in rs),
+            targets=tuple(dict.fromkeys(t for t, _ in cookie_only)),
+        )
+    return None
+
+
+def rule_plain_websocket_mismatch(ev: Evidence) -> Finding | None:
+    hits = []
+    for t in ev.targets:
+        plain = [r for r in ev.where("websocket_plain", "as-given", t) if not r.ok]
+        socketio = [
+            r
+            for r in ev.where(target=t)
+            if path_works(r) and (r.probe == "socketio_connect" or (r.probe, r.variant) in WEBSOCKET_VARIANTS)
+        ]
+        if plain and socketio:
+            hits.append((t, plain + socketio[:2]))
+    if not hits:
+        return None
+    statuses = sorted(
+        {
+            str(r.status)
+            for _, rs in hits
+            for r in rs
+            if r.probe == "websocket_plain" and r.variant == "as-given" and r.status
+        }
+    )
+    return Finding(
+        id="plain-websocket-protocol-mismatch",
+        severity=Severity.INFO,
+        title="Plain WebSocket fails where Socket.IO works: expected, not an outage",
+        summary=(
+            f"A plain WebSocket client (what wscat does) at the URL as given gets "
+            f"{'/'.join(statuses) or 'no upgrade'}, while Socket.IO at /socket.io/ connects on the "
+            "same target. The server speaks Socket.IO (Engine.IO v4): a plain WebSocket client "
+            "is the wrong tool, not evidence of a fault."
+        ),
+        recommendation=(
+            "Test with a Socket.IO client (`kiloscribe-lab probe URL`, or socket.io-client with "
+            "the SDK's options); use wscat only on "
+            "wss://HOST/socket.io/?EIO=4&transport=websocket, where the server's first frame is "
+            "its Engine.IO open packet 0{...}."
+        ),
+        evidence=_refs(r for _, rs in hits for r in rs),
+        targets=tuple(t for t, _ in hits),
+    )
+
+
+def rule_root_redirect(ev: Evidence) -> Finding | None:
+    hits = [
+        r
+        for r in ev.results
+        if r.probe in {"http_upgrade", "websocket_plain"}
+        and r.variant != "socket.io"
+        and r.outcome is Outcome.REDIRECT
+    ]
+    if not hits:
+        return None
+    locations = sorted({str(r.headers.get("location")) for r in hits if r.headers.get("location")})
+    statuses = sorted({str(r.status) for r in hits if r.status})
+    return Finding(
+        id="root-redirect",
+        severity=Severity.INFO,
+        title=f"/ answers {'/'.join(statuses)}: a redirect, not a failure",
+        summary=(
+            f"The root path redirects ({'/'.join(statuses)} to {', '.join(locations) or '?'}). "
+            "That is where the seed's curl and wscat went; the socket lives at /socket.io/, which "
+            "the other probes test directly."
+        ),
+        recommendation="Nothing to fix. Point upgrade tests at /socket.io/, not at /.",
+        evidence=_refs(hits),
+        targets=tuple(dict.fromkeys(r.target for r in hits)),
+    )
+
+
+def _auth_results(ev: Evidence, credential: str) -> list[ProbeResult]:
+    return [r for r in ev.where("socketio_connect") if r.variant.endswith(":" + credential)]
+
+
+def rule_auth_path_healthy(ev: Evidence) -> Finding | None:
+    refused = [r for r in _auth_results(ev, "invalid") if r.outcome is Outcome.AUTH_REJECTED]
+    if not refused:
+        return None
+    messages = sorted({str(r.error) for r in refused if r.error})
+    return Finding(
+        id="auth-path-healthy",
+        severity=Severity.INFO,
+        title="The auth path works: an invalid key is refused with the server's own message",
+        summary=(
+            f"A deliberately invalid key was refused with {', '.join(repr(m) for m in messages)} "
+            "through the Socket.IO CONNECT_ERROR. The request crossed CDN, balancer and backend "
+            "and the application answered: the path from client to application works."
+        ),
+        recommendation=(
+            "Nothing to fix. 'WebSocket connection failed: Invalid API key' from the SDK with a "
+            "wrong key is expected behaviour, not an outage."
+        ),
+        evidence=_refs(refused),
+        targets=tuple(dict.fromkeys(r.target for r in refused)),
+    )
+
+
+def rule_auth_rejected(ev: Evidence) -> Finding | None:
+    refused = [r for r in _auth_results(ev, "valid") if r.outcome is Outcome.AUTH_REJECTED]
+    refused += [r for r in ev.where("discovery") if r.outcome is Outcome.AUTH_REJECTED]
+    if not refused:
+        return None
+    name = f"${ev.api_key_env}" if ev.api_key_env else "the configured key"
+    messages = sorted({str(r.error) for r in refused if r.error})
+    return Finding(
+        id="auth-rejected",
+        severity=Severity.CRITICAL,
+        title=f"The configured API key ({name}) is refused",
+        summary=(
+            f"The key in {name} was refused with {', '.join(repr(m) for m in messages)} on "
+            f"{len({r.target for r in refused})} target(s). The server answered in its own words, "
+            "so the network path works; the key, or the server's key check, is the fault."
+        ),
+        recommendation=(
+            f"Check that {name} holds a key for this environment (testnet vs mainnet) that is "
+            "not revoked. If a known-good key is refused too, the servers' key store or auth "
+            "backend is broken: check its logs and configuration on every backend."
+        ),
+        evidence=_refs(refused),
+        targets=tuple(dict.fromkeys(r.target for r in refused)),
+    )
+
+
+def rule_websocket_blocked(ev: Evidence) -> Finding | None:
+    at_edge: list[tuple[str, str, list[ProbeResult]]] = []
+    on_network: list[tuple[str, str, list[ProbeResult]]] = []
+    for t in ev.targets:
+        for n in ev.networks:
+            h = ev.health(t, n)
+            if h.health is not Health.BLOCKED:
+                continue
+            elsewhere_ok = any(
+                ev.health(t, other).health is Health.WORKS for other in ev.networks if other != n
+            )
+            blocked = [r for r in h.results if r.outcome is Outcome.BLOCKED]
+            (on_network if elsewhere_ok else at_edge).append((t, n, blocked))
+    if not at_edge and not on_network:
+        return None
+    where = []
+    cdn = any(is_cdn(r) for _, _, rs in at_edge for r in rs)
+    if at_edge:
+        where.append(
+            f"at {'the CDN edge' if cdn else 'a proxy in front of'} {ev.names(t for t, _, _ in at_edge)}"
+        )
+    if on_network:
+        where.append("only on network(s) " + ", ".join(dict.fromkeys(n for _, n, _ in on_network)))
+    statuses = sorted({str(r.status) for _, _, rs in at_edge + on_network for r in rs if r.status})
+    recommendation = []
+    if at_edge:
+        recommendation.append(
+            "Turn on WebSocket proxying at the edge (Cloudflare: Network → WebSockets on)"
+            if cdn
+            else "Let the proxy pass Upgrade/Connection headers to the origin"
+        )
+    recommendation.append(
+        "meanwhile clients need a working fallback: socket.io-client `transports: "
+        "['websocket', 'polling']` with `tryAllTransports: true` (v4.8+), or "
+        "`transports: ['polling']` for affected users; serve WSS on 443, which proxies pass more "
+        "often; note SDK 2.0.9 does not fall back by itself (connectionMode 'auto' does)"
+    )
+    return Finding(
+        id="websocket-blocked",
+        severity=Severity.CRITICAL if at_edge else Severity.WARNING,
+        title="WebSocket is blocked " + "; ".join(where),
+        summary=(
+            f"WebSocket upgrades are refused ({'/'.join(statuses) or 'no 101'}) "
+            + "; ".join(where)
+            + ", while long-polling to the same target works. Clients that "
+            "insist on WebSocket (the SDK's default) fail; polling clients connect."
+        ),
+        recommendation="; ".join(recommendation) + ".",
+        evidence=_refs(r for _, _, rs in at_edge + on_network for r in rs),
+        targets=tuple(dict.fromkeys(t for t, _, _ in at_edge + on_network)),
+    )
+
+
+def rule_network_timeouts(ev: Evidence) -> Finding | None:
+    if len(ev.networks) < 2:
+        return None
+    hits = []
+    for t in ev.targets:
+        for n in ev.networks:
+            timeouts = [r for r in ev.socket(t, n) if r.outcome is Outcome.TIMEOUT]
+            fine_elsewhere = any(
+                ev.health(t, other).health in {Health.WORKS, Health.PARTIAL}
+                and not any(r.outcome is Outcome.TIMEOUT for r in ev.socket(t, other))
+                for other in ev.networks
+                if other != n
+            )
+            if timeouts and fine_elsewhere:
+                hits.append((t, n, timeouts))
+    if not hits:
+        return None
+    nets = ", ".join(dict.fromkeys(n for _, n, _ in hits))
+    return Finding(
+        id="network-timeouts",
+        severity=Severity.WARNING,
+        title=f"Timeouts on network(s) {nets} only: the client's network, not the service",
+        summary=(
+            f"{sum(len(rs) for _, _, rs in hits)} probes timed out on {nets} while the same "
+            "targets answered in time on other networks. The service is up; the path from "
+            "these networks is slow or drops traffic."
+        ),
+        recommendation=(
+            "Ask the affected user for their network (VPN, corporate proxy, mobile); raise client "
+            "timeouts above the measured round trips; prefer `transports: ['polling']` or "
+            "`tryAllTransports: true` where WebSocket stalls; compare with a mobile hotspot."
+        ),
+        evidence=_refs(r for _, _, rs in hits for r in rs),
+        targets=tuple(dict.fromkeys(t for t, _, _ in hits)),
+    )
+
+
+def rule_not_socketio(ev: Evidence) -> Finding | None:
+    hits = []
+    for t in ev.targets:
+        handshakes = ev.where("engineio_handshake", target=t)
+        alien = [
+            r for r in handshakes if r.detail.get("not_engineio") and r.outcome is Outcome.PROTOCOL_MISMATCH
+        ]
+        if alien and not any(path_works(r) for r in ev.socket(t)):
+            hits.append((t, alien))
+    if not hits:
+        return None
+    what = sorted({str(r.detail["not_engineio"]) for _, rs in hits for r in rs})
+    return Finding(
+        id="not-socketio",
+        severity=Severity.CRITICAL,
+        title="The endpoint does not speak Engine.IO / Socket.IO",
+        summary=(
+            f"GET /socket.io/?EIO=4&transport=polling answered with {'; '.join(what)}: not an "
+            "Engine.IO handshake. Whatever serves this URL is not the Socket.IO server."
+        ),
+        recommendation=(
+            "Check the URL (host and path: the SDK uses /socket.io/), and the proxy's routing: a "
+            "catch-all site, a maintenance page or a wrong upstream answers instead of the backend."
+        ),
+        evidence=_refs(r for _, rs in hits for r in rs),
+        targets=tuple(t for t, _ in hits),
+    )
+
+
+def rule_engineio_version(ev: Evidence) -> Finding | None:
+    hits = [
+        r
+        for r in ev.where("engineio_handshake")
+        if r.detail.get("engineio_version") == 3 or (r.detail.get("engineio_error") or {}).get("code") == 5
+    ]
+    if not hits:
+        return None
+    return Finding(
+        id="engineio-version-mismatch",
+        severity=Severity.CRITICAL,
+        title="Engine.IO protocol version mismatch",
+        summary=(
+            "The server does not speak Engine.IO v4, the protocol of socket.io-client v4 that "
+            "SDK 2.0.9 bundles: it answers in v3 framing or refuses EIO=4. Every SDK connect fails."
+        ),
+        recommendation=(
+            "Upgrade the server to Socket.IO v4 (Engine.IO v4), or enable `allowEIO3` on a v4 "
+            "server for old clients; keep client and server majors aligned."
+        ),
+        evidence=_refs(hits),
+        targets=tuple(dict.fromkeys(r.target for r in hits)),
+    )
+
+
+def rule_discovery(ev: Evidence) -> Finding | None:
+    found = ev.where("discovery")
+    if not found:
+        return None
+    problems: list[str] = []
+    for r in found:
+        if r.outcome is Outcome.AUTH_REJECTED:
+            continue  # auth-rejected says it
+        if not r.ok:
+            problems.append(f"the discovery call failed: {r.error or r.outcome.value}")
+        problems += [str(p) for p in r.detail.get("problems") or []]
+        chosen = r.detail.get("chosen")
+        if chosen and chosen in ev.targets:
+            h = ev.health(chosen)
+            if h.health not in {Health.WORKS, Health.PARTIAL, Health.UNKNOWN}:
+                problems.append(f"the server the SDK would choose ({chosen}) is {h.health.value}")
+    if not problems:
+        return None
+    return Finding(
+        id="discovery-problem",
+        severity=Severity.WARNING,
+        title="Discovery points clients at trouble",
+        summary="; ".join(problems) + ".",
+        recommendation=(
+            "Fix GET /inscriptions/websocket-servers: list only servers that answer, mark the "
+            "others inactive, and make `recommended` one of the active ones. The SDK trusts "
+            "`recommended` first, then the first active server."
+        ),
+        evidence=_refs(found),
+        targets=tuple(dict.fromkeys(r.target for r in found)),
+    )
+
+
+def rule_tls(ev: Evidence) -> Finding | None:
+    hits = [r for r in ev.results if r.outcome is Outcome.TLS_ERROR]
+    if not hits:
+        return None
+    errors = sorted({str(r.error) for r in hits if r.error})
+    return Finding(
+        id="tls-problem",
+        severity=Severity.CRITICAL,
+        title="TLS fails",
+        summary=f"The TLS handshake failed: {'; '.join(errors[:3])}. Clients cannot connect at all.",
+        recommendation=(
+            "Check the certificate chain, its names (SAN) and expiry with `openssl s_client "
+            "-connect HOST:443 -servername HOST`; for a private CA, pass it with --ca-bundle."
+        ),
+        evidence=_refs(hits),
+        targets=tuple(dict.fromkeys(r.target for r in hits)),
+    )
+
+
+Rule = Callable[[Evidence], Finding | None]
+
+RULES: tuple[Rule, ...] = (
+    rule_all_backends_down,
+    rule_backend_down,
+    rule_backend_timeout,
+    rule_tls,
+    rule_not_socketio,
+    rule_engineio_version,
+    rule_auth_rejected,
+    rule_websocket_blocked,
+    rule_network_timeouts,
+    rule_sticky,
+    rule_discovery,
+    rule_plain_websocket_mismatch,
+    rule_root_redirect,
+    rule_auth_path_healthy,
+)
+
+# A root cause on the left explains the findings on the right: drop them.
+SUPERSEDES: dict[str, frozenset[str]] = {
+    "all-backends-down": frozenset(
+        {
+            "backend-down",
+            "sticky-sessions-missing",
+            "sticky-sessions-cookie-only",
+            "plain-websocket-protocol-mismatch",
+            "auth-path-healthy",
+            "discovery-problem",
+            "root-redirect",
+        }
+    ),
+    "auth-rejected": frozenset({"auth-path-healthy"}),
+    "tls-problem": frozenset({"backend-down", "all-backends-down"}),
+}
+
+
+def diagnose(results: Iterable[ProbeResult], api_key_env: str | None = None) -> list[Finding]:
+    """Every finding the evidence supports, most severe first."""
+    ev = Evidence.of(results, api_key_env)
+    findings = [f for f in (rule(ev) for rule in RULES) if f is not None]
+    present = {f.id for f in findings}
+    dropped = set().union(*(SUPERSEDES.get(i, frozenset()) for i in present))
+    kept = [f for f in findings if f.id not in dropped]
+    return sorted(kept, key=lambda f: -f.severity.rank)
+
+
+# --- verdicts ---------------------------------------------------------------------------
+
+
+class Verdict(enum.StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetVerdict:
+    target: str
+    verdict: Verdict
+    sentence: str
+    label: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "kind": "verdict",
+            "target": self.target,
+            "label": self.label,
+            "verdict": self.verdict.value,
+            "sentence": self.sentence,
+        }
+
+
+def verdicts(results: Iterable[ProbeResult]) -> list[TargetVerdict]:
+    ev = Evidence.of(results)
+    out = []
+    for t in ev.targets:
+        h = ev.health(t)
+        if h.health is Health.WORKS:
+            out.append(TargetVerdict(t, Verdict.HEALTHY, "Socket.IO connects over every tried transport."))
+        elif h.health in {Health.PARTIAL, Health.BLOCKED}:
+            failing = sorted(
+                {r.outcome.value for r in h.results if not path_works(r) and not _partly_worked(r)}
+                | {"session_unknown" for r in h.results if r.outcome is Outcome.SESSION_UNKNOWN}
+            )
+            out.append(
+                TargetVerdict(
+                    t,
+                    Verdict.DEGRADED,
+                    f"{h.worked} Socket.IO checks worked, {h.failed} failed ({', '.join(failing)}).",
+                )
+            )
+        elif h.health is Health.UNKNOWN:
+            out.append(TargetVerdict(t, Verdict.DEGRADED, "No Socket.IO evidence was gathered."))
+        else:
+            why = {
+                Health.DOWN: "every request failed with 502/503/504, a refusal or a reset",
+                Health.STALLED: "it accepts connections and never answers",
+                Health.OTHER: "no Socket.IO handshake completed",
+            }[h.health]
+            out.append(TargetVerdict(t, Verdict.DOWN, f"Down: {why}."))
+    return [TargetVerdict(v.target, v.verdict, v.sentence, ev.labels.get(v.target)) for v in out]
+
+
+def overall(findings: Sequence[Finding], target_verdicts: Sequence[TargetVerdict]) -> tuple[str, str]:
+    """One status for the investigation, with its sentence."""
+    critical = [f for f in findings if f.severity is Severity.CRITICAL]
+    warnings = [f for f in findings if f.severity is Severity.WARNING]
+    down = [v for v in target_verdicts if v.verdict is Verdict.DOWN]
+    if target_verdicts and len(down) == len(target_verdicts):
+        return "down", "Every target is down."
+    if critical:
+        return "critical", f"{len(critical)} critical finding(s): " + "; ".join(
+            f.title for f in critical
+        ) + "."
+    if warnings or down or any(v.verdict is Verdict.DEGRADED for v in target_verdicts):
+        return "degraded", "The service works for some clients: " + "; ".join(f.title for f in warnings) + "."
+    return "healthy", "Socket.IO works on every target; nothing needs fixing."

@@ -1,0 +1,102 @@
+"""Network profiles: how a probe's connections travel.
+
+A profile applies to every probe alike: the raw streams of the HTTP/WebSocket probes and
+the aiohttp session python-socketio uses. It can restrict the transports a client may use,
+send everything through an HTTP CONNECT proxy, add headers, trust a CA bundle, and pin a
+host to an address (curl's ``--resolve``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiloscribe_lab.errors import ConfigError
+
+TRANSPORTS = ("websocket", "polling")
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkProfile:
+    name: str = "direct"
+    transports: tuple[str, ...] = TRANSPORTS
+    proxy: str | None = None  # http://host:port of an HTTP CONNECT proxy
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ca_bundle: Path | None = None
+    resolve: Mapping[str, str] = field(default_factory=dict)  # "host:port" -> address
+
+    def pinned_address(self, host: str, port: int) -> str | None:
+        return self.resolve.get(f"{host}:{port}")
+
+    def allows(self, transport: str) -> bool:
+        return transport in self.transports
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "transports": list(self.transports),
+            "proxy": self.proxy,
+            "headers": sorted(self.headers),  # names only: values may carry credentials
+            "ca_bundle": None if self.ca_bundle is None else str(self.ca_bundle),
+            "resolve": dict(self.resolve),
+        }
+
+
+DIRECT = NetworkProfile()
+
+
+def parse_proxy(url: str) -> tuple[str, int]:
+    """``http://host:port`` of a CONNECT proxy -> (host, port)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ConfigError(f"proxy must be an http://host:port URL, got {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ConfigError(f"proxy {url!r}: {exc}") from exc
+    return parts.hostname, port
+
+
+def profile_from_mapping(name: str, data: Mapping[str, Any]) -> NetworkProfile:
+    """Build a profile from a TOML table; every error names the profile and the key."""
+    known = {"transports", "proxy", "headers", "ca_bundle", "resolve"}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"network {name!r}: unknown keys {sorted(unknown)}")
+    transports = tuple(data.get("transports", TRANSPORTS))
+    if not transports or any(t not in TRANSPORTS for t in transports):
+        raise ConfigError(f"network {name!r}: transports must be a non-empty subset of {TRANSPORTS}")
+    proxy = data.get("proxy")
+    if proxy is not None:
+        if not isinstance(proxy, str):
+            raise ConfigError(f"network {name!r}: proxy must be a string")
+        parse_proxy(proxy)
+    headers = data.get("headers", {})
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise ConfigError(f"network {name!r}: headers must be a table of strings")
+    resolve = data.get("resolve", {})
+    if not isinstance(resolve, Mapping):
+        raise ConfigError(f"network {name!r}: resolve must be a table of 'host:port' = 'address'")
+    for key, address in resolve.items():
+        host, sep, port = str(key).rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"network {name!r}: resolve key {key!r} is not host:port")
+        try:
+            ipaddress.ip_address(str(address))
+        except ValueError as exc:
+            raise ConfigError(f"network {name!r}: resolve {key!r}: {exc}") from exc
+    ca = data.get("ca_bundle")
+    return NetworkProfile(
+        name=name,
+        transports=transports,
+        proxy=proxy,
+        headers=dict(headers),
+        ca_bundle=None if ca is None else Path(str(ca)),
+        resolve={str(k): str(v) for k, v in resolve.items()},
+    )

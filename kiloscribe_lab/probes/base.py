@@ -1,0 +1,128 @@
+"""What every probe shares: its context, a recorder of partial evidence, a hard deadline.
+
+A probe is ``async def probe(ctx, rec) -> ProbeResult``. ``bounded`` runs it under a
+deadline enforced with ``asyncio.timeout`` (our code, not a library's good will); when
+the deadline passes, the Recorder still holds what was measured so far, so a timeout
+result carries the phases that did happen and the phase that did not finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiloscribe_lab.errors import SecretError
+from kiloscribe_lab.networks import DIRECT, NetworkProfile
+from kiloscribe_lab.probes.wire import Clock, Endpoint, classify_exception
+from kiloscribe_lab.results import Outcome, ProbeResult, Timings, utc_now
+
+DEFAULT_TIMEOUT_S = 5.0
+INVALID_KEY = "kiloscribe-lab-deliberately-invalid-key"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOptions:
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    attempts: int = 1
+    ca_bundle: Path | None = None
+    api_key_env: str | None = None
+    network: NetworkProfile = DIRECT
+    follow_ups: int = 6  # sticky-session follow-up requests per variant
+    max_redirects: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeContext:
+    endpoint: Endpoint
+    options: ProbeOptions
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def network(self) -> NetworkProfile:
+        return self.options.network
+
+    @property
+    def timeout_s(self) -> float:
+        return self.options.timeout_s
+
+    def api_key(self) -> str | None:
+        """The configured key, read from the named variable; never stored in a result."""
+        name = self.options.api_key_env
+        if not name:
+            return None
+        value = self.environ.get(name, "")
+        if not value:
+            raise SecretError(f"environment variable {name} (--api-key-env) is unset or empty")
+        return value
+
+
+class Recorder:
+    """Collects evidence while a probe runs; builds its ProbeResult on any path."""
+
+    def __init__(self, probe: str, variant: str, target: str, network: str, label: str | None = None) -> None:
+        self.probe = probe
+        self.variant = variant
+        self.target = target
+        self.network = network
+        self.label = label
+        self.clock = Clock()
+        self.started_at = utc_now()
+        self.status: int | None = None
+        self.headers: dict[str, str] = {}
+        self.detail: dict[str, Any] = {}
+
+    def timings(self, *, handshake_ms: float | None = None) -> Timings:
+        p = self.clock.phases
+        return Timings(
+            dns=p.get("dns"),
+            connect=p.get("connect"),
+            tls=p.get("tls"),
+            first_byte=p.get("first_byte"),
+            handshake=handshake_ms if handshake_ms is not None else p.get("handshake"),
+            total=self.clock.now_ms(),
+        )
+
+    def result(self, outcome: Outcome, error: str | None = None) -> ProbeResult:
+        return ProbeResult(
+            probe=self.probe,
+            variant=self.variant,
+            target=self.target,
+            network=self.network,
+            outcome=outcome,
+            status=self.status,
+            error=error,
+            timings=self.timings(),
+            headers=dict(self.headers),
+            detail={**({"label": self.label} if self.label else {}), **self.detail},
+            started_at=self.started_at,
+        )
+
+
+ProbeBody = Callable[[ProbeContext, Recorder], Awaitable[ProbeResult]]
+
+
+async def bounded(
+    body: ProbeBody, ctx: ProbeContext, rec: Recorder, deadline_s: float | None = None
+) -> ProbeResult:
+    """Run one probe under its hard deadline; transport failures become outcomes."""
+    limit = ctx.timeout_s if deadline_s is None else deadline_s
+    try:
+        async with asyncio.timeout(limit):
+            return await body(ctx, rec)
+    except TimeoutError:
+        return timed_out(rec, limit)
+    except Exception as exc:
+        classified = classify_exception(exc)
+        if classified is None:
+            raise
+        outcome, message = classified
+        return rec.result(outcome, message)
+
+
+def timed_out(rec: Recorder, limit_s: float) -> ProbeResult:
+    rec.detail.setdefault("stalled_during", rec.clock.current)
+    return rec.result(Outcome.TIMEOUT, f"no answer within {limit_s:g} s (while {rec.clock.current})")

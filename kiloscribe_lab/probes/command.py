@@ -1,0 +1,128 @@
+"""``kiloscribe-lab probe`` as a pipeline: validate the request, probe, diagnose.
+
+Validation happens before any traffic, so bad input costs nothing and a missing key
+variable or CA file is one clear line (exit 2), never a half-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiloscribe_lab import diagnosis
+from kiloscribe_lab.errors import SecretError, UsageError
+from kiloscribe_lab.networks import DIRECT, NetworkProfile
+from kiloscribe_lab.probes.base import ProbeOptions
+from kiloscribe_lab.probes.runner import Progress, investigate, parse_target
+from kiloscribe_lab.probes.wire import parse_endpoint
+from kiloscribe_lab.results import Finding, ProbeResult, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    urls: tuple[str, ...]
+    discover: str | None = None
+    api_key_env: str | None = None
+    network: str = "direct"
+    config: Path | None = None
+    timeout_s: float = 5.0
+    attempts: int = 1
+    ca_bundle: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    results: list[ProbeResult]
+    findings: list[Finding]
+    verdicts: list[diagnosis.TargetVerdict]
+    status: str
+    sentence: str
+    network: NetworkProfile = field(default=DIRECT)
+
+    @property
+    def has_critical(self) -> bool:
+        return any(f.severity is Severity.CRITICAL for f in self.findings)
+
+    def json_lines(self) -> Iterator[str]:
+        def dump(obj: object) -> str:
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+        for r in self.results:
+            yield dump(r.to_json())
+        for f in self.findings:
+            yield dump(f.to_json())
+        for v in self.verdicts:
+            yield dump(v.to_json())
+        yield dump(
+            {
+                "kind": "summary",
+                "status": self.status,
+                "sentence": self.sentence,
+                "network": self.network.name,
+            }
+        )
+
+
+def resolve_network(name: str, config: Path | None) -> NetworkProfile:
+    if config is not None:
+        from kiloscribe_lab.config import load_config
+
+        cfg = load_config(config)
+        if name in cfg.networks:
+            return cfg.networks[name]
+    if name == "direct":
+        return DIRECT
+    raise UsageError(f"unknown network {name!r}" + ("" if config else " (define it in --config)"))
+
+
+def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
+    if not request.urls and request.discover is None:
+        raise UsageError("give at least one URL, or --discover API_BASE")
+    for url in request.urls:
+        parse_target(url)
+    if request.discover:
+        parse_endpoint(request.discover)
+    if request.ca_bundle is not None and not request.ca_bundle.is_file():
+        raise UsageError(f"CA bundle {request.ca_bundle} does not exist")
+    if request.api_key_env is not None:
+        if not request.api_key_env.replace("_", "").isalnum():
+            raise UsageError(f"--api-key-env takes a variable NAME, got {request.api_key_env!r}")
+        if not environ.get(request.api_key_env):
+            raise SecretError(f"environment variable {request.api_key_env} is unset or empty")
+    network = resolve_network(request.network, request.config)
+    if network.ca_bundle is not None and not network.ca_bundle.is_file():
+        raise UsageError(f"network {network.name}: CA bundle {network.ca_bundle} does not exist")
+    return ProbeOptions(
+        timeout_s=request.timeout_s,
+        attempts=request.attempts,
+        ca_bundle=request.ca_bundle,
+        api_key_env=request.api_key_env,
+        network=network,
+    )
+
+
+def build_report(
+    results: list[ProbeResult], api_key_env: str | None, network: NetworkProfile = DIRECT
+) -> ProbeReport:
+    findings = diagnosis.diagnose(results, api_key_env)
+    target_verdicts = diagnosis.verdicts(results)
+    status, sentence = diagnosis.overall(findings, target_verdicts)
+    return ProbeReport(results, findings, target_verdicts, status, sentence, network)
+
+
+def run_probe(
+    request: ProbeRequest,
+    *,
+    environ: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> ProbeReport:
+    env = dict(os.environ if environ is None else environ)
+    options = validate(request, env)
+    results = asyncio.run(
+        investigate(request.urls, options, discover=request.discover, environ=env, progress=progress)
+    )
+    return build_report(results, request.api_key_env, options.network)

@@ -1,0 +1,105 @@
+"""``discovery``: ``GET <api>/inscriptions/websocket-servers``, as the SDK's constructor does.
+
+It validates the shape the SDK relies on and returns the servers, which the runner adds
+to the run's targets. The key travels in ``x-api-key`` and is never recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kiloscribe_lab.probes.base import ProbeContext, Recorder
+from kiloscribe_lab.probes.polling import Session
+from kiloscribe_lab.probes.wire import evidence_headers, outcome_for_status, snippet
+from kiloscribe_lab.results import Outcome, ProbeResult
+
+PATH = "/inscriptions/websocket-servers"
+
+
+def check_servers(data: Any) -> tuple[list[dict[str, Any]], str | None, list[str]]:
+    """The servers, the recommended URL and every way the document departs from the
+    contract. Pure, for table tests."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        return [], None, ["the answer is not a JSON object"]
+    raw = data.get("servers")
+    if not isinstance(raw, list):
+        return [], None, ["'servers' is missing or not a list"]
+    servers: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+            problems.append(f"servers[{i}] has no string 'url'")
+            continue
+        servers.append({k: item.get(k) for k in ("url", "region", "status", "priority", "activeJobs")})
+        if not isinstance(item.get("status"), str):
+            problems.append(f"servers[{i}] has no string 'status'")
+    recommended = data.get("recommended")
+    if recommended is not None and not isinstance(recommended, str):
+        problems.append("'recommended' is not a string")
+        recommended = None
+    active = [s for s in servers if s.get("status") == "active"]
+    if not active:
+        problems.append("no server has status 'active'")
+    if recommended and recommended not in {s["url"] for s in servers}:
+        problems.append(f"recommended {recommended} is not in the server list")
+    return servers, recommended, problems
+
+
+def chosen_server(servers: list[dict[str, Any]], recommended: str | None) -> str | None:
+    """What the SDK connects to: ``recommended`` wins, else the first active server."""
+    if recommended:
+        return recommended
+    return next((s["url"] for s in servers if s.get("status") == "active"), None)
+
+
+async def discovery(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
+    base = ctx.endpoint.path.rstrip("/")
+    endpoint = ctx.endpoint.with_path(base + PATH)
+    rec.detail["url"] = endpoint.url
+    key_env = ctx.options.api_key_env
+    rec.detail["command"] = (
+        f'curl -H "x-api-key: ${key_env}" {endpoint.url}' if key_env else f"curl {endpoint.url}"
+    )
+    key = ctx.api_key()
+    session = Session(endpoint, ctx, rec)
+    try:
+        headers = [("x-api-key", key)] if key else []
+        began = rec.clock.begin("discovery")
+        response = await session.request("GET", endpoint.path, headers=headers)
+        rec.clock.mark_once("handshake", began)
+    finally:
+        session.close()
+    rec.status = response.status
+    rec.headers = evidence_headers(response.headers)
+    rec.detail["status_line"] = response.status_line
+    if response.status in {401, 403}:
+        rec.detail["body"] = snippet(response.body)
+        return rec.result(Outcome.AUTH_REJECTED, _message(response.body) or response.status_line)
+    if response.status != 200:
+        rec.detail["body"] = snippet(response.body)
+        return rec.result(outcome_for_status(response.status), response.status_line)
+    try:
+        data = json.loads(response.body)
+    except (ValueError, RecursionError):
+        rec.detail["body"] = snippet(response.body)
+        return rec.result(Outcome.MALFORMED, "the answer is not JSON")
+    servers, recommended, problems = check_servers(data)
+    rec.detail.update(
+        servers=servers,
+        recommended=recommended,
+        problems=problems,
+        chosen=chosen_server(servers, recommended),
+    )
+    if not servers and problems:
+        return rec.result(Outcome.MALFORMED, "; ".join(problems))
+    return rec.result(Outcome.OK, "; ".join(problems) or None)
+
+
+def _message(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    message = data.get("message") if isinstance(data, dict) else None
+    return message if isinstance(message, str) else None

@@ -1,0 +1,237 @@
+"""Engine.IO long-polling probes over HTTP/1.1 (h11): the handshake and sticky sessions.
+
+* ``engineio_handshake``: ``GET /socket.io/?EIO=4&transport=polling``; parses the OPEN
+  packet and tells a v4 server, a v3 server, a v4 server refusing EIO 3, and something that
+  is not Engine.IO at all apart.
+* ``sticky_session``: opens a polling session, then sends K follow-ups on its ``sid`` — a
+  PONG packet, which a server accepts at any time and answers at once — and counts who
+  answered and who said "Session ID unknown". With a cookie jar (a browser) and without
+  (the SDK's Node client, which drops cookies).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiloscribe_lab import protocol
+from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.probes.base import ProbeContext, Recorder
+from kiloscribe_lab.probes.wire import (
+    Endpoint,
+    Http1,
+    HttpResponse,
+    Stream,
+    base_headers,
+    evidence_headers,
+    open_stream,
+    outcome_for_status,
+    snippet,
+)
+from kiloscribe_lab.results import Outcome, ProbeResult
+
+POLLING = "/socket.io/?EIO={eio}&transport=polling"
+BACKEND_HEADERS = ("x-lab-backend", "x-served-by", "x-backend", "x-upstream")
+OPEN_TRIES = 3  # a round robin onto a dead backend is retried, as a client's reconnect would
+
+
+def backend_of(response: HttpResponse) -> str | None:
+    for name in BACKEND_HEADERS:
+        value = response.get(name)
+        if value:
+            return value
+    return None
+
+
+class Session:
+    """An HTTP/1.1 connection that reconnects when the server closes it."""
+
+    def __init__(self, endpoint: Endpoint, ctx: ProbeContext, rec: Recorder) -> None:
+        self.endpoint = endpoint
+        self.ctx = ctx
+        self.rec = rec
+        self.stream: Stream | None = None
+        self.http: Http1 | None = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> HttpResponse:
+        if self.http is None or not self.http.reusable:
+            self.close()
+            self.stream = await open_stream(
+                self.endpoint,
+                self.ctx.network,
+                self.rec.clock,
+                ca_bundle=self.ctx.options.ca_bundle,
+            )
+            self.http = Http1(self.stream, self.rec.clock)
+        all_headers = base_headers(self.endpoint, self.ctx.network) + (headers or [])
+        if body:
+            all_headers.append(("content-type", "text/plain;charset=UTF-8"))
+        return await self.http.request(method, path, all_headers, body)
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.abort()
+        self.stream = None
+        self.http = None
+
+
+def _handshake_outcome(result: protocol.HandshakeResult, status: int) -> tuple[Outcome, str | None]:
+    if isinstance(result, protocol.EioV4Handshake):
+        return Outcome.OK, None
+    if isinstance(result, protocol.EioV3Handshake):
+        return Outcome.PROTOCOL_MISMATCH, "the server answers in Engine.IO v3 framing"
+    if isinstance(result, protocol.EioError):
+        if result.session_unknown:
+            return Outcome.SESSION_UNKNOWN, result.message
+        if result.code is protocol.EioErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
+            return Outcome.PROTOCOL_MISMATCH, result.message
+        return Outcome.HTTP_ERROR, result.message
+    outcome = outcome_for_status(status)
+    if outcome in {Outcome.OK, Outcome.HTTP_ERROR}:
+        return Outcome.PROTOCOL_MISMATCH, f"not Engine.IO: {result.description}"
+    return outcome, result.description
+
+
+def _describe(result: protocol.HandshakeResult) -> dict[str, Any]:
+    if isinstance(result, protocol.EioV4Handshake | protocol.EioV3Handshake):
+        opened = result.open
+        return {
+            "engineio_version": 4 if isinstance(result, protocol.EioV4Handshake) else 3,
+            "sid": opened.sid,
+            "upgrades": list(opened.upgrades),
+            "pingInterval": opened.ping_interval,
+            "pingTimeout": opened.ping_timeout,
+            "maxPayload": opened.max_payload,
+            "idle_budget_ms": opened.idle_budget_ms,
+        }
+    if isinstance(result, protocol.EioError):
+        return {
+            "engineio_error": {
+                "code": int(result.code),
+                "name": result.code.name,
+                "message": result.message,
+                "style": result.style,
+            }
+        }
+    return {"not_engineio": result.description, "body_kind": result.body_kind.value}
+
+
+async def engineio_handshake(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
+    endpoint = ctx.endpoint.with_path(POLLING.format(eio=4))
+    rec.detail["command"] = f"curl -i '{endpoint.url}'"
+    session = Session(endpoint, ctx, rec)
+    try:
+        began = rec.clock.begin("polling handshake")
+        response = await session.request("GET", endpoint.path)
+        rec.clock.mark_once("handshake", began)
+        rec.status = response.status
+        rec.headers = evidence_headers(response.headers)
+        rec.detail["status_line"] = response.status_line
+        rec.detail["body"] = snippet(response.body)
+        try:
+            result = protocol.classify_handshake(response.status, response.body, response.get("content-type"))
+        except ProtocolError as exc:
+            return rec.result(Outcome.MALFORMED, f"broken Engine.IO handshake: {exc}")
+        rec.detail.update(_describe(result))
+        outcome, error = _handshake_outcome(result, response.status)
+        if isinstance(result, protocol.EioV4Handshake):
+            # Does it still accept Engine.IO v3 clients? Evidence for version mismatches.
+            v3 = await session.request("GET", POLLING.format(eio=3))
+            try:
+                v3_result = protocol.classify_handshake(v3.status, v3.body, v3.get("content-type"))
+                rec.detail["eio3"] = (
+                    "accepted (v3 clients can connect)"
+                    if isinstance(v3_result, protocol.EioV3Handshake)
+                    else f"refused: {v3.status_line} {snippet(v3.body, 120)}"
+                )
+            except ProtocolError as exc:
+                rec.detail["eio3"] = f"broken answer: {exc}"
+        return rec.result(outcome, error)
+    finally:
+        session.close()
+
+
+def _cookie_pairs(response: HttpResponse) -> dict[str, str]:
+    pairs = {}
+    for header in response.get_all("set-cookie"):
+        name, _, rest = header.partition("=")
+        pairs[name.strip()] = rest.split(";", 1)[0].strip()
+    return pairs
+
+
+async def sticky_session(ctx: ProbeContext, rec: Recorder, *, keep_cookies: bool) -> ProbeResult:
+    endpoint = ctx.endpoint.with_path(POLLING.format(eio=4))
+    rec.detail["client"] = "browser (returns cookies)" if keep_cookies else "Node SDK (drops cookies)"
+    session = Session(endpoint, ctx, rec)
+    jar: dict[str, str] = {}
+    try:
+        opened: protocol.EioOpen | None = None
+        attempts: list[dict[str, Any]] = []
+        response: HttpResponse | None = None
+        for _ in range(OPEN_TRIES):
+            response = await session.request("GET", endpoint.path)
+            attempts.append({"status": response.status, "backend": backend_of(response)})
+            if response.status not in {502, 503, 504}:
+                break
+        assert response is not None
+        rec.status = response.status
+        rec.headers = evidence_headers(response.headers)
+        rec.detail["open_attempts"] = attempts
+        try:
+            result = protocol.classify_handshake(response.status, response.body, response.get("content-type"))
+        except ProtocolError as exc:
+            return rec.result(Outcome.MALFORMED, f"broken Engine.IO handshake: {exc}")
+        if not isinstance(result, protocol.EioV4Handshake):
+            outcome, error = _handshake_outcome(result, response.status)
+            return rec.result(outcome, f"could not open a polling session: {error}")
+        opened = result.open
+        opener = backend_of(response)
+        jar.update(_cookie_pairs(response))
+        rec.detail["opener"] = opener
+        rec.detail["cookie_names"] = sorted(jar)
+
+        follow_path = f"{endpoint.path}&sid={opened.sid}"
+        answers: list[dict[str, Any]] = []
+        for _ in range(ctx.options.follow_ups):
+            headers = []
+            if keep_cookies and jar:
+                headers.append(("cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))
+            reply = await session.request("POST", follow_path, b"3", headers)
+            if keep_cookies:
+                jar.update(_cookie_pairs(reply))
+            refusal = protocol.classify_engineio_error(reply.status, reply.body)
+            answers.append(
+                {
+                    "status": reply.status,
+                    "backend": backend_of(reply),
+                    "session_unknown": bool(refusal and refusal.session_unknown),
+                }
+            )
+        answered = sum(1 for a in answers if a["status"] == 200)
+        lost = sum(1 for a in answers if a["session_unknown"])
+        rec.detail.update(
+            follow_ups=len(answers),
+            answered=answered,
+            session_unknown=lost,
+            other=len(answers) - answered - lost,
+            answers=answers,
+            backends=sorted({a["backend"] for a in answers if a["backend"]}),
+        )
+        if answered == len(answers):
+            return rec.result(Outcome.OK)
+        if lost:
+            return rec.result(
+                Outcome.SESSION_UNKNOWN, f"{lost} of {len(answers)} follow-ups: Session ID unknown"
+            )
+        worst = next(a for a in answers if a["status"] != 200)
+        return rec.result(
+            outcome_for_status(worst["status"]),
+            f"{len(answers) - answered} of {len(answers)} follow-ups failed",
+        )
+    finally:
+        session.close()

@@ -1,0 +1,193 @@
+"""Run every probe against every target, concurrently, under per-probe and run deadlines.
+
+The suite per target is a table (``suite``). Discovery, when asked for, runs first and
+adds the servers it lists to the targets. Every probe has its own deadline; the run has a
+backstop deadline too, after which unfinished probes are cancelled and reported as
+``timeout`` with what they had measured. Nothing measured is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from kiloscribe_lab.errors import UsageError
+from kiloscribe_lab.probes.base import (
+    ProbeBody,
+    ProbeContext,
+    ProbeOptions,
+    Recorder,
+    bounded,
+    timed_out,
+)
+from kiloscribe_lab.probes.discovery import discovery
+from kiloscribe_lab.probes.http_upgrade import http_upgrade_h1, http_upgrade_h2
+from kiloscribe_lab.probes.polling import engineio_handshake, sticky_session
+from kiloscribe_lab.probes.sio import (
+    BACKOFF_CAP_S,
+    connect_stats,
+    sdk_flow,
+    socketio_connect,
+)
+from kiloscribe_lab.probes.websocket import engineio_upgrade, websocket_plain
+from kiloscribe_lab.probes.wire import Endpoint, parse_endpoint
+from kiloscribe_lab.results import ProbeResult
+
+RUN_SLACK_S = 0.25  # the backstop fires only if a probe's own deadline somehow did not
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSpec:
+    probe: str
+    variant: str
+    body: ProbeBody
+    deadline_s: float
+
+
+def suite(options: ProbeOptions) -> list[ProbeSpec]:
+    """The probes run against each target, in report order."""
+    t = options.timeout_s
+    specs = [
+        ProbeSpec("http_upgrade", "http1.1", http_upgrade_h1, t),
+        ProbeSpec("http_upgrade", "h2", http_upgrade_h2, t),
+        ProbeSpec(
+            "websocket_plain",
+            "as-given",
+            functools.partial(websocket_plain, socketio_path=False),
+            t,
+        ),
+        ProbeSpec(
+            "websocket_plain",
+            "socket.io",
+            functools.partial(websocket_plain, socketio_path=True),
+            t,
+        ),
+        ProbeSpec("engineio_handshake", "", engineio_handshake, t),
+        ProbeSpec("engineio_upgrade", "", engineio_upgrade, t),
+    ]
+    credentials = ["valid", "invalid", "none"] if options.api_key_env else ["invalid", "none"]
+    for transport in options.network.transports:
+        for credential in credentials:
+            specs.append(
+                ProbeSpec(
+                    "socketio_connect",
+                    f"{transport}:{credential}",
+                    functools.partial(socketio_connect, transport=transport, credential=credential),
+                    t,
+                )
+            )
+    specs += [
+        ProbeSpec("sticky_session", "cookies", functools.partial(sticky_session, keep_cookies=True), t),
+        ProbeSpec("sticky_session", "no-cookies", functools.partial(sticky_session, keep_cookies=False), t),
+    ]
+    if options.api_key_env and options.network.allows("websocket"):
+        specs.append(ProbeSpec("sdk_flow", "", sdk_flow, t))
+    if options.attempts > 1 and options.api_key_env:
+        # Attempts run one after another, with backoff between failures.
+        budget = options.attempts * t + (options.attempts - 1) * BACKOFF_CAP_S
+        for transport in options.network.transports:
+            specs.append(
+                ProbeSpec(
+                    "connect_stats",
+                    transport,
+                    functools.partial(connect_stats, transport=transport),
+                    budget,
+                )
+            )
+    return specs
+
+
+def run_deadline(options: ProbeOptions, *, discover: bool) -> float:
+    """The longest a run may take: discovery, then the slowest probe, plus slack."""
+    longest = max(spec.deadline_s for spec in suite(options))
+    return (options.timeout_s if discover else 0.0) + longest + RUN_SLACK_S
+
+
+def parse_target(arg: str) -> tuple[Endpoint, str | None]:
+    """``URL`` or ``LABEL=URL`` (a label names a target in findings: ``inscribe-2=https://…``)."""
+    label, sep, rest = arg.partition("=")
+    if sep and label and "://" in rest and "/" not in label and ":" not in label:
+        return parse_endpoint(rest), label
+    return parse_endpoint(arg), None
+
+
+def _dedupe(targets: Sequence[tuple[Endpoint, str | None]]) -> list[tuple[Endpoint, str | None]]:
+    seen: set[str] = set()
+    unique = []
+    for ep, label in targets:
+        key = ep.origin + ep.path
+        if key not in seen:
+            seen.add(key)
+            unique.append((ep, label))
+    return unique
+
+
+async def _run_all(
+    jobs: list[tuple[ProbeSpec, ProbeContext, Recorder]], limit_s: float, progress: Progress | None
+) -> list[ProbeResult]:
+    tasks = [asyncio.ensure_future(bounded(spec.body, ctx, rec, spec.deadline_s)) for spec, ctx, rec in jobs]
+    done_count = 0
+
+    def tick(_: asyncio.Future[ProbeResult]) -> None:
+        nonlocal done_count
+        done_count += 1
+        if progress is not None:
+            progress(done_count, len(tasks))
+
+    for task in tasks:
+        task.add_done_callback(tick)
+    if tasks:
+        await asyncio.wait(tasks, timeout=limit_s)
+    results = []
+    for task, (spec, _ctx, rec) in zip(tasks, jobs, strict=True):
+        if task.done() and not task.cancelled():
+            results.append(task.result())  # a bug in a probe surfaces here, loudly
+        else:
+            task.cancel()
+            results.append(timed_out(rec, spec.deadline_s))
+    return results
+
+
+async def investigate(
+    targets: Sequence[str],
+    options: ProbeOptions,
+    *,
+    discover: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> list[ProbeResult]:
+    """Probe every target (and what discovery lists); return every ProbeResult."""
+    env = dict(os.environ if environ is None else environ)
+    endpoints = [parse_target(t) for t in targets]
+    if not endpoints and discover is None:
+        raise UsageError("give at least one URL, or --discover API_BASE")
+    network = options.network.name
+    results: list[ProbeResult] = []
+    if discover is not None:
+        api = parse_endpoint(discover)
+        ctx = ProbeContext(api, options, env)
+        ctx.api_key()  # an unset key variable is a usage error, before any traffic
+        rec = Recorder("discovery", "", api.url, network)
+        found = await bounded(discovery, ctx, rec)
+        results.append(found)
+        for server in found.detail.get("servers", []):
+            try:
+                endpoints.append((parse_endpoint(str(server.get("url"))), None))
+            except UsageError:
+                continue  # the discovery record already names the bad entry
+    endpoints = _dedupe(endpoints)
+    specs = suite(options)
+    jobs = []
+    for ep, label in endpoints:
+        ctx = ProbeContext(ep, options, env)
+        if options.api_key_env:
+            ctx.api_key()
+        for spec in specs:
+            jobs.append((spec, ctx, Recorder(spec.probe, spec.variant, ep.url, network, label)))
+    limit = max((spec.deadline_s for spec in specs), default=0.0) + RUN_SLACK_S
+    results += await _run_all(jobs, limit, progress)
+    return results

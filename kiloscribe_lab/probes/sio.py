@@ -1,0 +1,501 @@
+"""Socket.IO probes through python-socketio's ``AsyncClient``, the way an SDK user connects.
+
+* ``socketio_connect``: each transport × credential (configured key, a deliberately invalid
+  key, no key). It finishes as soon as the outcome is known: on ``connect``, or on the
+  ``connect_error`` event — python-socketio's ``connect()`` over polling does not return on
+  a refused namespace (the contract's 31 s quirk), so we never wait on it alone.
+* ``sdk_flow``: SDK 2.0.9's sequence — 3 s websocket-only detection, the 10 s websocket
+  connect, ``start-inscription`` with its ack and progress events — and the exact message
+  the SDK's user would see.
+* ``connect_stats``: N attempts with exponential backoff between failures; success rate and
+  latency p50/p95/max, by backend where the backend names itself.
+
+python-socketio hides why a transport failed ("Connection error"), so an aiohttp trace
+records each HTTP exchange and exception: that is the evidence behind the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import aiohttp.abc
+import socketio
+
+from kiloscribe_lab.probes.base import INVALID_KEY, ProbeContext, Recorder
+from kiloscribe_lab.probes.polling import BACKEND_HEADERS
+from kiloscribe_lab.probes.wire import (
+    ca_path,
+    classify_exception,
+    evidence_headers,
+    outcome_for_status,
+    ssl_context,
+)
+from kiloscribe_lab.results import Outcome, ProbeResult
+
+EVENTS_WAIT_S = 2.0  # after an ack, how long to collect inscription events
+CLEANUP_S = 0.2  # how long closing may take after the outcome is known
+SDK_DETECT_S = 3.0  # detectBestConnection's websocket-only probe
+SDK_CONNECT_S = 10.0  # connectWebSocket's own timer
+BACKOFF_BASE_S = 0.1
+BACKOFF_CAP_S = 2.0
+INSCRIPTION_PROBE_REQUEST: dict[str, Any] = {
+    # A dry-run request: no transaction is signed or executed from it.
+    "holderId": "0.0.1",
+    "mode": "file",
+    "network": "testnet",
+    "onlyJSONCollection": 0,
+    "creator": "kiloscribe-lab",
+    "description": "kiloscribe-lab connectivity probe",
+    "fileStandard": "1",
+    "metadataObject": {},
+    "jsonFileURL": "",
+    "fileURL": "https://example.invalid/kiloscribe-lab-probe.png",
+}
+
+
+class PinnedResolver(aiohttp.abc.AbstractResolver):
+    """curl's ``--resolve`` for aiohttp: pinned host:port pairs, the system for the rest."""
+
+    def __init__(self, pins: dict[str, str]) -> None:
+        self.pins = pins
+        self.fallback = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        pinned = self.pins.get(f"{host}:{port}")
+        if pinned is None:
+            return await self.fallback.resolve(host, port, family)
+        fam = socket.AF_INET6 if ":" in pinned else socket.AF_INET
+        return [
+            {
+                "hostname": host,
+                "host": pinned,
+                "port": port,
+                "family": fam,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        await self.fallback.close()
+
+
+@dataclass
+class Trace:
+    """What aiohttp saw under python-socketio: phases, exchanges, the last exception."""
+
+    start: float = field(default_factory=time.perf_counter)
+    dns_ms: float | None = None
+    connect_ms: float | None = None
+    first_byte_ms: float | None = None
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    exception: BaseException | None = None
+    # Set when an exchange fails after the handshake: python-socketio would keep waiting
+    # for its namespace (a polling session lost to another backend), we need not.
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
+    _marks: dict[str, float] = field(default_factory=dict)
+
+    def config(self) -> aiohttp.TraceConfig:
+        tc = aiohttp.TraceConfig()
+
+        async def dns_start(*_: Any) -> None:
+            self._marks["dns"] = time.perf_counter()
+
+        async def dns_end(*_: Any) -> None:
+            if self.dns_ms is None and "dns" in self._marks:
+                self.dns_ms = (time.perf_counter() - self._marks["dns"]) * 1000
+
+        async def conn_start(*_: Any) -> None:
+            self._marks["connect"] = time.perf_counter()
+
+        async def conn_end(*_: Any) -> None:
+            if self.connect_ms is None and "connect" in self._marks:
+                self.connect_ms = (time.perf_counter() - self._marks["connect"]) * 1000
+
+        async def req_start(*_: Any) -> None:
+            self._marks["request"] = time.perf_counter()
+
+        async def req_end(_s: Any, _c: Any, params: aiohttp.TraceRequestEndParams) -> None:
+            response = params.response
+            if self.first_byte_ms is None and "request" in self._marks:
+                self.first_byte_ms = (time.perf_counter() - self._marks["request"]) * 1000
+            backend = next(
+                (response.headers.get(h) for h in BACKEND_HEADERS if response.headers.get(h)), None
+            )
+            transport = "websocket" if "transport=websocket" in str(params.url) else "polling"
+            self.exchanges.append(
+                {
+                    "method": params.method,
+                    "transport": transport,
+                    "status": response.status,
+                    "backend": backend,
+                }
+            )
+            self.headers = evidence_headers(response.headers.items())
+            if response.status >= 400:
+                self.failed.set()
+
+        async def req_exception(_s: Any, _c: Any, params: aiohttp.TraceRequestExceptionParams) -> None:
+            self.exception = params.exception
+
+        tc.on_dns_resolvehost_start.append(dns_start)
+        tc.on_dns_resolvehost_end.append(dns_end)
+        tc.on_connection_create_start.append(conn_start)
+        tc.on_connection_create_end.append(conn_end)
+        tc.on_request_start.append(req_start)
+        tc.on_request_end.append(req_end)
+        tc.on_request_exception.append(req_exception)
+        return tc
+
+
+def http_session(ctx: ProbeContext, trace: Trace) -> aiohttp.ClientSession:
+    """An aiohttp session that travels as the network profile says."""
+    network = ctx.network
+    connector = aiohttp.TCPConnector(
+        ssl=ssl_context(ca_path(ctx.options.ca_bundle, network), ()),
+        resolver=PinnedResolver(dict(network.resolve)) if network.resolve else None,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        proxy=network.proxy,
+        headers=dict(network.headers),
+        trace_configs=[trace.config()],
+    )
+
+
+@dataclass
+class SioAttempt:
+    outcome: Outcome
+    error: str | None
+    handshake_ms: float | None
+    transport: str | None = None
+    server_message: str | None = None
+    backend: str | None = None
+    ack: Any = None
+    events: list[str] = field(default_factory=list)
+    trace: Trace = field(default_factory=Trace)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """aiohttp wraps the OS error; the cause decides the outcome."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return exc.certificate_error
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return exc.os_error
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ConnectionResetError(str(exc))
+    return exc
+
+
+def _transport_failure(trace: Trace, message: str, transport: str) -> tuple[Outcome, str]:
+    if trace.exception is not None:
+        cause = _unwrap(trace.exception)
+        classified = classify_exception(cause)
+        if classified is not None:
+            return classified
+    statuses = [e["status"] for e in trace.exchanges]
+    if statuses:
+        last = statuses[-1]
+        if last in {502, 503, 504}:
+            return Outcome.UPSTREAM_ERROR, f"{message} (HTTP {last})"
+        if last == 400 and any(s == 200 for s in statuses[:-1]):
+            return Outcome.SESSION_UNKNOWN, f"{message} (session lost: HTTP 400 after HTTP 200)"
+        if transport == "websocket" and last != 101 and 400 <= last < 500:
+            return Outcome.BLOCKED, f"{message} (WebSocket handshake answered HTTP {last})"
+        if last != 101 and not 200 <= last < 300:
+            return outcome_for_status(last), f"{message} (HTTP {last})"
+    if "OPEN packet" in message or "Unexpected response" in message:
+        return Outcome.PROTOCOL_MISMATCH, message
+    return Outcome.RESET, message
+
+
+async def attempt(
+    ctx: ProbeContext,
+    rec: Recorder,
+    *,
+    transports: list[str],
+    auth: dict[str, Any] | None,
+    budget_s: float,
+    start_inscription: bool = False,
+) -> SioAttempt:
+    """One python-socketio connect (and optionally an inscription), bounded by ``budget_s``."""
+    trace = Trace()
+    session = http_session(ctx, trace)
+    client = socketio.AsyncClient(reconnection=False, http_session=session)
+    refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    events: list[str] = []
+    complete = asyncio.Event()
+
+    @client.event  # type: ignore[untyped-decorator]
+    async def connect_error(data: Any) -> None:
+        if not refused.done():
+            refused.set_result(data)
+
+    @client.on("inscription-progress")  # type: ignore[untyped-decorator]
+    async def on_progress(data: Any) -> None:
+        events.append("inscription-progress")
+
+    @client.on("inscription-complete")  # type: ignore[untyped-decorator]
+    async def on_complete(data: Any) -> None:
+        events.append("inscription-complete")
+        complete.set()
+
+    @client.on("inscription-error")  # type: ignore[untyped-decorator]
+    async def on_error(data: Any) -> None:
+        events.append("inscription-error")
+        complete.set()
+
+    url = ctx.endpoint.origin
+    began = time.perf_counter()
+    rec.clock.current = f"socket.io connect ({'/'.join(transports)})"
+    connect = asyncio.ensure_future(
+        client.connect(
+            url, auth=auth, transports=transports, socketio_path="socket.io", wait_timeout=budget_s
+        )
+    )
+    # Its failure, if any, is read below or already in the result: never left unretrieved.
+    connect.add_done_callback(lambda f: f.cancelled() or f.exception())
+    result = SioAttempt(Outcome.TIMEOUT, None, None, trace=trace)
+    try:
+        async with asyncio.timeout(budget_s):
+            failed = asyncio.ensure_future(trace.failed.wait())
+            try:
+                await asyncio.wait({connect, refused, failed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                failed.cancel()
+            result.handshake_ms = (time.perf_counter() - began) * 1000
+            data = refused.result() if refused.done() else None
+            message = data.get("message") if isinstance(data, dict) else None
+            if isinstance(message, str):
+                # The server refused the namespace with its own words: the whole path works.
+                result.outcome, result.error, result.server_message = (
+                    Outcome.AUTH_REJECTED,
+                    message,
+                    message,
+                )
+            elif connect.done() and connect.exception() is None:
+                result.outcome = Outcome.OK
+                result.transport = client.transport()
+            else:
+                exc = connect.exception() if connect.done() else None
+                text = str(exc) if exc else f"{transports[0]} transport failed"
+                result.outcome, result.error = _transport_failure(trace, text, transports[0])
+            if result.outcome is Outcome.OK and start_inscription:
+                rec.clock.current = "start-inscription"
+                result.ack = await client.call(
+                    "start-inscription", INSCRIPTION_PROBE_REQUEST, timeout=budget_s
+                )
+                if isinstance(result.ack, dict) and result.ack.get("success"):
+                    # Progress is evidence enough; a real job may take minutes to complete.
+                    rec.clock.current = "waiting for inscription events"
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(complete.wait(), EVENTS_WAIT_S)
+    except TimeoutError:
+        result.outcome = Outcome.TIMEOUT
+        result.error = f"no answer within {budget_s:g} s (while {rec.clock.current})"
+    except socketio.exceptions.TimeoutError:
+        result.outcome = Outcome.TIMEOUT
+        result.error = f"no ack within {budget_s:g} s"
+    finally:
+        result.events = events
+        result.backend = next((e["backend"] for e in reversed(trace.exchanges) if e["backend"]), None)
+        await _close(client, session, connect)
+    return result
+
+
+async def _close(
+    client: socketio.AsyncClient, session: aiohttp.ClientSession, connect: asyncio.Future[Any]
+) -> None:
+    """Close on every path, bounded: python-engineio's polling disconnect waits for its
+    pending long-poll, so we give it CLEANUP_S and then close the HTTP session under it."""
+    connect.cancel()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(client.disconnect(), CLEANUP_S)
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(session.close(), CLEANUP_S)
+    # Anything python-engineio still runs for this client is cancelled, not awaited.
+    for task in (
+        getattr(client.eio, "read_loop_task", None),
+        getattr(client.eio, "write_loop_task", None),
+    ):
+        if isinstance(task, asyncio.Task) and not task.done():
+            task.cancel()
+
+
+def _fill(rec: Recorder, res: SioAttempt) -> None:
+    t = res.trace
+    rec.clock.phases.update(
+        {
+            k: v
+            for k, v in (
+                ("dns", t.dns_ms),
+                ("connect", t.connect_ms),
+                ("first_byte", t.first_byte_ms),
+                ("handshake", res.handshake_ms),
+            )
+            if v is not None
+        }
+    )
+    rec.headers = dict(t.headers)
+    failing = [e["status"] for e in t.exchanges if e["status"] >= 400]
+    if failing and res.outcome is not Outcome.OK:
+        rec.status = failing[0]
+    else:
+        rec.status = t.exchanges[-1]["status"] if t.exchanges else None
+    rec.detail["exchanges"] = t.exchanges[-12:]
+    rec.detail["timing_note"] = "connect includes TLS (aiohttp reports them together)"
+    if res.transport:
+        rec.detail["transport"] = res.transport
+    if res.backend:
+        rec.detail["backend"] = res.backend
+    if res.server_message:
+        rec.detail["server_message"] = res.server_message
+
+
+CREDENTIALS = ("valid", "invalid", "none")
+
+
+def _auth(ctx: ProbeContext, credential: str) -> dict[str, Any] | None:
+    if credential == "none":
+        return None
+    if credential == "invalid":
+        return {"apiKey": INVALID_KEY}
+    return {"apiKey": ctx.api_key()}
+
+
+async def socketio_connect(
+    ctx: ProbeContext, rec: Recorder, *, transport: str, credential: str
+) -> ProbeResult:
+    rec.detail["credential"] = credential
+    rec.detail["client"] = f"python-socketio AsyncClient, transports=['{transport}'], reconnection off"
+    res = await attempt(ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=ctx.timeout_s)
+    _fill(rec, res)
+    return rec.result(res.outcome, res.error)
+
+
+def sdk_message(res: SioAttempt) -> str | None:
+    """What SDK 2.0.9's user reads (contract: connectWebSocket's messages)."""
+    if res.outcome is Outcome.OK:
+        return None
+    if res.outcome is Outcome.TIMEOUT:
+        return "WebSocket connection timeout"
+    return f"WebSocket connection failed: {res.server_message or res.error or 'Connection error'}"
+
+
+async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
+    """The SDK's connection sequence; stops at the first failing step and says why."""
+    deadline = time.monotonic() + ctx.timeout_s
+    auth = _auth(ctx, "valid")
+    steps: list[dict[str, Any]] = []
+    rec.detail["steps"] = steps
+
+    def budget(sdk_timer: float) -> float:
+        return max(0.05, min(sdk_timer, deadline - time.monotonic()))
+
+    detect = await attempt(ctx, rec, transports=["websocket"], auth=auth, budget_s=budget(SDK_DETECT_S))
+    steps.append(
+        {
+            "step": "detectBestConnection",
+            "sdk_timer_s": SDK_DETECT_S,
+            "outcome": detect.outcome.value,
+            "result": "websocket" if detect.outcome is Outcome.OK else "http",
+        }
+    )
+    connect = await attempt(
+        ctx,
+        rec,
+        transports=["websocket"],
+        auth=auth,
+        budget_s=budget(SDK_CONNECT_S),
+        start_inscription=True,
+    )
+    _fill(rec, connect)
+    message = sdk_message(connect)
+    steps.append(
+        {
+            "step": "connectWebSocket",
+            "sdk_timer_s": SDK_CONNECT_S,
+            "outcome": connect.outcome.value,
+            "sdk_message": message,
+        }
+    )
+    if connect.outcome is not Outcome.OK:
+        rec.detail["failed_step"] = "connectWebSocket"
+        rec.detail["sdk_message"] = message
+        return rec.result(connect.outcome, message)
+    ack = connect.ack if isinstance(connect.ack, dict) else {}
+    steps.append(
+        {
+            "step": "start-inscription",
+            "ack_success": ack.get("success"),
+            "ack_error": ack.get("error"),
+            "events": connect.events,
+        }
+    )
+    if not ack.get("success"):
+        rec.detail["failed_step"] = "start-inscription"
+        rec.detail["sdk_message"] = ack.get("error") or "no ack"
+        return rec.result(
+            Outcome.HTTP_ERROR if ack else Outcome.TIMEOUT,
+            f"start-inscription: {rec.detail['sdk_message']}",
+        )
+    if "inscription-progress" not in connect.events:
+        rec.detail["failed_step"] = "inscription-progress"
+        return rec.result(Outcome.TIMEOUT, "ack received, but no inscription-progress event")
+    return rec.result(Outcome.OK)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def connect_stats(ctx: ProbeContext, rec: Recorder, *, transport: str) -> ProbeResult:
+    """Repeat the valid-key connect; exponential backoff between failed attempts."""
+    attempts: list[dict[str, Any]] = []
+    failures = 0
+    auth = _auth(ctx, "valid")
+    for i in range(ctx.options.attempts):
+        if i and failures:
+            await asyncio.sleep(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (failures - 1)))
+        res = await attempt(ctx, rec, transports=[transport], auth=auth, budget_s=ctx.timeout_s)
+        attempts.append({"outcome": res.outcome.value, "ms": res.handshake_ms, "backend": res.backend})
+        failures = failures + 1 if res.outcome is not Outcome.OK else 0
+    ok = [a for a in attempts if a["outcome"] == "ok"]
+    latencies = sorted(a["ms"] for a in ok if a["ms"] is not None)
+    by_backend: dict[str, dict[str, int]] = {}
+    counts: dict[str, int] = {}
+    for a in attempts:
+        counts[a["outcome"]] = counts.get(a["outcome"], 0) + 1
+        if a["backend"]:
+            slot = by_backend.setdefault(a["backend"], {"ok": 0, "failed": 0})
+            slot["ok" if a["outcome"] == "ok" else "failed"] += 1
+    rec.detail.update(
+        transport=transport,
+        attempts=len(attempts),
+        successes=len(ok),
+        success_rate=len(ok) / len(attempts),
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
+        max_ms=latencies[-1] if latencies else None,
+        outcomes=counts,
+        by_backend=by_backend,
+        runs=attempts,
+    )
+    if len(ok) == len(attempts):
+        return rec.result(Outcome.OK)
+    worst = max((o for o in counts if o != "ok"), key=lambda o: counts[o])
+    return rec.result(Outcome(worst), f"{len(attempts) - len(ok)} of {len(attempts)} attempts failed")

@@ -1,0 +1,228 @@
+"""WebSocket-level probes over raw streams, driven by the sans-I/O ``protocol`` core.
+
+* ``websocket_plain``: what wscat does — an RFC 6455 handshake to the URL as given and to
+  ``/socket.io/?EIO=4&transport=websocket``; it validates the accept key and reads the first
+  frame, because an Engine.IO server speaks first with its OPEN packet ``0{...}``.
+* ``engineio_upgrade``: a polling session, then its upgrade to WebSocket with ``2probe`` /
+  ``3probe`` / ``5``; tells "upgrade works" from "stuck in polling".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from kiloscribe_lab import protocol
+from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.probes.base import ProbeContext, Recorder
+from kiloscribe_lab.probes.wire import (
+    Endpoint,
+    Http1,
+    Stream,
+    base_headers,
+    evidence_headers,
+    open_stream,
+    outcome_for_status,
+    read_head,
+    snippet,
+)
+from kiloscribe_lab.results import Outcome, ProbeResult
+
+SOCKETIO_WS_PATH = "/socket.io/?EIO=4&transport=websocket"
+POLLING_PATH = "/socket.io/?EIO=4&transport=polling"
+
+
+@dataclass
+class OpenedSocket:
+    stream: Stream
+    head: protocol.ResponseHead
+    check: protocol.UpgradeCheck
+    buffer: bytes
+
+
+async def websocket_handshake(endpoint: Endpoint, ctx: ProbeContext, rec: Recorder) -> OpenedSocket:
+    """Connect and send the upgrade request; the caller owns (and aborts) the stream."""
+    stream = await open_stream(
+        endpoint, ctx.network, rec.clock, ca_bundle=ctx.options.ca_bundle, alpn=("http/1.1",)
+    )
+    try:
+        key = protocol.make_websocket_key()
+        extra = list(ctx.network.headers.items())
+        began = rec.clock.begin("websocket handshake")
+        await stream.send(protocol.build_upgrade_request(endpoint.authority, endpoint.path, key, extra))
+        head, rest = await read_head(stream.reader)
+        rec.clock.mark_once("first_byte", began)
+        rec.clock.mark_once("handshake", began)
+    except BaseException:
+        stream.abort()
+        raise
+    return OpenedSocket(stream, head, protocol.check_upgrade_response(head, key), rest)
+
+
+async def read_frame(sock: OpenedSocket, rec: Recorder) -> protocol.Frame:
+    rec.clock.current = "reading a frame"
+    while True:
+        decoded = protocol.decode_frame(sock.buffer)
+        if decoded is not None:
+            frame, used = decoded
+            sock.buffer = sock.buffer[used:]
+            return frame
+        chunk = await sock.stream.recv()
+        if not chunk:
+            raise ConnectionResetError("connection closed before a complete frame")
+        sock.buffer += chunk
+
+
+async def send_text(sock: OpenedSocket, text: str) -> None:
+    await sock.stream.send(protocol.encode_frame(protocol.Opcode.TEXT, text.encode(), os.urandom(4)))
+
+
+async def close_politely(sock: OpenedSocket) -> None:
+    await sock.stream.send(
+        protocol.encode_frame(protocol.Opcode.CLOSE, protocol.close_payload(), os.urandom(4))
+    )
+
+
+def _refusal_outcome(status: int, body: bytes, *, socketio_path: bool) -> Outcome:
+    """Why a handshake got no 101. On the Engine.IO path a Socket.IO server always
+    upgrades, so a 4xx there (other than Engine.IO's own errors) means something between
+    refused it: blocked."""
+    error = protocol.classify_engineio_error(status, body)
+    if error is not None:
+        if error.session_unknown:
+            return Outcome.SESSION_UNKNOWN
+        if error.code is protocol.EioErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
+            return Outcome.PROTOCOL_MISMATCH
+        if error.code is protocol.EioErrorCode.BAD_REQUEST and socketio_path:
+            # Code 3 on an upgrade: the Upgrade headers did not reach the server.
+            return Outcome.BLOCKED
+    outcome = outcome_for_status(status)
+    if socketio_path and outcome in {Outcome.HTTP_ERROR, Outcome.OK}:
+        return Outcome.BLOCKED
+    return outcome
+
+
+async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bool) -> ProbeResult:
+    endpoint = ctx.endpoint.with_path(SOCKETIO_WS_PATH) if socketio_path else ctx.endpoint
+    rec.detail["url"] = endpoint.url
+    rec.detail["command"] = f"wscat -c {endpoint.url.replace('https://', 'wss://', 1)}"
+    sock = await websocket_handshake(endpoint, ctx, rec)
+    try:
+        head = sock.head
+        rec.status = head.status
+        rec.headers = evidence_headers(head.headers)
+        rec.detail["status_line"] = f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip()
+        rec.detail["upgrade"] = sock.check.reason
+        if not sock.check.accepted:
+            if head.status == 101:
+                return rec.result(Outcome.MALFORMED, sock.check.reason)
+            rec.detail["body"] = snippet(sock.buffer)
+            outcome = _refusal_outcome(head.status, sock.buffer, socketio_path=socketio_path)
+            # wscat's own words for it, so the reader recognises the seed's error
+            return rec.result(outcome, f"Unexpected server response: {head.status}")
+        frame = await read_frame(sock, rec)
+        rec.detail["first_frame_opcode"] = frame.opcode.name
+        if frame.opcode is protocol.Opcode.TEXT:
+            text = frame.text()
+            rec.detail["first_frame"] = snippet(text.encode())
+            try:
+                opened = protocol.parse_open(protocol.decode_eio_packet(text))
+            except ProtocolError:
+                rec.detail["engineio_open"] = None
+            else:
+                rec.detail["engineio_open"] = _open_json(opened)
+        elif frame.opcode is protocol.Opcode.CLOSE:
+            code, reason = protocol.parse_close_payload(frame.payload)
+            rec.detail["close"] = {"code": code, "reason": reason}
+        await close_politely(sock)
+        return rec.result(Outcome.OK)
+    finally:
+        sock.stream.abort()
+
+
+def _open_json(opened: protocol.EioOpen) -> dict[str, object]:
+    return {
+        "sid": opened.sid,
+        "upgrades": list(opened.upgrades),
+        "pingInterval": opened.ping_interval,
+        "pingTimeout": opened.ping_timeout,
+        "maxPayload": opened.max_payload,
+    }
+
+
+async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
+    """Open a polling session, then upgrade it as a real client does."""
+    polling = ctx.endpoint.with_path(POLLING_PATH)
+    rec.detail["command"] = f"curl '{polling.url}'  # then upgrade with the sid"
+    stream = await open_stream(
+        polling, ctx.network, rec.clock, ca_bundle=ctx.options.ca_bundle, alpn=("http/1.1",)
+    )
+    try:
+        http = Http1(stream, rec.clock)
+        response = await http.request("GET", polling.path, base_headers(polling, ctx.network))
+    finally:
+        stream.abort()
+    rec.status = response.status
+    rec.headers = evidence_headers(response.headers)
+    result = protocol.classify_handshake(response.status, response.body, response.get("content-type"))
+    if not isinstance(result, protocol.EioV4Handshake):
+        rec.detail["polling"] = response.status_line
+        rec.detail["body"] = snippet(response.body)
+        outcome = outcome_for_status(response.status)
+        return rec.result(
+            outcome if not outcome.ok else Outcome.PROTOCOL_MISMATCH,
+            f"no Engine.IO v4 session to upgrade ({response.status_line})",
+        )
+    opened = result.open
+    rec.detail["polling_backend"] = response.get("x-lab-backend")
+    rec.detail["upgrades_offered"] = list(opened.upgrades)
+    if "websocket" not in opened.upgrades:
+        rec.detail["stuck_in_polling"] = True
+        return rec.result(Outcome.BLOCKED, "the server offers no WebSocket upgrade")
+
+    ws_endpoint = ctx.endpoint.with_path(f"{SOCKETIO_WS_PATH}&sid={opened.sid}")
+    sock = await websocket_handshake(ws_endpoint, ctx, rec)
+    try:
+        head = sock.head
+        rec.status = head.status
+        rec.headers = evidence_headers(head.headers)
+        rec.detail["websocket"] = f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip()
+        rec.detail["websocket_backend"] = head.get("x-lab-backend")
+        if not sock.check.accepted:
+            rec.detail["stuck_in_polling"] = True
+            rec.detail["body"] = snippet(sock.buffer)
+            if head.status == 101:
+                return rec.result(Outcome.MALFORMED, sock.check.reason)
+            outcome = _refusal_outcome(head.status, sock.buffer, socketio_path=True)
+            if outcome is Outcome.BLOCKED:
+                outcome = await _control_upgrade(ctx, rec)
+            return rec.result(outcome, f"upgrade refused: {rec.detail['websocket']}")
+        await send_text(sock, "2probe")
+        frame = await read_frame(sock, rec)
+        answer = frame.text() if frame.opcode is protocol.Opcode.TEXT else frame.opcode.name
+        rec.detail["probe_answer"] = snippet(answer.encode())
+        if answer != "3probe":
+            rec.detail["stuck_in_polling"] = True
+            return rec.result(Outcome.MALFORMED, f"expected 3probe, got {answer!r}")
+        await send_text(sock, "5")
+        await close_politely(sock)
+        rec.detail["stuck_in_polling"] = False
+        return rec.result(Outcome.OK)
+    finally:
+        sock.stream.abort()
+
+
+async def _control_upgrade(ctx: ProbeContext, rec: Recorder) -> Outcome:
+    """Was the upgrade refused for the session or for WebSocket itself?
+
+    python-engineio refuses a WebSocket for a sid it does not know with a bare 403 (it
+    cannot send a body before accepting), which looks like a blocking proxy. A fresh
+    WebSocket without a sid tells them apart: 101 means WebSocket passes and the session
+    was unknown where the upgrade landed.
+    """
+    control = await websocket_handshake(ctx.endpoint.with_path(SOCKETIO_WS_PATH), ctx, rec)
+    control.stream.abort()
+    rec.detail["control_websocket"] = control.check.reason
+    if control.check.accepted:
+        return Outcome.SESSION_UNKNOWN
+    return _refusal_outcome(control.head.status, control.buffer, socketio_path=True)

@@ -1,0 +1,563 @@
+"""The I/O seam of the HTTP-level probes: timed streams and thin pumps around sans-I/O cores.
+
+``open_stream`` does DNS, TCP, an optional HTTP CONNECT tunnel and TLS, timing each phase
+itself, so a ProbeResult's ``dns``/``connect``/``tls`` are measured, not guessed. HTTP/1.1
+goes through h11 and HTTP/2 through h2 (both sans-I/O); the WebSocket handshake through
+our own ``kiloscribe_lab.protocol``. Every exception a transport can raise is translated
+into an Outcome in one place, ``classify_exception``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+import h11
+
+from kiloscribe_lab import protocol
+from kiloscribe_lab.errors import ProtocolError, UsageError
+from kiloscribe_lab.networks import NetworkProfile, parse_proxy
+from kiloscribe_lab.results import Outcome
+
+READ_CHUNK = 65536
+MAX_BODY = 64 * 1024  # evidence, not content: a probe keeps the first bytes only
+USER_AGENT = "kiloscribe-lab/0.1"
+
+
+# --- endpoints --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A target URL, normalised: ws/wss become http/https (same ports, same handshake)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str = "/"  # path and query as given
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.tls else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.authority}"
+
+    def with_path(self, path: str) -> Endpoint:
+        return Endpoint(self.origin + path, self.scheme, self.host, self.port, path)
+
+    def resolve_location(self, location: str) -> Endpoint:
+        return parse_endpoint(urllib.parse.urljoin(self.origin + self.path, location))
+
+
+_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """Parse a user's URL; a malformed one is a UsageError with the reason."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"malformed URL {url!r}: {exc}") from exc
+    scheme = _SCHEMES.get(parts.scheme.lower())
+    if scheme is None:
+        raise UsageError(f"malformed URL {url!r}: scheme must be https, wss, http or ws")
+    if not parts.hostname:
+        raise UsageError(f"malformed URL {url!r}: no host")
+    if any(c.isspace() for c in url.strip()):
+        raise UsageError(f"malformed URL {url!r}: contains white space")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    default_port = 443 if scheme == "https" else 80
+    return Endpoint(url, scheme, parts.hostname, port or default_port, path)
+
+
+# --- TLS contexts -----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def ssl_context(ca_bundle: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:
+    """Verifying context; cached because loading trust stores costs milliseconds per probe."""
+    ctx = ssl.create_default_context(cafile=ca_bundle)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def ca_path(ca_bundle: Path | None, network: NetworkProfile) -> str | None:
+    chosen = network.ca_bundle or ca_bundle
+    return None if chosen is None else str(chosen)
+
+
+# --- the clock every probe carries ------------------------------------------------------
+
+
+@dataclass
+class Clock:
+    """Phase durations in ms from one monotonic start; also the phase now running."""
+
+    start: float = field(default_factory=time.perf_counter)
+    phases: dict[str, float] = field(default_factory=dict)
+    current: str = "start"
+
+    def now_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000.0
+
+    def begin(self, phase: str) -> float:
+        self.current = phase
+        return time.perf_counter()
+
+    def end(self, phase: str, began: float) -> None:
+        # Repeated phases (a redirect chain, a proxy hop) add up.
+        elapsed = (time.perf_counter() - began) * 1000.0
+        self.phases[phase] = self.phases.get(phase, 0.0) + elapsed
+
+    def mark_once(self, phase: str, began: float) -> None:
+        if phase not in self.phases:
+            self.phases[phase] = (time.perf_counter() - began) * 1000.0
+
+
+# --- streams ----------------------------------------------------------------------------
+
+
+class ProxyRefused(Exception):
+    """The CONNECT proxy answered the tunnel request with something other than 2xx."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"proxy refused CONNECT: {status} {reason}".strip())
+        self.status = status
+
+
+@dataclass
+class Stream:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    address: str
+    alpn: str | None = None
+    via_proxy: bool = False
+    tls_version: str | None = None
+    peer_cert: dict[str, str] = field(default_factory=dict)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def recv(self, n: int = READ_CHUNK) -> bytes:
+        return await self.reader.read(n)
+
+    def abort(self) -> None:
+        """Close now, on every path: no graceful TLS shutdown to wait on."""
+        transport = self.writer.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _resolve(host: str, port: int, clock: Clock) -> str:
+    if _is_ip(host):
+        return host
+    began = clock.begin("dns")
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    clock.end("dns", began)
+    if not infos:
+        raise socket.gaierror(f"no address for {host}")
+    return str(infos[0][4][0])
+
+
+async def read_head(
+    reader: asyncio.StreamReader, limit: int = protocol.MAX_HEAD_BYTES
+) -> tuple[protocol.ResponseHead, bytes]:
+    """Read an HTTP/1.x response head; return it and any bytes read past it."""
+    buf = b""
+    while True:
+        end = protocol.find_head_end(buf)
+        if end is not None:
+            return protocol.parse_response_head(buf[:end]), buf[end:]
+        if len(buf) > limit:
+            raise ProtocolError(f"response head larger than {limit} bytes")
+        chunk = await reader.read(READ_CHUNK)
+        if not chunk:
+            raise ConnectionResetError("connection closed before a complete response head")
+        buf += chunk
+
+
+def _cert_summary(ssl_object: ssl.SSLObject | None) -> dict[str, str]:
+    if ssl_object is None:
+        return {}
+    cert = ssl_object.getpeercert() or {}
+    summary: dict[str, str] = {}
+    for key in ("subject", "issuer"):
+        fields: Any = cert.get(key) or ()  # a tuple of RDNs, each a tuple of (name, value)
+        names = [f"{k}={v}" for rdn in fields for (k, v) in rdn]
+        if names:
+            summary[key] = ", ".join(names)
+    if cert.get("notAfter"):
+        summary["not_after"] = str(cert["notAfter"])
+    return summary
+
+
+async def open_stream(
+    endpoint: Endpoint,
+    network: NetworkProfile,
+    clock: Clock,
+    *,
+    ca_bundle: Path | None = None,
+    alpn: Sequence[str] = ("http/1.1",),
+) -> Stream:
+    """Connect to ``endpoint`` as ``network`` says, timing dns, connect and tls."""
+    via_proxy = network.proxy is not None
+    if via_proxy:
+        assert network.proxy is not None
+        proxy_host, proxy_port = parse_proxy(network.proxy)
+        address = await _resolve(proxy_host, proxy_port, clock)
+        port = proxy_port
+    else:
+        address = network.pinned_address(endpoint.host, endpoint.port) or await _resolve(
+            endpoint.host, endpoint.port, clock
+        )
+        port = endpoint.port
+    began = clock.begin("connect")
+    reader, writer = await asyncio.open_connection(address, port)
+    stream = Stream(reader, writer, f"{address}:{port}", via_proxy=via_proxy)
+    try:
+        if via_proxy:
+            # The tunnel request carries the target's name: the proxy resolves it (or pins).
+            target = network.pinned_address(endpoint.host, endpoint.port) or endpoint.host
+            hostport = f"[{target}]:{endpoint.port}" if ":" in target else f"{target}:{endpoint.port}"
+            await stream.send(
+                f"CONNECT {hostport} HTTP/1.1\r\nHost: {hostport}\r\n"
+                f"User-Agent: {USER_AGENT}\r\n\r\n".encode()
+            )
+            head, rest = await read_head(reader)
+            if not 200 <= head.status < 300:
+                raise ProxyRefused(head.status, head.reason)
+            if rest:
+                raise ProtocolError("proxy sent bytes after its CONNECT answer")
+        clock.end("connect", began)
+        if endpoint.tls:
+            began = clock.begin("tls")
+            ctx = ssl_context(ca_path(ca_bundle, network), tuple(alpn))
+            await writer.start_tls(ctx, server_hostname=endpoint.host)
+            clock.end("tls", began)
+            ssl_object = writer.get_extra_info("ssl_object")
+            if ssl_object is not None:
+                stream.alpn = ssl_object.selected_alpn_protocol()
+                stream.tls_version = ssl_object.version()
+                stream.peer_cert = _cert_summary(ssl_object)
+    except BaseException:
+        stream.abort()
+        raise
+    return stream
+
+
+# --- HTTP/1.1 through h11 ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    reason: str
+    http_version: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    truncated: bool = False
+
+    def get(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k == name]
+
+    @property
+    def status_line(self) -> str:
+        return f"HTTP/{self.http_version} {self.status} {self.reason}".rstrip()
+
+
+def base_headers(endpoint: Endpoint, network: NetworkProfile) -> list[tuple[str, str]]:
+    headers = [("host", endpoint.authority), ("user-agent", USER_AGENT), ("accept", "*/*")]
+    headers.extend((k.lower(), v) for k, v in network.headers.items())
+    return headers
+
+
+class Http1:
+    """One HTTP/1.1 connection; requests reuse it while the server keeps it alive."""
+
+    def __init__(self, stream: Stream, clock: Clock) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=protocol.MAX_HEAD_BYTES)
+
+    @property
+    def reusable(self) -> bool:
+        return self.conn.our_state is h11.IDLE and self.conn.their_state is h11.IDLE
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes = b"",
+        *,
+        max_body: int = MAX_BODY,
+    ) -> HttpResponse:
+        all_headers = list(headers)
+        if body or method in {"POST", "PUT"}:
+            all_headers.append(("content-length", str(len(body))))
+        try:
+            out = self.conn.send(h11.Request(method=method, target=target, headers=all_headers))
+            if body:
+                out += self.conn.send(h11.Data(data=body))
+            out += self.conn.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            raise ProtocolError(f"cannot send request: {exc}") from exc
+        await self.stream.send(out)
+        began = time.perf_counter()
+        self.clock.current = "waiting for response"
+        response: h11.Response | None = None
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        try:
+            while True:
+                event = self.conn.next_event()
+                if event is h11.NEED_DATA:
+                    data = await self.stream.recv()
+                    if data:
+                        self.clock.mark_once("first_byte", began)
+                    self.conn.receive_data(data)
+                    continue
+                if isinstance(event, h11.InformationalResponse):
+                    continue
+                if isinstance(event, h11.Response):
+                    response = event
+                    self.clock.current = "reading body"
+                elif isinstance(event, h11.Data):
+                    room = max_body - size
+                    if len(event.data) > room:
+                        truncated = True
+                    chunks.append(bytes(event.data[:room]))
+                    size += min(len(event.data), room)
+                    if truncated:
+                        break  # evidence enough; the connection is not reused
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    break
+        except h11.RemoteProtocolError as exc:
+            raise ProtocolError(f"malformed HTTP/1.1 response: {exc}") from exc
+        if response is None:
+            raise ConnectionResetError("connection closed before a response")
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+        return HttpResponse(
+            status=response.status_code,
+            reason=response.reason.decode("latin-1"),
+            http_version=response.http_version.decode("latin-1"),
+            headers=tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in response.headers),
+            body=b"".join(chunks),
+            truncated=truncated,
+        )
+
+
+# --- HTTP/2 through h2 ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Http2Answer:
+    response: HttpResponse | None
+    enable_connect_protocol: bool | None  # RFC 8441: can WebSocket run over this h2 server?
+    reset_code: int | None = None
+
+
+async def http2_request(
+    stream: Stream,
+    clock: Clock,
+    endpoint: Endpoint,
+    headers: Iterable[tuple[str, str]],
+    *,
+    max_body: int = MAX_BODY,
+) -> Http2Answer:
+    """One GET over HTTP/2. Connection-specific headers (Connection, Upgrade) cannot be
+    sent in HTTP/2 (RFC 9113 §8.2.2); the caller passes only what h2 allows."""
+    conn = h2.connection.H2Connection(
+        config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+    )
+    conn.initiate_connection()
+    stream_id = conn.get_next_available_stream_id()
+    request_headers = [
+        (":method", "GET"),
+        (":authority", endpoint.authority),
+        (":scheme", endpoint.scheme),
+        (":path", endpoint.path),
+        *((k, v) for k, v in headers if k != "host"),
+    ]
+    conn.send_headers(stream_id, request_headers, end_stream=True)
+    await stream.send(conn.data_to_send())
+    began = time.perf_counter()
+    clock.current = "waiting for response"
+    status: int | None = None
+    response_headers: list[tuple[str, str]] = []
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    connect_protocol: bool | None = None
+    reset_code: int | None = None
+    done = False
+    try:
+        while not done:
+            data = await stream.recv()
+            if not data:
+                break
+            clock.mark_once("first_byte", began)
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.RemoteSettingsChanged):
+                    changed = event.changed_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL)
+                    if changed is not None:
+                        connect_protocol = bool(changed.new_value)
+                    elif connect_protocol is None:
+                        connect_protocol = False
+                elif isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream_id:
+                    for name, value in event.headers or ():
+                        key = name.decode() if isinstance(name, bytes) else name
+                        val = value.decode() if isinstance(value, bytes) else value
+                        if key == ":status":
+                            status = int(val)
+                        else:
+                            response_headers.append((key.lower(), val))
+                elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream_id:
+                    conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+                    room = max_body - size
+                    truncated = truncated or len(event.data) > room
+                    chunks.append(event.data[:room])
+                    size += min(len(event.data), room)
+                elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream_id:
+                    done = True
+                elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream_id:
+                    reset_code = int(event.error_code)
+                    done = True
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    done = True
+            pending = conn.data_to_send()
+            if pending:
+                await stream.send(pending)
+            if truncated:
+                break
+    except h2.exceptions.ProtocolError as exc:
+        raise ProtocolError(f"malformed HTTP/2 exchange: {exc}") from exc
+    response = None
+    if status is not None:
+        response = HttpResponse(status, "", "2", tuple(response_headers), b"".join(chunks), truncated)
+    return Http2Answer(response, connect_protocol, reset_code)
+
+
+# --- one place that turns exceptions into outcomes --------------------------------------
+
+
+def classify_exception(exc: BaseException) -> tuple[Outcome, str] | None:
+    """The Outcome a transport exception stands for, with a one-line message; None when
+    the exception is not a transport failure (a bug: let it surface)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        return Outcome.TIMEOUT, text
+    if isinstance(exc, socket.gaierror):
+        return Outcome.DNS_ERROR, f"DNS lookup failed: {text}"
+    if isinstance(exc, ProxyRefused):
+        return Outcome.BLOCKED, text
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return Outcome.TLS_ERROR, f"certificate not trusted: {exc.verify_message or text}"
+    if isinstance(exc, ssl.SSLError):
+        return Outcome.TLS_ERROR, f"TLS failed: {exc.reason or text}"
+    if isinstance(exc, ProtocolError):
+        return Outcome.MALFORMED, text
+    if isinstance(exc, ConnectionRefusedError):
+        return Outcome.REFUSED, "connection refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
+        return Outcome.RESET, f"connection reset or closed early: {text}"
+    if isinstance(exc, OSError):
+        return Outcome.REFUSED, f"network unreachable: {text}"
+    return None
+
+
+def outcome_for_status(status: int) -> Outcome:
+    if 200 <= status < 300 or status == 101:
+        return Outcome.OK
+    if 300 <= status < 400:
+        return Outcome.REDIRECT
+    if status in {502, 503, 504}:
+        return Outcome.UPSTREAM_ERROR
+    return Outcome.HTTP_ERROR
+
+
+# Headers worth keeping as evidence: fingerprints of CDN, balancer and backend.
+EVIDENCE_HEADERS = (
+    "server",
+    "via",
+    "location",
+    "cf-ray",
+    "cf-cache-status",
+    "alt-svc",
+    "x-lab-backend",
+    "x-served-by",
+    "x-backend",
+    "x-upstream",
+    "content-type",
+    "sec-websocket-accept",
+    "upgrade",
+    "connection",
+)
+
+
+def evidence_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "set-cookie":
+            # Names only: cookie values can be session secrets.
+            cookies.append(value.split("=", 1)[0].strip())
+        elif key in EVIDENCE_HEADERS:
+            kept[key] = f"{kept[key]}, {value}" if key in kept else value
+    if cookies:
+        kept["set-cookie-names"] = ", ".join(cookies)
+    return kept
+
+
+def snippet(body: bytes, limit: int = 240) -> str:
+    """The first bytes of a body as text, for evidence; never rendered as markup."""
+    text = body[:limit].decode("utf-8", errors="replace")
+    return text + ("…" if len(body) > limit else "")
