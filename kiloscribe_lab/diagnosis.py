@@ -50,10 +50,14 @@ def is_polling(r: ProbeResult) -> bool:
 
 
 def path_works(r: ProbeResult) -> bool:
-    """Client and application talked: a connect, or a refusal in the server's own words."""
+    """Client and application talked: a connect, or a refusal in the server's own words.
+
+    A refused *configured* key is not "working": that client cannot connect.
+    """
     if r.outcome is Outcome.OK:
         return True
-    return r.outcome is Outcome.AUTH_REJECTED and r.probe == "socketio_connect"
+    return (r.outcome is Outcome.AUTH_REJECTED and r.probe == "socketio_connect"
+            and not r.variant.endswith(":valid"))
 
 
 def is_cdn(r: ProbeResult) -> bool:
@@ -810,7 +814,12 @@ def verdicts(results: Iterable[ProbeResult]) -> list[TargetVerdict]:
     out = []
     for t in ev.targets:
         h = ev.health(t)
-        if h.health is Health.WORKS:
+        valid = [r for r in h.results
+                 if r.probe == "socketio_connect" and r.variant.endswith(":valid")]
+        if valid and all(r.outcome is Outcome.AUTH_REJECTED for r in valid):
+            out.append(TargetVerdict(t, Verdict.DOWN,
+                                     "Down for its clients: the configured API key is refused."))
+        elif h.health is Health.WORKS:
             out.append(TargetVerdict(t, Verdict.HEALTHY, "Socket.IO connects over every tried transport."))
         elif h.health in {Health.PARTIAL, Health.BLOCKED}:
             failing = sorted(
@@ -842,7 +851,8 @@ def overall(findings: Sequence[Finding], target_verdicts: Sequence[TargetVerdict
     warnings = [f for f in findings if f.severity is Severity.WARNING]
     down = [v for v in target_verdicts if v.verdict is Verdict.DOWN]
     if target_verdicts and len(down) == len(target_verdicts):
-        return "down", "Every target is down."
+        causes = "; ".join(f.title for f in critical)
+        return "down", "Every target is down" + (f": {causes}." if causes else ".")
     if critical:
         return "critical", f"{len(critical)} critical finding(s): " + "; ".join(
             f.title for f in critical
