@@ -56,8 +56,11 @@ def path_works(r: ProbeResult) -> bool:
     """
     if r.outcome is Outcome.OK:
         return True
-    return (r.outcome is Outcome.AUTH_REJECTED and r.probe == "socketio_connect"
-            and not r.variant.endswith(":valid"))
+    return (
+        r.outcome is Outcome.AUTH_REJECTED
+        and r.probe == "socketio_connect"
+        and not r.variant.endswith(":valid")
+    )
 
 
 def is_cdn(r: ProbeResult) -> bool:
@@ -285,7 +288,13 @@ def rule_backend_down(ev: Evidence) -> Finding | None:
     )
     if answered:
         parts.append(f"the backends that did answer behind the balancer: {', '.join(answered)}")
-    evidence = [r for _, h in down + partial for r in h.results if r.outcome in FAILURES_OF_SERVICE]
+    # A sticky or stats probe can end OK and still have met 502s on the way: it is evidence too.
+    evidence = [
+        r
+        for _, h in down + partial
+        for r in h.results
+        if r.outcome in FAILURES_OF_SERVICE or _request_counts([r])[0]
+    ]
     names = ev.names(t for t, _ in down) or "the failing upstream"
     return Finding(
         id="backend-down",
@@ -342,15 +351,20 @@ def rule_backend_timeout(ev: Evidence) -> Finding | None:
     )
 
 
+def _moved(r: ProbeResult) -> bool:
+    """A follow-up on an open session did not reach the backend that opened it."""
+    return r.outcome is Outcome.SESSION_UNKNOWN or int(r.detail.get("moved") or 0) > 0
+
+
 def rule_sticky(ev: Evidence) -> Finding | None:
     missing, cookie_only = [], []
     for t in ev.targets:
         for n in ev.networks:
             with_cookies = ev.where("sticky_session", "cookies", t, n)
             without = ev.where("sticky_session", "no-cookies", t, n)
-            lost_with = any(r.outcome is Outcome.SESSION_UNKNOWN for r in with_cookies)
-            lost_without = any(r.outcome is Outcome.SESSION_UNKNOWN for r in without)
-            if lost_with:
+            lost_with = any(_moved(r) for r in with_cookies)
+            lost_without = any(_moved(r) for r in without)
+            if lost_with or (lost_without and not any(r.ok for r in with_cookies)):
                 missing.append((t, with_cookies + without))
             elif lost_without and any(r.ok for r in with_cookies):
                 cookie_only.append((t, with_cookies + without))
@@ -359,7 +373,7 @@ def rule_sticky(ev: Evidence) -> Finding | None:
         polling_works = any(path_works(r) for r in ev.results if is_polling(r))
         severity = Severity.CRITICAL if polling_works and not ws_works else Severity.WARNING
         names = ev.names(t for t, _ in missing)
-        lost = sum(int(r.detail.get("session_unknown") or 0) for _, rs in missing for r in rs)
+        lost = sum(int(r.detail.get("moved") or 0) for _, rs in missing for r in rs)
         total = sum(int(r.detail.get("follow_ups") or 0) for _, rs in missing for r in rs)
         return Finding(
             id="sticky-sessions-missing",
@@ -367,8 +381,8 @@ def rule_sticky(ev: Evidence) -> Finding | None:
             title=f"No sticky sessions: polling sessions are lost ({names})",
             summary=(
                 f"{lost} of {total} follow-up requests on an open Engine.IO polling session "
-                f"reached a backend that did not open it and got 'Session ID unknown' / "
-                f"'Invalid session'. HTTP long-polling needs every request of a session on the "
+                f"did not reach the backend that opened it: another backend answered "
+                f"'Session ID unknown' / 'Invalid session', or a dead one 502. HTTP long-polling needs every request of a session on the "
                 "same backend; WebSocket needs it for the upgrade."
                 + (
                     " WebSocket does not work here, so polling is the only transport, and it breaks."
@@ -814,11 +828,11 @@ def verdicts(results: Iterable[ProbeResult]) -> list[TargetVerdict]:
     out = []
     for t in ev.targets:
         h = ev.health(t)
-        valid = [r for r in h.results
-                 if r.probe == "socketio_connect" and r.variant.endswith(":valid")]
+        valid = [r for r in h.results if r.probe == "socketio_connect" and r.variant.endswith(":valid")]
         if valid and all(r.outcome is Outcome.AUTH_REJECTED for r in valid):
-            out.append(TargetVerdict(t, Verdict.DOWN,
-                                     "Down for its clients: the configured API key is refused."))
+            out.append(
+                TargetVerdict(t, Verdict.DOWN, "Down for its clients: the configured API key is refused.")
+            )
         elif h.health is Health.WORKS:
             out.append(TargetVerdict(t, Verdict.HEALTHY, "Socket.IO connects over every tried transport."))
         elif h.health in {Health.PARTIAL, Health.BLOCKED}:

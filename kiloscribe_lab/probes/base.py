@@ -31,7 +31,7 @@ class ProbeOptions:
     ca_bundle: Path | None = None
     api_key_env: str | None = None
     network: NetworkProfile = DIRECT
-    follow_ups: int = 6  # sticky-session follow-up requests per variant
+    follow_ups: int = 8  # sticky-session follow-up requests per variant
     max_redirects: int = 5
 
 

@@ -307,6 +307,18 @@ async def attempt(
         result.outcome = Outcome.TIMEOUT
         result.error = f"no ack within {budget_s:g} s"
     finally:
+        # Copied here, not later: an outer deadline may cancel us, and what was measured stays.
+        rec.clock.phases.update(
+            {
+                k: v
+                for k, v in (
+                    ("dns", trace.dns_ms),
+                    ("connect", trace.connect_ms),
+                    ("first_byte", trace.first_byte_ms),
+                )
+                if v is not None
+            }
+        )
         result.events = events
         result.backend = next((e["backend"] for e in reversed(trace.exchanges) if e["backend"]), None)
         await _close(client, session, connect)
@@ -332,20 +344,15 @@ async def _close(
             task.cancel()
 
 
+def inner_budget(deadline_s: float) -> float:
+    """Leave room for cleanup inside the probe's deadline, so our own timeout classifies."""
+    return max(0.05, deadline_s - 2 * CLEANUP_S - 0.05)
+
+
 def _fill(rec: Recorder, res: SioAttempt) -> None:
     t = res.trace
-    rec.clock.phases.update(
-        {
-            k: v
-            for k, v in (
-                ("dns", t.dns_ms),
-                ("connect", t.connect_ms),
-                ("first_byte", t.first_byte_ms),
-                ("handshake", res.handshake_ms),
-            )
-            if v is not None
-        }
-    )
+    if res.handshake_ms is not None:
+        rec.clock.phases["handshake"] = res.handshake_ms
     rec.headers = dict(t.headers)
     failing = [e["status"] for e in t.exchanges if e["status"] >= 400]
     if failing and res.outcome is not Outcome.OK:
@@ -378,7 +385,9 @@ async def socketio_connect(
 ) -> ProbeResult:
     rec.detail["credential"] = credential
     rec.detail["client"] = f"python-socketio AsyncClient, transports=['{transport}'], reconnection off"
-    res = await attempt(ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=ctx.timeout_s)
+    res = await attempt(
+        ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=inner_budget(ctx.timeout_s)
+    )
     _fill(rec, res)
     return rec.result(res.outcome, res.error)
 
@@ -394,7 +403,7 @@ def sdk_message(res: SioAttempt) -> str | None:
 
 async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     """The SDK's connection sequence; stops at the first failing step and says why."""
-    deadline = time.monotonic() + ctx.timeout_s
+    deadline = time.monotonic() + inner_budget(ctx.timeout_s)
     auth = _auth(ctx, "valid")
     steps: list[dict[str, Any]] = []
     rec.detail["steps"] = steps
@@ -471,7 +480,7 @@ async def connect_stats(ctx: ProbeContext, rec: Recorder, *, transport: str) -> 
     for i in range(ctx.options.attempts):
         if i and failures:
             await asyncio.sleep(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (failures - 1)))
-        res = await attempt(ctx, rec, transports=[transport], auth=auth, budget_s=ctx.timeout_s)
+        res = await attempt(ctx, rec, transports=[transport], auth=auth, budget_s=inner_budget(ctx.timeout_s))
         attempts.append({"outcome": res.outcome.value, "ms": res.handshake_ms, "backend": res.backend})
         failures = failures + 1 if res.outcome is not Outcome.OK else 0
     ok = [a for a in attempts if a["outcome"] == "ok"]

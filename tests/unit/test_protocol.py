@@ -74,10 +74,7 @@ OPEN_JSON = (
 OPEN_V4 = "0" + OPEN_JSON
 EXPECTED_OPEN = EioOpen("lv_VI97HAXpY6yYWAAAC", ("websocket",), 25000, 20000, 1000000)
 # Exactly 96 characters, so the contract's literal "96:0{...}2:40" example is exercised.
-OPEN_V3 = (
-    '0{"sid":"lv_VI97HAXpY6yYWAAC","upgrades":["websocket"],'
-    '"pingInterval":25000,"pingTimeout":60000}'
-)
+OPEN_V3 = '0{"sid":"lv_VI97HAXpY6yYWAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":60000}'
 V3_BODY = f"96:{OPEN_V3}2:40"
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -356,9 +353,7 @@ def test_decode_v3_payload_rejects(body: str | bytes) -> None:
         (401, b'"Unauthorized"', EioErrorCode.FORBIDDEN, "python"),
     ],
 )
-def test_classify_engineio_error(
-    status: int, body: bytes | str, code: EioErrorCode, style: str
-) -> None:
+def test_classify_engineio_error(status: int, body: bytes | str, code: EioErrorCode, style: str) -> None:
     error = classify_engineio_error(status, body)
     assert error is not None
     assert (error.code, error.status, error.style) == (code, status, style)
@@ -788,9 +783,7 @@ def test_build_upgrade_request() -> None:
         ("h", "/", SEED_KEY, [("Sec-WebSocket-Version", "8")]),
     ],
 )
-def test_build_upgrade_request_rejects(
-    host: str, path: str, key: str, extra: list[tuple[str, str]]
-) -> None:
+def test_build_upgrade_request_rejects(host: str, path: str, key: str, extra: list[tuple[str, str]]) -> None:
     with pytest.raises(ProtocolError):
         build_upgrade_request(host, path, key, extra)
 
@@ -972,9 +965,7 @@ _OK_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec_WebSocket_A
         ),
     ],
 )
-def test_check_upgrade_response(
-    head: ResponseHead, failure: UpgradeFailure | None, words: str
-) -> None:
+def test_check_upgrade_response(head: ResponseHead, failure: UpgradeFailure | None, words: str) -> None:
     verdict = check_upgrade_response(head, RFC_KEY)
     assert verdict.accepted is (failure is None)
     assert verdict.failure is failure
@@ -1010,9 +1001,7 @@ RFC_MASK = bytes.fromhex("37fa213d")
         (2, b"", None, True, b"\x82\x00"),
     ],
 )
-def test_frames(
-    opcode: Opcode | int, payload: bytes, mask: bytes | None, fin: bool, wire: bytes
-) -> None:
+def test_frames(opcode: Opcode | int, payload: bytes, mask: bytes | None, fin: bool, wire: bytes) -> None:
     assert encode_frame(opcode, payload, mask, fin=fin) == wire
     decoded = decode_frame(wire + b"\x81", masked=mask is not None, max_size=1 << 17)
     assert decoded == (Frame(Opcode(opcode), payload, fin), len(wire))
@@ -1135,9 +1124,7 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=10,
 )
 json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=4)
@@ -1153,9 +1140,7 @@ def sio_packets(draw: st.DrawFn) -> SioPacket:
     nsp = draw(namespaces)
     data: Any
     ack_id: int | None = None
-    attachments = (
-        draw(st.integers(0, 10**15 - 1)) if ptype in (S.BINARY_EVENT, S.BINARY_ACK) else None
-    )
+    attachments = draw(st.integers(0, 10**15 - 1)) if ptype in (S.BINARY_EVENT, S.BINARY_ACK) else None
     if ptype is S.CONNECT:
         data = draw(st.none() | json_objects)
     elif ptype is S.DISCONNECT:
@@ -1321,9 +1306,7 @@ def test_fuzz_parse_close_payload(data: bytes) -> None:
 @given(st.integers(100, 599), st.binary() | body_fragments, st.none() | st.text(max_size=20))
 def test_fuzz_classify_handshake(status: int, body: bytes, content_type: str | None) -> None:
     result = _total(classify_handshake, status, body, content_type)
-    assert result is None or isinstance(
-        result, EioV4Handshake | EioV3Handshake | EioError | NotEngineIO
-    )
+    assert result is None or isinstance(result, EioV4Handshake | EioV3Handshake | EioError | NotEngineIO)
     # These two never raise at all.
     error = classify_engineio_error(status, body)
     assert error is None or isinstance(error, EioError)

@@ -1,0 +1,149 @@
+"""``kiloscribe-lab lab ...`` as a user runs it: the installed script, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kiloscribe_lab.lab import fleet
+from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS
+
+pytestmark = pytest.mark.timeout(60)
+
+KILOSCRIBE_LAB = str(Path(sys.executable).parent / "kiloscribe-lab")
+UP_KEYS = {"scenario", "edge", "lb", "backends", "api", "ca_bundle", "api_key_env", "networks"}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KILOSCRIBE_LAB, *args],
+        capture_output=True,
+        text=True,
+        timeout=45,
+        env=os.environ if env is None else env,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("kiloscribe-lab: ")
+    return lines[0]
+
+
+def test_lab_up_json_status_and_down(tmp_path: Path, lab_key: str) -> None:
+    lab_dir = tmp_path / "lab"
+    env = {**os.environ, fleet.API_KEY_ENV: lab_key}
+    try:
+        up = run("lab", "up", "--json", "--dir", str(lab_dir), "--scenario", "healthy", env=env)
+        assert up.returncode == 0, up.stderr
+        lines = up.stdout.splitlines()
+        assert len(lines) == 1, up.stdout
+        data = json.loads(lines[0])
+        assert isinstance(data, dict)
+        assert set(data) >= UP_KEYS
+        assert data["scenario"] == "healthy"
+        assert data["api_key_env"] == fleet.API_KEY_ENV
+        assert data["networks"] == {"direct": None}
+        assert [b["name"] for b in data["backends"]] == ["inscribe-1", "inscribe-2", "inscribe-3"]
+        assert data["api"].endswith("/api")
+        assert lab_key not in up.stdout + up.stderr
+
+        # What it printed is true: the edge answers over TLS verified by the printed CA bundle.
+        verify = ssl.create_default_context(cafile=data["ca_bundle"])
+        with httpx.Client(verify=verify, trust_env=False, timeout=3) as client:
+            assert client.get(data["edge"] + "/api/health").status_code == 200
+            for backend in data["backends"]:
+                assert client.get(backend["url"] + "/api/health").status_code == 200
+
+        status = run("lab", "status", "--json", "--dir", str(lab_dir), env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        report = json.loads(status.stdout)
+        assert report["healthy"] is True and report["scenario"] == "healthy"
+        assert lab_key not in status.stdout
+
+        human = run("lab", "status", "--dir", str(lab_dir), env=env)
+        assert human.returncode == 0
+        assert "scenario healthy, healthy" in human.stdout.splitlines()[0]
+    finally:
+        down = run("lab", "down", "--dir", str(lab_dir), env=env)
+    assert down.returncode == 0, down.stderr
+    assert not (lab_dir / fleet.STATE_FILE).exists()
+
+    gone = run("lab", "status", "--dir", str(lab_dir), env=env)
+    assert gone.returncode == 3
+    assert "no lab in" in one_line_error(gone)
+    again = run("lab", "down", "--dir", str(lab_dir), env=env)
+    assert again.returncode == 0, again.stderr
+
+
+def test_lab_scenarios_lists_all_seven_with_their_ground_truth() -> None:
+    result = run("lab", "scenarios")
+    assert result.returncode == 0, result.stderr
+    for name, scenario in SCENARIOS.items():
+        assert name in result.stdout
+        assert ", ".join(scenario.expected_findings) in result.stdout
+    assert f"{DEFAULT_SCENARIO} (default)" in result.stdout
+
+
+def test_lab_scenarios_json_is_one_object_per_line() -> None:
+    result = run("lab", "scenarios", "--json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 7
+    assert [r["name"] for r in records] == list(SCENARIOS)
+    for record in records:
+        findings = record["expected_findings"]
+        assert isinstance(findings, list) and findings
+        assert findings == list(SCENARIOS[record["name"]].expected_findings)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("lab", "up", "--scenario", "no-such-scenario"),
+        ("lab", "up", "--no-such-option"),
+        ("lab", "status", "--verbose"),
+        ("lab", "teleport"),
+        ("lab",),
+        (),
+    ],
+    ids=["unknown-scenario", "unknown-option", "status-option", "unknown-command", "no-lab-cmd", "nothing"],
+)
+def test_bad_usage_exits_2_with_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    lab_dir = tmp_path / "never"
+    extra = ("--dir", str(lab_dir)) if args[:2] == ("lab", "up") else ()
+    result = run(*args, *extra)
+    assert result.returncode == 2, result
+    one_line_error(result)
+    assert result.stdout == ""
+    assert not lab_dir.exists()  # bad usage starts nothing
+
+
+def test_unknown_scenario_error_names_it() -> None:
+    result = run("lab", "up", "--scenario", "halthy", "--dir", "/nonexistent/never")
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "halthy" in line and "healthy" in line
+
+
+def test_status_with_no_lab_exits_3_with_one_line(tmp_path: Path) -> None:
+    result = run("lab", "status", "--dir", str(tmp_path / "nothing-here"))
+    assert result.returncode == 3
+    assert "no lab in" in one_line_error(result)
+    assert result.stdout == ""
+
+
+def test_default_lab_dir_comes_from_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "KILOSCRIBE_LAB_DIR": str(tmp_path / "from-env")}
+    result = run("lab", "status", env=env)
+    assert result.returncode == 3
+    assert str(tmp_path / "from-env") in one_line_error(result)

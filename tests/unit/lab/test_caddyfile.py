@@ -1,0 +1,123 @@
+"""render_caddyfile: the text each scenario's Caddy runs, read site by site."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kiloscribe_lab.lab.caddyfile import READY_PATH, LabPorts, render_caddyfile
+from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS, Scenario
+
+PORTS = LabPorts(
+    edge=41001,
+    lb=41002,
+    api=41003,
+    direct={"inscribe-1": 41011, "inscribe-2": 41012, "inscribe-3": 41013},
+    backend={"inscribe-1": 42001, "inscribe-2": 42002, "inscribe-3": 42003},
+)
+LAB_DIR = Path("/srv/labs/lab-7")
+EXPECTED_POLICY = {
+    "healthy": "lb_policy ip_hash",
+    "cookie-sticky": "lb_policy cookie lb",
+    "incident": "lb_policy round_robin",
+    "all-down": "lb_policy round_robin",
+    "edge-blocks-websocket": "lb_policy ip_hash",
+    "slow-backend": "lb_policy ip_hash",
+    "auth-broken": "lb_policy ip_hash",
+}
+SITE_RE = re.compile(r"^https://127\.0\.0\.1:(\d+) \{\n(.*?)^\}\n", re.MULTILINE | re.DOTALL)
+
+
+def split(text: str) -> tuple[str, dict[int, str]]:
+    """The global options block and each site's body, keyed by port."""
+    assert text.startswith("{\n")
+    global_block = text[: text.index("\n}\n") + 3]
+    sites = {int(m[1]): m[2] for m in SITE_RE.finditer(text)}
+    return global_block, sites
+
+
+def render(name: str, lab_dir: Path = LAB_DIR) -> tuple[str, dict[int, str]]:
+    return split(render_caddyfile(SCENARIOS[name], PORTS, lab_dir))
+
+
+def lines(body: str) -> list[str]:
+    return [line.strip() for line in body.splitlines()]
+
+
+def test_policy_table_covers_every_scenario() -> None:
+    assert set(EXPECTED_POLICY) == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_lb_runs_the_scenarios_policy_over_every_backend(name: str) -> None:
+    _, sites = render(name)
+    lb = sites[PORTS.lb]
+    assert [line for line in lines(lb) if line.startswith("lb_policy")] == [EXPECTED_POLICY[name]]
+    # Down backends stay listed: Caddy answers 502 for them, as production did.
+    upstreams = " ".join(f"127.0.0.1:{PORTS.backend[n]}" for n in BACKENDS)
+    assert f"reverse_proxy {upstreams} {{" in lines(lb)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_site_has_internal_tls_and_the_ready_path(name: str) -> None:
+    _, sites = render(name)
+    assert set(sites) == {PORTS.edge, PORTS.lb, PORTS.api, *PORTS.direct.values()}
+    for port, body in sites.items():
+        assert "tls internal" in lines(body), port
+        assert f"handle {READY_PATH} {{" in lines(body), port
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_edge_blocks_websocket_only_in_its_scenario(name: str) -> None:
+    text = render_caddyfile(SCENARIOS[name], PORTS, LAB_DIR)
+    _, sites = split(text)
+    blocks = name == "edge-blocks-websocket"
+    assert ("@websocket" in sites[PORTS.edge]) is blocks
+    assert ("handle @websocket {" in lines(sites[PORTS.edge])) is blocks
+    assert text.count("@websocket") == (2 if blocks else 0)  # matcher + handle, edge only
+    # The edge always proxies on to the LB, and always wears the CDN's fingerprint.
+    assert f"reverse_proxy https://127.0.0.1:{PORTS.lb} {{" in lines(sites[PORTS.edge])
+    assert "Server cloudflare" in lines(sites[PORTS.edge])
+    assert all("cloudflare" not in body for port, body in sites.items() if port != PORTS.edge)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_global_options_keep_caddy_inside_the_lab(name: str) -> None:
+    global_block, _ = render(name)
+    options = lines(global_block)
+    assert "admin off" in options
+    assert "skip_install_trust" in options
+    assert "persist_config off" in options
+    assert f'storage file_system "{LAB_DIR}/caddy"' in options
+
+
+def test_storage_path_with_spaces_is_one_token() -> None:
+    lab_dir = Path("/home/on call/lab dir")
+    global_block, _ = render("healthy", lab_dir)
+    assert 'storage file_system "/home/on call/lab dir/caddy"' in lines(global_block)
+
+
+def test_each_direct_site_proxies_to_its_own_backend_only() -> None:
+    _, sites = render("incident")
+    for name in BACKENDS:
+        body = lines(sites[PORTS.direct[name]])
+        assert f"reverse_proxy 127.0.0.1:{PORTS.backend[name]}" in body
+        others = [PORTS.backend[n] for n in BACKENDS if n != name]
+        assert not any(str(port) in line for line in body for port in others)
+        assert f'respond "ready {name}" 200' in body
+
+
+def test_api_site_prefers_the_first_live_backend() -> None:
+    _, sites = render("healthy")
+    body = lines(sites[PORTS.api])
+    assert "lb_policy first" in body
+    assert any(line.startswith("lb_try_duration") for line in body)
+
+
+def test_rendering_is_pure_and_deterministic() -> None:
+    scenario: Scenario = SCENARIOS["incident"]
+    first = render_caddyfile(scenario, PORTS, LAB_DIR)
+    assert first == render_caddyfile(scenario, PORTS, LAB_DIR)
+    assert not LAB_DIR.exists()  # nothing was written
