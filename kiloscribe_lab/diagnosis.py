@@ -235,14 +235,23 @@ def rule_all_backends_down(ev: Evidence) -> Finding | None:
         return None
     evidence = [r for h in healths.values() for r in h.results if r.outcome in FAILURES_OF_SERVICE][:12]
     statuses = sorted({r.status for r in evidence if r.status})
+    if statuses:
+        seen = (
+            f"the proxies answered {', '.join(map(str, statuses))}: they are up, but no "
+            "upstream behind them answers"
+        )
+    else:
+        seen = (
+            "every connection was refused or reset: nothing listens there (a stopped "
+            "service, or a wrong host or port)"
+        )
     return Finding(
         id="all-backends-down",
         severity=Severity.CRITICAL,
         title="Every backend is down",
         summary=(
-            f"No target completed a single Socket.IO handshake; the proxies answered "
-            f"{', '.join(map(str, statuses)) or 'with refusals'}. The service is down for every "
-            "client, not one user: the balancer has no live upstream."
+            f"No target completed a single Socket.IO handshake; {seen}. The service is down "
+            "for every client, not for one user."
         ),
         recommendation=(
             "Restart the backend processes and check that each listens on the address the "
@@ -382,8 +391,9 @@ def rule_sticky(ev: Evidence) -> Finding | None:
             summary=(
                 f"{lost} of {total} follow-up requests on an open Engine.IO polling session "
                 f"did not reach the backend that opened it: another backend answered "
-                f"'Session ID unknown' / 'Invalid session', or a dead one 502. HTTP long-polling needs every request of a session on the "
-                "same backend; WebSocket needs it for the upgrade."
+                "'Session ID unknown' / 'Invalid session', or a dead one 502. HTTP long-polling "
+                "needs every request of a session on the same backend; WebSocket needs it for "
+                "the upgrade."
                 + (
                     " WebSocket does not work here, so polling is the only transport, and it breaks."
                     if severity is Severity.CRITICAL

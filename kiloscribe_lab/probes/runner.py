@@ -48,12 +48,13 @@ class ProbeSpec:
     deadline_s: float
 
 
-def suite(options: ProbeOptions) -> list[ProbeSpec]:
-    """The probes run against each target, in report order."""
+def suite(options: ProbeOptions, *, tls: bool = True) -> list[ProbeSpec]:
+    """The probes run against each target, in report order. HTTP/2 is negotiated by ALPN
+    over TLS, so a plain-HTTP target gets no h2 probe (as curl would not speak h2 there)."""
     t = options.timeout_s
     specs = [
         ProbeSpec("http_upgrade", "http1.1", http_upgrade_h1, t),
-        ProbeSpec("http_upgrade", "h2", http_upgrade_h2, t),
+        *([ProbeSpec("http_upgrade", "h2", http_upgrade_h2, t)] if tls else []),
         ProbeSpec(
             "websocket_plain",
             "as-given",
@@ -180,14 +181,13 @@ async def investigate(
             except UsageError:
                 continue  # the discovery record already names the bad entry
     endpoints = _dedupe(endpoints)
-    specs = suite(options)
     jobs = []
     for ep, label in endpoints:
         ctx = ProbeContext(ep, options, env)
         if options.api_key_env:
             ctx.api_key()
-        for spec in specs:
+        for spec in suite(options, tls=ep.tls):
             jobs.append((spec, ctx, Recorder(spec.probe, spec.variant, ep.url, network, label)))
-    limit = max((spec.deadline_s for spec in specs), default=0.0) + RUN_SLACK_S
+    limit = max((spec.deadline_s for spec, _, _ in jobs), default=0.0) + RUN_SLACK_S
     results += await _run_all(jobs, limit, progress)
     return results

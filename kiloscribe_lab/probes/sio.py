@@ -389,6 +389,10 @@ async def socketio_connect(
         ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=inner_budget(ctx.timeout_s)
     )
     _fill(rec, res)
+    if res.outcome is Outcome.TIMEOUT:
+        # Say the probe's deadline, not the inner budget that left room for cleanup.
+        rec.detail["stalled_during"] = rec.clock.current
+        return rec.result(res.outcome, f"no answer within {ctx.timeout_s:g} s (while {rec.clock.current})")
     return rec.result(res.outcome, res.error)
 
 
@@ -439,6 +443,8 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         }
     )
     if connect.outcome is not Outcome.OK:
+        if connect.outcome is Outcome.TIMEOUT:
+            rec.detail["stalled_during"] = rec.clock.current
         rec.detail["failed_step"] = "connectWebSocket"
         rec.detail["sdk_message"] = message
         return rec.result(connect.outcome, message)

@@ -1,0 +1,63 @@
+"""Whatever a server does, every probe returns by its deadline: a listener that never answers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from kiloscribe_lab.probes.base import ProbeOptions
+from kiloscribe_lab.probes.runner import investigate, suite
+from kiloscribe_lab.results import Outcome
+
+pytestmark = pytest.mark.timeout(60)
+
+DEADLINE_S = 1.0
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """Accepts TCP connections, reads nothing, answers nothing, until the test ends."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=256)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_every_probe_times_out_by_its_deadline(silent_listener: int, scheme: str) -> None:
+    options = ProbeOptions(timeout_s=DEADLINE_S, api_key_env="SILENT_KEY")
+    url = f"{scheme}://127.0.0.1:{silent_listener}"
+    results = asyncio.run(investigate([url], options, environ={"SILENT_KEY": "k"}))
+    assert len(results) == len(suite(options, tls=scheme == "https"))
+    for r in results:
+        assert r.outcome is Outcome.TIMEOUT, (r.ref, r.outcome, r.error)
+        # the SDK replay words it as the SDK's user would read it
+        expected = "WebSocket connection timeout" if r.probe == "sdk_flow" else "no answer within 1 s"
+        assert r.error and expected in r.error, r.ref
+        # the deadline is ours: a probe's own record never exceeds it by more than cleanup
+        assert r.timings.total is not None and r.timings.total <= DEADLINE_S * 1000 + 300, r.ref
+        # it connected: the stall is the server's, and the record says where it stalled
+        assert r.detail.get("stalled_during"), r.ref

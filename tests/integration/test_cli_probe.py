@@ -1,0 +1,88 @@
+"""`kiloscribe-lab probe` as a process: exit codes, stdout contracts, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiloscribe_lab.lab import fleet
+from tests.integration.conftest import LabGetter, lab_targets
+
+pytestmark = pytest.mark.timeout(60)
+CLI = [sys.executable, "-m", "kiloscribe_lab.cli"]
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30,
+                          env=env if env is not None else dict(os.environ))
+
+
+def test_incident_json_lines_then_exit_1(labs: LabGetter, lab_key: str) -> None:
+    lab = labs("incident")
+    env = {**os.environ, fleet.API_KEY_ENV: lab_key}
+    proc = run(["probe", *lab_targets(lab), "--ca-bundle", str(lab.ca_bundle),
+                "--api-key-env", fleet.API_KEY_ENV, "--timeout", "3", "--json"], env)
+    assert proc.returncode == 1, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    kinds = [r["kind"] for r in records]
+    # every ProbeResult, then every Finding, then the verdicts and one summary: nothing else
+    assert kinds == sorted(kinds, key=["probe", "finding", "verdict", "summary"].index)
+    assert kinds.count("summary") == 1 and "probe" in kinds and "finding" in kinds
+    ids = {r["id"] for r in records if r["kind"] == "finding"}
+    assert {"backend-down", "sticky-sessions-missing", "root-redirect"} <= ids
+    assert lab_key not in proc.stdout and lab_key not in proc.stderr
+
+
+def test_healthy_human_output_exit_0(labs: LabGetter, lab_key: str) -> None:
+    lab = labs("healthy")
+    env = {**os.environ, fleet.API_KEY_ENV: lab_key}
+    proc = run(["probe", f"lb={lab.lb}", "--ca-bundle", str(lab.ca_bundle),
+                "--api-key-env", fleet.API_KEY_ENV], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "lb  https://127.0.0.1:" in proc.stdout
+    assert "Findings" in proc.stdout and "Overall: healthy" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["probe", "https://"], "malformed URL"),
+        (["probe", "ftp://example.invalid"], "scheme must be"),
+        (["probe", "https://127.0.0.1:99999"], "malformed URL"),
+        (["probe", "https://127.0.0.1:1", "--ca-bundle", "/nonexistent/ca.pem"], "does not exist"),
+        (["probe", "https://127.0.0.1:1", "--api-key-env", "KILOSCRIBE_UNSET_VAR"], "unset"),
+        (["probe", "https://127.0.0.1:1", "--timeout", "-1"], "--timeout"),
+        (["probe", "https://127.0.0.1:1", "--attempts", "zero"], "--attempts"),
+        (["probe", "https://127.0.0.1:1", "--network", "nowhere"], "unknown network"),
+        (["probe", "https://127.0.0.1:1", "--bogus"], "unrecognized arguments"),
+        (["probe"], "at least one URL"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KILOSCRIBE_UNSET_VAR"}
+    proc = run(args, env)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_refused_port_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    proc = run(["probe", f"http://127.0.0.1:{port}", "--json", "--timeout", "2"])
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    probes = [r for r in records if r["kind"] == "probe"]
+    assert probes and all(r["outcome"] == "refused" for r in probes)
+    assert proc.returncode in {0, 1}
+    assert "Traceback" not in proc.stderr
