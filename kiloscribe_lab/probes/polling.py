@@ -31,7 +31,7 @@ from kiloscribe_lab.results import Outcome, ProbeResult
 
 POLLING = "/socket.io/?EIO={eio}&transport=polling"
 BACKEND_HEADERS = ("x-lab-backend", "x-served-by", "x-backend", "x-upstream")
-OPEN_TRIES = 3  # a round robin onto a dead backend is retried, as a client's reconnect would
+OPEN_TRIES = 6  # a round robin onto a dead backend is retried, as a client's reconnect would
 
 
 def backend_of(response: HttpResponse) -> str | None:
