@@ -67,14 +67,18 @@ def profile_from_mapping(name: str, data: Mapping[str, Any]) -> NetworkProfile:
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"network {name!r}: unknown keys {sorted(unknown)}")
-    transports = tuple(data.get("transports", TRANSPORTS))
+    raw_transports = data.get("transports", TRANSPORTS)
+    transports = tuple(raw_transports) if isinstance(raw_transports, list | tuple) else ()
     if not transports or any(t not in TRANSPORTS for t in transports):
         raise ConfigError(f"network {name!r}: transports must be a non-empty subset of {TRANSPORTS}")
     proxy = data.get("proxy")
     if proxy is not None:
         if not isinstance(proxy, str):
             raise ConfigError(f"network {name!r}: proxy must be a string")
-        parse_proxy(proxy)
+        try:
+            parse_proxy(proxy)
+        except ConfigError as exc:
+            raise ConfigError(f"network {name!r}: {exc}") from exc
     headers = data.get("headers", {})
     if not isinstance(headers, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
@@ -92,11 +96,13 @@ def profile_from_mapping(name: str, data: Mapping[str, Any]) -> NetworkProfile:
         except ValueError as exc:
             raise ConfigError(f"network {name!r}: resolve {key!r}: {exc}") from exc
     ca = data.get("ca_bundle")
+    if ca is not None and not isinstance(ca, str):
+        raise ConfigError(f"network {name!r}: ca_bundle must be a path string")
     return NetworkProfile(
         name=name,
         transports=transports,
         proxy=proxy,
         headers=dict(headers),
-        ca_bundle=None if ca is None else Path(str(ca)),
+        ca_bundle=None if ca is None else Path(ca),
         resolve={str(k): str(v) for k, v in resolve.items()},
     )

@@ -350,10 +350,11 @@ class Http1:
         await self.stream.send(out)
         began = time.perf_counter()
         self.clock.current = "waiting for response"
-        response: h11.Response | None = None
+        response: h11.Response | h11.InformationalResponse | None = None
         chunks: list[bytes] = []
         size = 0
         truncated = False
+        eof = False
         try:
             while True:
                 event = self.conn.next_event()
@@ -361,9 +362,14 @@ class Http1:
                     data = await self.stream.recv()
                     if data:
                         self.clock.mark_once("first_byte", began)
+                    eof = not data
                     self.conn.receive_data(data)
                     continue
                 if isinstance(event, h11.InformationalResponse):
+                    if event.status_code == 101:
+                        # Protocols switched: the 101 is the answer (h11 would only say PAUSED).
+                        response = event
+                        break
                     continue
                 if isinstance(event, h11.Response):
                     response = event
@@ -379,6 +385,9 @@ class Http1:
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     break
         except h11.RemoteProtocolError as exc:
+            if eof and response is None:
+                # h11 reports a close before the response head as a protocol error: it is a reset.
+                raise ConnectionResetError("connection closed before a response") from exc
             raise ProtocolError(f"malformed HTTP/1.1 response: {exc}") from exc
         if response is None:
             raise ConnectionResetError("connection closed before a response")
@@ -499,9 +508,10 @@ def classify_exception(exc: BaseException) -> tuple[Outcome, str] | None:
     if isinstance(exc, ProxyRefused):
         return Outcome.BLOCKED, text
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return Outcome.TLS_ERROR, f"certificate not trusted: {exc.verify_message or text}"
+        # getattr: only the C module sets these; SSLErrors raised from Python lack them.
+        return Outcome.TLS_ERROR, f"certificate not trusted: {getattr(exc, 'verify_message', None) or text}"
     if isinstance(exc, ssl.SSLError):
-        return Outcome.TLS_ERROR, f"TLS failed: {exc.reason or text}"
+        return Outcome.TLS_ERROR, f"TLS failed: {getattr(exc, 'reason', None) or text}"
     if isinstance(exc, ProtocolError):
         return Outcome.MALFORMED, text
     if isinstance(exc, ConnectionRefusedError):

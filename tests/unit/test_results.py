@@ -226,3 +226,30 @@ def test_timings_round_trip_keeps_nulls_and_millisecond_precision(timings: Timin
             assert after is None
         else:
             assert after == pytest.approx(before, abs=0.0005 + 1e-9)
+
+
+def test_labelled_records_round_trip_through_json_lines() -> None:
+    """A target's label (``inscribe-2=https://…``) travels in detail and survives JSON."""
+    labelled = probe(
+        target="https://127.0.0.1:36653",
+        outcome=Outcome.UPSTREAM_ERROR,
+        status=502,
+        error="HTTP/1.1 502 Bad Gateway",
+        detail={"label": "inscribe-2", "exchanges": [{"status": 502, "backend": None}]},
+    )
+    finding = Finding(
+        id="backend-down",
+        severity=Severity.CRITICAL,
+        title="Backend down: inscribe-2 (https://127.0.0.1:36653)",
+        summary="inscribe-2 answers every request with 502.",
+        recommendation="Restart inscribe-2.",
+        evidence=(labelled.ref,),
+        targets=(labelled.target,),
+    )
+    back = list(read_jsonl(write_jsonl([labelled, finding])))
+    assert back == [labelled, finding]
+    assert isinstance(back[0], ProbeResult)
+    assert back[0].detail["label"] == "inscribe-2"
+    assert back[0].detail["exchanges"] == [{"status": 502, "backend": None}]
+    assert isinstance(back[1], Finding)
+    assert back[1].evidence == (labelled.ref,) and back[1].targets == (labelled.target,)

@@ -1,0 +1,91 @@
+"""``probe`` validation: bad input fails before any traffic, with the right error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiloscribe_lab.errors import ConfigError, SecretError, UsageError
+from kiloscribe_lab.networks import DIRECT
+from kiloscribe_lab.probes.command import ProbeRequest, resolve_network, validate
+
+KEY = "KILOSCRIBE_API_KEY"
+ENV = {KEY: "not-a-real-key"}
+
+
+def test_valid_request_gives_probe_options(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    request = ProbeRequest(
+        urls=("inscribe-2=https://h.example", "wss://e.example"),
+        discover="https://api.example/api",
+        api_key_env=KEY,
+        timeout_s=2.0,
+        attempts=3,
+        ca_bundle=ca,
+    )
+    options = validate(request, ENV)
+    assert (options.timeout_s, options.attempts, options.ca_bundle) == (2.0, 3, ca)
+    assert options.api_key_env == KEY
+    assert options.network == DIRECT
+    assert "not-a-real-key" not in repr(options)  # the key's name travels, never its value
+
+
+def test_discovery_alone_is_enough() -> None:
+    assert validate(ProbeRequest(urls=(), discover="https://api.example/api"), {}).api_key_env is None
+
+
+@pytest.mark.parametrize(
+    ("request_", "match"),
+    [
+        (ProbeRequest(urls=()), "at least one URL"),
+        (ProbeRequest(urls=("inscribe.example.com",)), "scheme"),
+        (ProbeRequest(urls=("https://ok.example", "https://bad.example:99999")), "malformed URL"),
+        (ProbeRequest(urls=("edge=ftp://h.example",)), "scheme"),
+        (ProbeRequest(urls=("https://h.example",), discover="api.example/api"), "scheme"),
+        (ProbeRequest(urls=("https://h.example",), ca_bundle=Path("/nonexistent/ca.pem")), "CA bundle"),
+        (ProbeRequest(urls=("https://h.example",), api_key_env="KEY-NAME"), "variable NAME"),
+        (ProbeRequest(urls=("https://h.example",), api_key_env="$KEY"), "variable NAME"),
+        (ProbeRequest(urls=("https://h.example",), network="corporate"), "unknown network 'corporate'"),
+    ],
+)
+def test_usage_errors(request_: ProbeRequest, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        validate(request_, ENV)
+
+
+@pytest.mark.parametrize("environ", [{}, {KEY: ""}, {"OTHER": "x"}])
+def test_unset_or_empty_key_variable_is_a_secret_error(environ: dict[str, str]) -> None:
+    with pytest.raises(SecretError, match=KEY) as info:
+        validate(ProbeRequest(urls=("https://h.example",), api_key_env=KEY), environ)
+    assert info.value.exit_code == 2
+
+
+def test_network_from_config(tmp_path: Path) -> None:
+    config = tmp_path / "inv.toml"
+    config.write_text(
+        '[investigation]\nendpoints = ["https://h.example"]\n'
+        '[networks.corp]\ntransports = ["polling"]\nproxy = "http://127.0.0.1:3128"\n'
+    )
+    options = validate(ProbeRequest(urls=("https://h.example",), network="corp", config=config), {})
+    assert options.network.name == "corp"
+    assert options.network.transports == ("polling",)
+    assert resolve_network("direct", config) == DIRECT
+    with pytest.raises(UsageError, match="unknown network 'mobile'"):
+        resolve_network("mobile", config)
+
+
+def test_network_ca_bundle_must_exist(tmp_path: Path) -> None:
+    config = tmp_path / "inv.toml"
+    config.write_text('[investigation]\nendpoints = ["https://h"]\n[networks.corp]\nca_bundle = "corp.pem"\n')
+    request = ProbeRequest(urls=("https://h.example",), network="corp", config=config)
+    with pytest.raises(UsageError, match=r"corp\.pem does not exist"):
+        validate(request, {})
+    (tmp_path / "corp.pem").write_text("x")
+    assert validate(request, {}).network.ca_bundle == tmp_path / "corp.pem"
+
+
+def test_broken_config_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        validate(ProbeRequest(urls=("https://h.example",), config=tmp_path / "missing.toml"), {})
