@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from kiloscribe_lab.errors import (
     EXIT_CRITICAL,
@@ -141,6 +141,95 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return EXIT_CRITICAL if report.has_critical else EXIT_OK
 
 
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {text}")
+    return value
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    from kiloscribe_lab import report
+    from kiloscribe_lab.errors import SecretError
+
+    out_root = Path(args.out).resolve()
+    compare = Path(args.compare).resolve() if args.compare else None
+    if compare is not None and not (compare / "summary.json").exists():
+        raise UsageError(f"--compare {compare}: not a report run (no summary.json)")
+    jobs = args.jobs or os.cpu_count() or 2
+    bar = _progress_bar()
+
+    def finish(outcome: report.ReportOutcome) -> int:
+        bar.close()
+        failed = [r for r in outcome.records if r.status != "ok"]
+        print(f"report: {outcome.run_dir / 'findings.html'}")
+        print(f"status: {outcome.status}; {len(outcome.records)} notebook runs, {len(failed)} failed")
+        for r in failed:
+            print(f"  failed: {r.id}: {r.error}")
+        t = outcome.timings
+        print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
+        return EXIT_OK
+
+    if args.config:
+        plan = report.load_plan(Path(args.config))
+        if plan.api_key_env and not os.environ.get(plan.api_key_env):
+            raise SecretError(f"environment variable {plan.api_key_env} (api_key_env) is unset or empty")
+        return finish(
+            report.run_report(
+                plan,
+                dict(os.environ),
+                out_root=out_root,
+                jobs=jobs,
+                compare_dir=compare,
+                progress=bar.update_with,
+            )
+        )
+    with (
+        tempfile.TemporaryDirectory(prefix="kiloscribe-report-lab-") as lab_dir,
+        report.lab_plan(args.scenario, Path(lab_dir)) as (plan, env, lab_start_s),
+    ):
+        outcome = report.run_report(
+            plan,
+            env,
+            out_root=out_root,
+            jobs=jobs,
+            compare_dir=compare,
+            progress=bar.update_with,
+            extra_timings={"lab_up_s": lab_start_s},
+        )
+    return finish(outcome)
+
+
+class _Bar:
+    """A tqdm progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc="notebooks", unit="run", file=sys.stderr)
+
+    def update_with(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(message[-40:])
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_bar() -> _Bar:
+    return _Bar()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kiloscribe-lab", description=__doc__.splitlines()[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -185,6 +274,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON lines: every ProbeResult, then every Finding, then verdicts",
     )
     probe.set_defaults(func=cmd_probe)
+
+    rep = sub.add_parser("report", help="run the notebook matrix and render a dated findings report")
+    rep.add_argument("--config", metavar="FILE", help="investigation config (TOML); default: the lab")
+    rep.add_argument("--out", default="reports", metavar="DIR", help="reports folder (default ./reports)")
+    rep.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help="notebooks run in parallel (default: the core count)",
+    )
+    rep.add_argument("--compare", metavar="DIR", help="compare with this run (default: the previous one)")
+    rep.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        choices=sorted(SCENARIOS),
+        help="lab scenario when no --config is given (default incident)",
+    )
+    rep.set_defaults(func=cmd_report)
 
     lab = sub.add_parser("lab", help="the local lab: Caddy edge + LB in front of Socket.IO backends")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity
+from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, replace
 
 FAILURES_OF_SERVICE = {Outcome.UPSTREAM_ERROR, Outcome.REFUSED, Outcome.RESET}
 # Probes whose success means "the Socket.IO service answered on this target".
@@ -67,6 +67,51 @@ def is_cdn(r: ProbeResult) -> bool:
     return "cf-ray" in r.headers or r.headers.get("server", "").lower() == "cloudflare"
 
 
+# The detail fields the rules read, and their types. Results may come from files (a report
+# run, a hand-edited JSONL): a field of the wrong type is dropped here, at the boundary,
+# so no rule ever crashes on foreign evidence.
+_DETAIL_TYPES: dict[str, type | tuple[type, ...]] = {
+    "label": str,
+    "backend": str,
+    "chosen": str,
+    "not_engineio": str,
+    "stalled_during": str,
+    "engineio_version": int,
+    "moved": int,
+    "session_unknown": int,
+    "follow_ups": int,
+    "answered": int,
+    "successes": int,
+    "attempts": int,
+    "engineio_error": dict,
+    "outcomes": dict,
+    "problems": list,
+    "answers": list,
+    "open_attempts": list,
+    "cookie_names": list,
+    "servers": list,
+}
+_LIST_OF_DICTS = {"answers", "open_attempts", "servers"}
+
+
+def _sane(r: ProbeResult) -> ProbeResult:
+    bad = []
+    for key, kind in _DETAIL_TYPES.items():
+        value = r.detail.get(key)
+        if value is None:
+            continue
+        wrong = not isinstance(value, kind) or (isinstance(value, bool) and kind is int)
+        if not wrong and key in _LIST_OF_DICTS:
+            wrong = not all(isinstance(item, dict) for item in value)
+        if not wrong and key == "outcomes":
+            wrong = not all(isinstance(v, int) for v in value.values())
+        if wrong:
+            bad.append(key)
+    if not bad:
+        return r
+    return replace(r, detail={k: v for k, v in r.detail.items() if k not in bad})
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One investigation's results, indexed for the rules."""
@@ -76,7 +121,7 @@ class Evidence:
 
     @classmethod
     def of(cls, results: Iterable[ProbeResult], api_key_env: str | None = None) -> Evidence:
-        return cls(tuple(results), api_key_env)
+        return cls(tuple(_sane(r) for r in results), api_key_env)
 
     @cached_property
     def targets(self) -> list[str]:
@@ -213,6 +258,10 @@ def _request_counts(rs: Sequence[ProbeResult]) -> tuple[int, int]:
             requests += 1
             upstream += r.outcome is Outcome.UPSTREAM_ERROR
     return upstream, requests
+
+
+def _origin(url: str) -> str:
+    return url.split("://", 1)[-1].rstrip("/")
 
 
 def _refs(rs: Iterable[ProbeResult], limit: int = 12) -> tuple[str, ...]:
@@ -720,9 +769,12 @@ def rule_discovery(ev: Evidence) -> Finding | None:
             problems.append(f"the discovery call failed: {r.error or r.outcome.value}")
         problems += [str(p) for p in r.detail.get("problems") or []]
         chosen = r.detail.get("chosen")
-        if chosen and chosen in ev.targets:
-            h = ev.health(chosen)
-            if h.health not in {Health.WORKS, Health.PARTIAL, Health.UNKNOWN}:
+        # wss://host and https://host are one server: compare without the scheme.
+        same = [t for t in ev.targets if isinstance(chosen, str) and _origin(t) == _origin(chosen)]
+        for target in same:
+            h = ev.health(target)
+            # BLOCKED is websocket-blocked's finding, on the same evidence.
+            if h.health in {Health.DOWN, Health.STALLED, Health.OTHER}:
                 problems.append(f"the server the SDK would choose ({chosen}) is {h.health.value}")
     if not problems:
         return None

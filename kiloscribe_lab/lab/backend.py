@@ -401,6 +401,9 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         lifespan="off",
         server_header=True,
+        # Open long-polls and WebSockets would hold a graceful shutdown forever: a lab
+        # backend has nothing to drain, so SIGTERM means stop within a second.
+        timeout_graceful_shutdown=1,
     )
 
 

@@ -64,6 +64,8 @@ def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
         "\tskip_install_trust\n"
         "\tlocal_certs\n"
         "\tauto_https disable_redirects\n"
+        # SIGTERM would otherwise wait for every open long-poll and WebSocket to finish.
+        "\tgrace_period 250ms\n"
         f"\tstorage file_system {_quoted(storage)}\n"
         "\tservers {\n"
         # No HTTP/3: it would bind UDP ports we did not reserve; h1 and h2 are what we test.

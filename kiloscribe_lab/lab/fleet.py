@@ -434,8 +434,7 @@ def up(
         _write_state(lab_dir, info, [r for _, r in running.values()], phase="starting")
         _wait_ready(info, scenario, running, ready_timeout_s)
     except BaseException:
-        for _, record in running.values():
-            procs.stop(record)
+        procs.stop_all([record for _, record in running.values()])
         (lab_dir / STATE_FILE).unlink(missing_ok=True)
         raise
     _write_state(lab_dir, info, [r for _, r in running.values()], phase="running")
@@ -457,7 +456,7 @@ def down(lab_dir: Path | None = None) -> list[str]:
         if (lab_dir / STATE_FILE).exists():
             raise
         return []
-    stubborn = [r.name for r in records if not procs.stop(r)]
+    stubborn = procs.stop_all(records)
     if not stubborn:
         (lab_dir / STATE_FILE).unlink(missing_ok=True)
     return stubborn

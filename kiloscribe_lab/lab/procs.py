@@ -140,6 +140,31 @@ def stop(record: ProcessRecord, *, grace_s: float = 2.0, poll_s: float = 0.02) -
     return not group_members(record.pid)
 
 
+def stop_all(records: Sequence[ProcessRecord], *, grace_s: float = 2.0) -> list[str]:
+    """Stop many components at once: SIGTERM to every group, one shared grace period, then
+    SIGKILL what is left. Returns the names that would not stop."""
+    ours = []
+    for record in records:
+        leader = _stat_fields(record.pid)
+        if leader and leader[0] not in {"Z", "X"} and int(leader[19]) != record.start_ticks:
+            continue  # recycled pid: not ours
+        ours.append(record)
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
+        for record in ours:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(record.pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            for record in ours:
+                _reap(record.pid)
+            if not any(group_members(r.pid) for r in ours):
+                return []
+            time.sleep(0.02)
+    for record in ours:
+        _reap(record.pid)
+    return [r.name for r in ours if group_members(r.pid)]
+
+
 def tail(path: str | Path, lines: int = 8) -> str:
     try:
         text = Path(path).read_text(errors="replace")

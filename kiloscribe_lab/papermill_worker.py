@@ -1,0 +1,110 @@
+"""Execute one notebook with papermill in its own process.
+
+Run as ``python -m kiloscribe_lab.papermill_worker SPEC``.
+
+Its own process because papermill changes process-wide state and kernels started from one
+process race for ports. SPEC is a JSON file: ``{"input", "output", "parameters",
+"start_timeout", "execution_timeout", "status"}``. The outcome goes to ``status`` as JSON:
+``{"status": "ok"|"failed", "error", "attempts", "kernel_start_s", "cells_s"}``. A kernel
+that fails to start is retried once; a failing cell is not (the notebook is the evidence).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+KERNEL_START_RETRIES = 1
+
+
+def _kernel_failed_to_start(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return any(
+        marker in text
+        for marker in (
+            "kernel didn't respond",
+            "kernel died before replying",
+            "timed out waiting for kernel",
+            "deadkernelerror",
+            "kernel failed to start",
+            "zmq",
+        )
+    )
+
+
+def _phases(output: Path) -> tuple[float | None, float | None]:
+    """(kernel start, cell execution) seconds, from papermill's timestamps in the notebook."""
+    try:
+        nb = json.loads(output.read_text())
+        started = nb["metadata"]["papermill"]["start_time"]
+        cells = [c["metadata"]["papermill"] for c in nb["cells"] if c["metadata"].get("papermill")]
+        first = min(c["start_time"] for c in cells if c.get("start_time"))
+        last = max(c["end_time"] for c in cells if c.get("end_time"))
+    except (OSError, KeyError, ValueError, TypeError):
+        return None, None
+
+    def t(value: str) -> float:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+    return round(t(first) - t(started), 3), round(t(last) - t(first), 3)
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    import papermill
+
+    attempts = 0
+    error: str | None = None
+    began = time.monotonic()
+    while True:
+        attempts += 1
+        try:
+            papermill.execute_notebook(
+                spec["input"],
+                spec["output"],
+                parameters=spec.get("parameters", {}),
+                kernel_name="python3",
+                start_timeout=spec.get("start_timeout", 60),
+                execution_timeout=spec.get("execution_timeout", 120),
+                progress_bar=False,
+                log_output=False,
+                request_save_on_cell_execute=False,
+            )
+            error = None
+            break
+        except Exception as exc:  # the boundary: papermill/nbclient/kernel errors become a status
+            error = _describe(exc)
+            if attempts > KERNEL_START_RETRIES or not _kernel_failed_to_start(exc):
+                break
+    kernel_s, cells_s = _phases(Path(spec["output"]))
+    return {
+        "status": "ok" if error is None else "failed",
+        "error": error,
+        "attempts": attempts,
+        "seconds": round(time.monotonic() - began, 3),
+        "kernel_start_s": kernel_s,
+        "cells_s": cells_s,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    """One readable line: papermill's error names the failing cell's exception."""
+    ename = getattr(exc, "ename", None)
+    evalue = getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}".strip()
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[1]).read_text())
+    status = run(spec)
+    Path(spec["status"]).write_text(json.dumps(status))
+    return 0 if status["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,588 @@
+"""The report pipeline: plan -> probe matrix (papermill) -> findings notebook -> nbconvert.
+
+1. **Plan** (pure): endpoints × networks from a TOML config, or from a lab we start.
+2. **Matrix**: ``notebooks/probe_endpoint.ipynb`` once per endpoint × network, each in its
+   own process (``papermill_worker``), ``--jobs`` at a time, each with a start timeout, an
+   execution timeout, a hard wall deadline of ours, and one retry when its kernel fails to
+   start. A run that fails is recorded with why; the report goes on.
+3. **Aggregate**: ``notebooks/findings_report.ipynb`` diagnoses every result of the run.
+4. **Render**: nbconvert writes ``findings.html`` (inputs hidden, images embedded, no CDN
+   script) and ``findings.md`` into ``reports/YYYY-MM-DD[-N]/``; ``reports/index.html``
+   lists the runs.
+
+Only the *name* of the key variable reaches papermill parameters, notebooks and files; the
+value travels in the environment of the worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import html
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from kiloscribe_lab.config import InvestigationConfig, load_config
+from kiloscribe_lab.errors import ConfigError
+from kiloscribe_lab.networks import NetworkProfile
+from kiloscribe_lab.results import utc_now, write_jsonl
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PROBE_NOTEBOOK = "probe_endpoint.ipynb"
+REPORT_NOTEBOOK = "findings_report.ipynb"
+START_TIMEOUT_S = 60
+EXECUTION_TIMEOUT_S = 120
+WALL_SLACK_S = 30
+RUN_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-\d+)?$")
+Progress = Callable[[str], None]
+
+
+# --- 1. plan (pure) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    label: str | None = None
+
+    @property
+    def arg(self) -> str:
+        return f"{self.label}={self.url}" if self.label else self.url
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPlan:
+    title: str
+    source: str
+    targets: tuple[Target, ...]
+    networks: tuple[str, ...] = ("direct",)
+    api_key_env: str | None = None
+    api_base: str | None = None
+    attempts: int = 1
+    timeout_s: float = 5.0
+    ca_bundle: Path | None = None
+    config_path: Path | None = None  # where the network profiles are defined
+    profiles: Mapping[str, NetworkProfile] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixRun:
+    id: str
+    target: Target
+    network: str
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:48] or "target"
+
+
+def build_matrix(plan: ReportPlan) -> list[MatrixRun]:
+    runs = []
+    for i, target in enumerate(plan.targets, 1):
+        name = target.label or target.url.split("://", 1)[-1]
+        for network in plan.networks:
+            runs.append(MatrixRun(f"{i:02d}-{_slug(name)}-{_slug(network)}", target, network))
+    return runs
+
+
+def probe_parameters(run: MatrixRun, plan: ReportPlan, run_dir: Path) -> dict[str, Any]:
+    """Papermill parameters for one run: names and paths only, never a secret's value."""
+    return {
+        "endpoint": run.target.arg,
+        "network": run.network,
+        "api_key_env": plan.api_key_env,
+        "attempts": plan.attempts,
+        "timeout": plan.timeout_s,
+        "ca_bundle": None if plan.ca_bundle is None else str(plan.ca_bundle),
+        "results_path": str(run_dir / "results" / f"{run.id}.jsonl"),
+        "config_path": None if plan.config_path is None else str(plan.config_path),
+    }
+
+
+def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
+    return ReportPlan(
+        title="Socket.IO endpoint investigation",
+        source=f"config:{cfg.source}",
+        targets=tuple(_target(u) for u in cfg.endpoints),
+        networks=cfg.run_networks,
+        api_key_env=cfg.api_key_env,
+        api_base=cfg.api_base,
+        attempts=cfg.attempts,
+        timeout_s=cfg.timeout_s,
+        ca_bundle=cfg.ca_bundle,
+        config_path=cfg.source,
+        profiles=dict(cfg.networks),
+    )
+
+
+def _target(arg: str) -> Target:
+    label, sep, rest = arg.partition("=")
+    if sep and "://" in rest and "/" not in label and ":" not in label:
+        return Target(rest, label)
+    return Target(arg)
+
+
+def next_run_dir(out_root: Path, today: date) -> Path:
+    """``YYYY-MM-DD``, or ``YYYY-MM-DD-N`` for the N-th run that day: never overwrite."""
+    base = today.isoformat()
+    candidate = out_root / base
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = out_root / f"{base}-{n}"
+    return candidate
+
+
+def previous_run(out_root: Path, current: Path) -> Path | None:
+    """The latest earlier run in ``out_root`` that finished with a summary."""
+    runs = (
+        [
+            p
+            for p in out_root.iterdir()
+            if p.is_dir() and RUN_DIR_RE.match(p.name) and p != current and (p / "summary.json").exists()
+        ]
+        if out_root.exists()
+        else []
+    )
+
+    return max(runs, key=_run_order, default=None)
+
+
+def _run_order(p: Path) -> tuple[str, int]:
+    """2026-11-26 < 2026-11-26-2 < 2026-11-26-10 < 2026-11-27."""
+    suffix = p.name[11:]
+    return p.name[:10], int(suffix) if suffix.isdigit() else 1
+
+
+# --- 2. matrix ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRecord:
+    id: str
+    label: str | None
+    endpoint: str
+    network: str
+    status: str  # ok | failed | timeout
+    error: str | None
+    seconds: float
+    kernel_start_s: float | None
+    cells_s: float | None
+    results: str
+    notebook: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _execute(spec: dict[str, Any], env: Mapping[str, str], wall_s: float) -> dict[str, Any]:
+    """One worker process under a hard wall deadline; killed with its kernel if it overruns."""
+    spec_path = Path(spec["status"]).with_suffix(".spec.json")
+    spec_path.write_text(json.dumps(spec))
+    began = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiloscribe_lab.papermill_worker", str(spec_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        start_new_session=True,  # the kernel is in this group: a kill takes it too
+    )
+    try:
+        _, stderr = proc.communicate(timeout=wall_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {
+            "status": "timeout",
+            "error": f"no result within {wall_s:.0f} s (killed)",
+            "seconds": round(time.monotonic() - began, 3),
+            "kernel_start_s": None,
+            "cells_s": None,
+        }
+    finally:
+        spec_path.unlink(missing_ok=True)
+    try:
+        status: dict[str, Any] = json.loads(Path(spec["status"]).read_text())
+    except (OSError, ValueError):
+        tail = stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        status = {
+            "status": "failed",
+            "error": f"worker died: {tail[0][:300]}",
+            "seconds": round(time.monotonic() - began, 3),
+            "kernel_start_s": None,
+            "cells_s": None,
+        }
+    finally:
+        Path(spec["status"]).unlink(missing_ok=True)
+    return status
+
+
+def run_matrix(
+    plan: ReportPlan,
+    runs: Sequence[MatrixRun],
+    run_dir: Path,
+    env: Mapping[str, str],
+    *,
+    jobs: int,
+    notebooks: Path = NOTEBOOKS,
+    progress: Progress | None = None,
+) -> list[RunRecord]:
+    (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    (run_dir / "results").mkdir(parents=True, exist_ok=True)
+    wall = START_TIMEOUT_S + EXECUTION_TIMEOUT_S + WALL_SLACK_S
+
+    def one(run: MatrixRun) -> RunRecord:
+        spec = {
+            "input": str(notebooks / PROBE_NOTEBOOK),
+            "output": str(run_dir / "notebooks" / f"{run.id}.ipynb"),
+            "parameters": probe_parameters(run, plan, run_dir),
+            "start_timeout": START_TIMEOUT_S,
+            "execution_timeout": EXECUTION_TIMEOUT_S,
+            "status": str(run_dir / "notebooks" / f"{run.id}.status.json"),
+        }
+        status = _execute(spec, env, wall)
+        return RunRecord(
+            id=run.id,
+            label=run.target.label,
+            endpoint=run.target.url,
+            network=run.network,
+            status=status["status"],
+            error=status.get("error"),
+            seconds=status.get("seconds", 0.0),
+            kernel_start_s=status.get("kernel_start_s"),
+            cells_s=status.get("cells_s"),
+            results=f"results/{run.id}.jsonl",
+            notebook=f"notebooks/{run.id}.ipynb",
+        )
+
+    records: dict[str, RunRecord] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(one, run): run for run in runs}
+        for future in concurrent.futures.as_completed(futures):
+            record = future.result()
+            records[record.id] = record
+            if progress is not None:
+                progress(f"{record.id}: {record.status}")
+    return [records[run.id] for run in runs]
+
+
+def run_discovery(plan: ReportPlan, run_dir: Path, env: Mapping[str, str]) -> list[Target]:
+    """Discovery once per report (not per notebook); returns the servers it lists."""
+    if plan.api_base is None:
+        return []
+    from kiloscribe_lab.probes.base import ProbeContext, ProbeOptions, Recorder, bounded
+    from kiloscribe_lab.probes.discovery import discovery
+    from kiloscribe_lab.probes.wire import parse_endpoint
+
+    options = ProbeOptions(timeout_s=plan.timeout_s, ca_bundle=plan.ca_bundle, api_key_env=plan.api_key_env)
+    api = parse_endpoint(plan.api_base)
+    result = asyncio.run(
+        bounded(
+            discovery, ProbeContext(api, options, env), Recorder("discovery", "", api.url, "direct", "api")
+        )
+    )
+    (run_dir / "results").mkdir(parents=True, exist_ok=True)
+    (run_dir / "results" / "00-discovery.jsonl").write_text(write_jsonl([result]))
+    return [Target(str(s["url"])) for s in result.detail.get("servers", []) if s.get("url")]
+
+
+def merge_targets(given: Sequence[Target], discovered: Sequence[Target]) -> tuple[Target, ...]:
+    """Given targets first; a discovered server already given (ws/wss = http/https) is not
+    probed twice."""
+
+    def key(url: str) -> str:
+        return url.split("://", 1)[-1].rstrip("/")
+
+    seen = {key(t.url) for t in given}
+    merged = list(given)
+    for target in discovered:
+        if key(target.url) not in seen:
+            seen.add(key(target.url))
+            merged.append(target)
+    return tuple(merged)
+
+
+# --- 3 + 4. aggregate and render -----------------------------------------------------------
+
+
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{#- No CDN scripts: the report must read offline, from a mail attachment or a ticket. -#}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+
+
+def _offline_template_dir(run_dir: Path) -> Path:
+    folder = run_dir / ".nbconvert" / "offline"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.html.j2").write_text(OFFLINE_TEMPLATE)
+    (folder / "conf.json").write_text(json.dumps({"base_template": "lab", "mimetypes": {"text/html": True}}))
+    return folder.parent
+
+
+def render(run_dir: Path, notebook: Path) -> list[Path]:
+    """findings.html (inputs hidden, images embedded, no CDN scripts) and findings.md."""
+    import nbformat
+    from nbconvert import HTMLExporter, MarkdownExporter
+    from traitlets.config import Config
+
+    nb = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
+    templates = _offline_template_dir(run_dir)
+    try:
+        html_exporter = HTMLExporter(  # type: ignore[no-untyped-call]
+            config=Config(
+                {
+                    "HTMLExporter": {
+                        "exclude_input": True,
+                        "exclude_input_prompt": True,
+                        "exclude_output_prompt": True,
+                        "embed_images": True,
+                    },
+                    "TemplateExporter": {"extra_template_basedirs": [str(templates)]},
+                }
+            ),
+            template_name="offline",
+        )
+        body, _ = html_exporter.from_notebook_node(nb)
+        body = body.replace("<title>Notebook</title>", "<title>Kiloscribe findings report</title>")
+        md_exporter = MarkdownExporter(  # type: ignore[no-untyped-call]
+            config=Config(
+                {
+                    "MarkdownExporter": {"exclude_input": True},
+                    "NbConvertBase": {
+                        "display_data_priority": ["text/markdown", "image/png", "image/svg+xml", "text/plain"]
+                    },
+                }
+            ),
+        )
+        md, resources = md_exporter.from_notebook_node(nb, resources={"output_files_dir": "findings_files"})
+    finally:
+        import shutil
+
+        shutil.rmtree(run_dir / ".nbconvert", ignore_errors=True)
+    written = [run_dir / "findings.html", run_dir / "findings.md"]
+    written[0].write_text(body)
+    written[1].write_text(md)
+    for name, data in (resources.get("outputs") or {}).items():
+        path = run_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written.append(path)
+    return written
+
+
+def write_index(out_root: Path) -> Path:
+    """reports/index.html: every run, newest first, with its status and findings."""
+    rows = []
+    runs = sorted(
+        (p for p in out_root.iterdir() if p.is_dir() and RUN_DIR_RE.match(p.name)),
+        key=_run_order,
+        reverse=True,
+    )
+    for run in runs:
+        meta = _read_json(run / "run.json")
+        summary = _read_json(run / "summary.json")
+        findings = ", ".join(sorted((summary.get("findings") or {}).keys())) if summary else ""
+        status = (summary.get("status") if summary else None) or "incomplete"
+        failed = sum(1 for m in meta.get("matrix", []) if m.get("status") != "ok")
+        link = f'<a href="{html.escape(run.name)}/findings.html">{html.escape(run.name)}</a>'
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{cell}</td>"
+                for cell in (
+                    link,
+                    html.escape(str(meta.get("started_at", ""))),
+                    html.escape(str(meta.get("source", ""))),
+                    html.escape(str(status)),
+                    html.escape(findings),
+                    str(failed),
+                )
+            )
+            + "</tr>"
+        )
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>kiloscribe-lab reports</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left;"
+        "border-bottom:1px solid #ddd}</style></head><body><h1>kiloscribe-lab reports</h1>"
+        "<table><thead><tr><th>run</th><th>started</th><th>source</th><th>status</th>"
+        "<th>findings</th><th>failed runs</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "</body></html>\n"
+    )
+    index = out_root / "index.html"
+    index.write_text(page)
+    return index
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# --- the whole job ---------------------------------------------------------------------------
+
+
+@dataclass
+class ReportOutcome:
+    run_dir: Path
+    files: list[Path]
+    records: list[RunRecord]
+    status: str
+    timings: dict[str, float]
+
+
+def _write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
+
+
+def run_report(
+    plan: ReportPlan,
+    env: Mapping[str, str],
+    *,
+    out_root: Path,
+    jobs: int,
+    compare_dir: Path | None = None,
+    today: date | None = None,
+    progress: Progress | None = None,
+    extra_timings: Mapping[str, float] | None = None,
+    runs_override: Sequence[MatrixRun] | None = None,
+) -> ReportOutcome:
+    t0 = time.monotonic()
+    out_root.mkdir(parents=True, exist_ok=True)
+    run_dir = next_run_dir(out_root, today or datetime.now(UTC).date())
+    run_dir.mkdir(parents=True)
+    if compare_dir is None:
+        compare_dir = previous_run(out_root, run_dir)
+    meta: dict[str, Any] = {
+        "title": plan.title,
+        "started_at": utc_now(),
+        "finished_at": None,
+        "source": plan.source,
+        "api_key_env": plan.api_key_env,
+        "networks": list(plan.networks),
+        "endpoints": [{"label": t.label, "url": t.url} for t in plan.targets],
+        "matrix": [],
+        "timings": {},
+        "compare_dir": None if compare_dir is None else str(compare_dir),
+        "notes": [],
+    }
+    _write_meta(run_dir, meta)
+    timings: dict[str, float] = dict(extra_timings or {})
+
+    t = time.monotonic()
+    discovered = run_discovery(plan, run_dir, env)
+    timings["discovery_s"] = round(time.monotonic() - t, 3)
+    targets = merge_targets(plan.targets, discovered)
+    if len(targets) > len(plan.targets):
+        meta["notes"].append(f"discovery added {len(targets) - len(plan.targets)} server(s)")
+        meta["endpoints"] = [{"label": x.label, "url": x.url} for x in targets]
+    matrix_plan = ReportPlan(
+        **{**{f: getattr(plan, f) for f in plan.__dataclass_fields__}, "targets": targets}
+    )
+    runs = list(runs_override) if runs_override is not None else build_matrix(matrix_plan)
+
+    t = time.monotonic()
+    records = run_matrix(matrix_plan, runs, run_dir, env, jobs=jobs, progress=progress)
+    timings["matrix_s"] = round(time.monotonic() - t, 3)
+    timings["kernel_start_s_sum"] = round(sum(r.kernel_start_s or 0 for r in records), 3)
+    timings["probe_cells_s_sum"] = round(sum(r.cells_s or 0 for r in records), 3)
+    meta["matrix"] = [r.to_json() for r in records]
+    _write_meta(run_dir, meta)
+
+    t = time.monotonic()
+    report_nb = run_dir / REPORT_NOTEBOOK
+    status = _execute(
+        {
+            "input": str(NOTEBOOKS / REPORT_NOTEBOOK),
+            "output": str(report_nb),
+            "parameters": {
+                "run_dir": str(run_dir),
+                "compare_dir": None if compare_dir is None else str(compare_dir),
+            },
+            "start_timeout": START_TIMEOUT_S,
+            "execution_timeout": EXECUTION_TIMEOUT_S,
+            "status": str(run_dir / "report.status.json"),
+        },
+        env,
+        START_TIMEOUT_S + EXECUTION_TIMEOUT_S + WALL_SLACK_S,
+    )
+    timings["report_notebook_s"] = round(time.monotonic() - t, 3)
+    timings["report_kernel_start_s"] = status.get("kernel_start_s") or 0.0
+    if status["status"] != "ok":
+        meta["notes"].append(f"the findings notebook failed: {status.get('error')}")
+    if progress is not None:
+        progress(f"findings report: {status['status']}")
+
+    t = time.monotonic()
+    files = render(run_dir, report_nb) if report_nb.exists() else []
+    timings["render_s"] = round(time.monotonic() - t, 3)
+    timings["total_s"] = round(time.monotonic() - t0 + sum((extra_timings or {}).values()), 3)
+    meta["timings"] = timings
+    meta["finished_at"] = utc_now()
+    _write_meta(run_dir, meta)
+    write_index(out_root)
+    summary = _read_json(run_dir / "summary.json")
+    return ReportOutcome(run_dir, files, records, str(summary.get("status") or "incomplete"), timings)
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def lab_plan(
+    scenario: str, lab_dir: Path, *, attempts: int = 1, timeout_s: float = 5.0
+) -> Iterator[tuple[ReportPlan, dict[str, str], float]]:
+    """Start a lab, yield the plan that investigates it and the environment with its key,
+    always stop it."""
+    from kiloscribe_lab.lab import fleet
+    from kiloscribe_lab.lab.scenarios import BACKENDS
+
+    t = time.monotonic()
+    info = fleet.up(lab_dir, scenario)
+    started = round(time.monotonic() - t, 3)
+    try:
+        targets = (
+            Target(info.edge, "edge"),
+            Target(info.lb, "lb"),
+            *(Target(info.backend_url(b), b) for b in BACKENDS),
+        )
+        plan = ReportPlan(
+            title=f"Lab investigation: scenario {scenario}",
+            source=f"lab:{scenario}",
+            targets=targets,
+            networks=tuple(info.networks) or ("direct",),
+            api_key_env=info.api_key_env,
+            api_base=info.api,
+            attempts=attempts,
+            timeout_s=timeout_s,
+            ca_bundle=info.ca_bundle,
+            config_path=None,
+        )
+        yield plan, fleet.lab_environment(info), started
+    finally:
+        fleet.down(lab_dir)
+
+
+def load_plan(config: Path) -> ReportPlan:
+    """An invalid config is rejected here, before anything runs."""
+    cfg = load_config(config)
+    if not cfg.endpoints and not cfg.api_base:
+        raise ConfigError(f"{config}: nothing to investigate")
+    return plan_from_config(cfg)
