@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 LAB_DIR ?= .lab
 SCENARIO ?= incident
 
-.PHONY: setup test test-unit test-lab lint fmt lab-up lab-down lab-status clean
+.PHONY: setup test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,21 @@ lint: setup
 fmt: setup
 	$(BIN)/ruff format kiloscribe_lab tests
 	$(BIN)/ruff check --fix kiloscribe_lab tests
+
+# The main job: start the lab (scenario incident), run the notebook matrix, render
+# reports/YYYY-MM-DD/findings.html, stop the lab.
+report: setup
+	$(BIN)/kiloscribe-lab report
+
+# JupyterLab on notebooks/ with a lab running; the lab stops when JupyterLab exits.
+lab: setup
+	$(BIN)/kiloscribe-lab lab up --dir $(LAB_DIR) --scenario $(SCENARIO)
+	KILOSCRIBE_LAB_DIR=$(abspath $(LAB_DIR)) $(BIN)/jupyter lab notebooks/ ; \
+	status=$$?; $(BIN)/kiloscribe-lab lab down --dir $(LAB_DIR); exit $$status
+
+# Speed is measured here, as ratios against baselines in the same run; never in `make test`.
+bench: setup
+	$(BIN)/python bench/run.py
 
 lab-up: setup
 	$(BIN)/kiloscribe-lab lab up --dir $(LAB_DIR) --scenario $(SCENARIO)

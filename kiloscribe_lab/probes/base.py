@@ -125,4 +125,4 @@ async def bounded(
 
 def timed_out(rec: Recorder, limit_s: float) -> ProbeResult:
     rec.detail.setdefault("stalled_during", rec.clock.current)
-    return rec.result(Outcome.TIMEOUT, f"no answer within {limit_s:g} s (while {rec.clock.current})")
+    return rec.result(Outcome.TIMEOUT, f"no answer within {limit_s:.3g} s (while {rec.clock.current})")

@@ -119,10 +119,13 @@ def run_probe(
     *,
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    started: float | None = None,
 ) -> ProbeReport:
     env = dict(os.environ if environ is None else environ)
     options = validate(request, env)
     results = asyncio.run(
-        investigate(request.urls, options, discover=request.discover, environ=env, progress=progress)
+        investigate(
+            request.urls, options, discover=request.discover, environ=env, progress=progress, started=started
+        )
     )
     return build_report(results, request.api_key_env, options.network)

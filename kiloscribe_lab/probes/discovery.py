@@ -65,6 +65,7 @@ async def discovery(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     session = Session(endpoint, ctx, rec)
     try:
         headers = [("x-api-key", key)] if key else []
+        await session.open()
         began = rec.clock.begin("discovery")
         response = await session.request("GET", endpoint.path, headers=headers)
         rec.clock.mark_once("handshake", began)

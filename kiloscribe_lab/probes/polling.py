@@ -52,6 +52,16 @@ class Session:
         self.stream: Stream | None = None
         self.http: Http1 | None = None
 
+    async def open(self) -> Http1:
+        """The connection, (re)opened when the server closed it; timed as connect/tls."""
+        if self.http is None or not self.http.reusable:
+            self.close()
+            self.stream = await open_stream(
+                self.endpoint, self.ctx.network, self.rec.clock, ca_bundle=self.ctx.options.ca_bundle
+            )
+            self.http = Http1(self.stream, self.rec.clock)
+        return self.http
+
     async def request(
         self,
         method: str,
@@ -59,19 +69,11 @@ class Session:
         body: bytes = b"",
         headers: list[tuple[str, str]] | None = None,
     ) -> HttpResponse:
-        if self.http is None or not self.http.reusable:
-            self.close()
-            self.stream = await open_stream(
-                self.endpoint,
-                self.ctx.network,
-                self.rec.clock,
-                ca_bundle=self.ctx.options.ca_bundle,
-            )
-            self.http = Http1(self.stream, self.rec.clock)
+        http = await self.open()
         all_headers = base_headers(self.endpoint, self.ctx.network) + (headers or [])
         if body:
             all_headers.append(("content-type", "text/plain;charset=UTF-8"))
-        return await self.http.request(method, path, all_headers, body)
+        return await http.request(method, path, all_headers, body)
 
     def close(self) -> None:
         if self.stream is not None:
@@ -126,6 +128,7 @@ async def engineio_handshake(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     rec.detail["command"] = f"curl -i '{endpoint.url}'"
     session = Session(endpoint, ctx, rec)
     try:
+        await session.open()  # connect and TLS are their own phases, not the handshake's
         began = rec.clock.begin("polling handshake")
         response = await session.request("GET", endpoint.path)
         rec.clock.mark_once("handshake", began)

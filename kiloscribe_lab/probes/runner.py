@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -128,9 +129,14 @@ def _dedupe(targets: Sequence[tuple[Endpoint, str | None]]) -> list[tuple[Endpoi
 
 
 async def _run_all(
-    jobs: list[tuple[ProbeSpec, ProbeContext, Recorder]], limit_s: float, progress: Progress | None
+    jobs: list[tuple[ProbeSpec, ProbeContext, Recorder]], remaining_s: float, progress: Progress | None
 ) -> list[ProbeResult]:
-    tasks = [asyncio.ensure_future(bounded(spec.body, ctx, rec, spec.deadline_s)) for spec, ctx, rec in jobs]
+    """Every job at once, each under min(its deadline, what is left of the run's)."""
+    deadlines = [max(0.05, min(spec.deadline_s, remaining_s)) for spec, _, _ in jobs]
+    tasks = [
+        asyncio.ensure_future(bounded(spec.body, ctx, rec, limit))
+        for (spec, ctx, rec), limit in zip(jobs, deadlines, strict=True)
+    ]
     done_count = 0
 
     def tick(_: asyncio.Future[ProbeResult]) -> None:
@@ -142,14 +148,14 @@ async def _run_all(
     for task in tasks:
         task.add_done_callback(tick)
     if tasks:
-        await asyncio.wait(tasks, timeout=limit_s)
+        await asyncio.wait(tasks, timeout=max(deadlines) + RUN_SLACK_S)
     results = []
-    for task, (spec, _ctx, rec) in zip(tasks, jobs, strict=True):
+    for task, (_spec, _ctx, rec), limit in zip(tasks, jobs, deadlines, strict=True):
         if task.done() and not task.cancelled():
             results.append(task.result())  # a bug in a probe surfaces here, loudly
         else:
             task.cancel()
-            results.append(timed_out(rec, spec.deadline_s))
+            results.append(timed_out(rec, limit))
     return results
 
 
@@ -160,8 +166,19 @@ async def investigate(
     discover: str | None = None,
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    started: float | None = None,
 ) -> list[ProbeResult]:
-    """Probe every target (and what discovery lists); return every ProbeResult."""
+    """Probe every target (and what discovery lists); return every ProbeResult.
+
+    The run ends by ``started`` (a ``time.monotonic()`` value; default now) plus
+    ``run_deadline``: the CLI passes its own start, so the whole command — interpreter and
+    imports included — returns within the deadline it promises.
+    """
+    end = (
+        (time.monotonic() if started is None else started)
+        + run_deadline(options, discover=discover is not None)
+        - RUN_SLACK_S
+    )
     env = dict(os.environ if environ is None else environ)
     endpoints = [parse_target(t) for t in targets]
     if not endpoints and discover is None:
@@ -173,7 +190,7 @@ async def investigate(
         ctx = ProbeContext(api, options, env)
         ctx.api_key()  # an unset key variable is a usage error, before any traffic
         rec = Recorder("discovery", "", api.url, network)
-        found = await bounded(discovery, ctx, rec)
+        found = await bounded(discovery, ctx, rec, max(0.05, min(options.timeout_s, end - time.monotonic())))
         results.append(found)
         for server in found.detail.get("servers", []):
             try:
@@ -188,6 +205,5 @@ async def investigate(
             ctx.api_key()
         for spec in suite(options, tls=ep.tls):
             jobs.append((spec, ctx, Recorder(spec.probe, spec.variant, ep.url, network, label)))
-    limit = max((spec.deadline_s for spec, _, _ in jobs), default=0.0) + RUN_SLACK_S
-    results += await _run_all(jobs, limit, progress)
+    results += await _run_all(jobs, end - time.monotonic(), progress)
     return results
