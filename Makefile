@@ -43,7 +43,7 @@ report: setup
 # JupyterLab on notebooks/ with a lab running; the lab stops when JupyterLab exits.
 lab: setup
 	$(BIN)/kiloscribe-lab lab up --dir $(LAB_DIR) --scenario $(SCENARIO)
-	KILOSCRIBE_LAB_DIR=$(abspath $(LAB_DIR)) $(BIN)/jupyter lab notebooks/ ; \
+	KILOSCRIBE_LAB_DIR=$(abspath $(LAB_DIR)) $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) ; \
 	status=$$?; $(BIN)/kiloscribe-lab lab down --dir $(LAB_DIR); exit $$status
 
 # Speed is measured here, as ratios against baselines in the same run; never in `make test`.
