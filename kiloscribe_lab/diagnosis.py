@@ -845,6 +845,9 @@ SUPERSEDES: dict[str, frozenset[str]] = {
         }
     ),
     "auth-rejected": frozenset({"auth-path-healthy"}),
+    # Discovery pointing at a server that is down or stalls is the same fault, seen earlier.
+    "backend-down": frozenset({"discovery-problem"}),
+    "backend-timeout": frozenset({"discovery-problem"}),
     "tls-problem": frozenset({"backend-down", "all-backends-down"}),
 }
 

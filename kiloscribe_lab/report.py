@@ -322,6 +322,7 @@ OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {#- No CDN scripts: the report must read offline, from a mail attachment or a ticket. -#}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 """
 
@@ -396,7 +397,8 @@ def write_index(out_root: Path) -> Path:
     for run in runs:
         meta = _read_json(run / "run.json")
         summary = _read_json(run / "summary.json")
-        findings = ", ".join(sorted((summary.get("findings") or {}).keys())) if summary else ""
+        listed = summary.get("findings") or []
+        findings = ", ".join(str(f.get("id")) for f in listed if isinstance(f, dict))
         status = (summary.get("status") if summary else None) or "incomplete"
         failed = sum(1 for m in meta.get("matrix", []) if m.get("status") != "ok")
         link = f'<a href="{html.escape(run.name)}/findings.html">{html.escape(run.name)}</a>'

@@ -24,7 +24,7 @@ EXPECTED_POLICY = {
     "incident": "lb_policy round_robin",
     "all-down": "lb_policy round_robin",
     "edge-blocks-websocket": "lb_policy ip_hash",
-    "slow-backend": "lb_policy ip_hash",
+    "slow-backend": "lb_policy first",
     "auth-broken": "lb_policy ip_hash",
 }
 SITE_RE = re.compile(r"^https://127\.0\.0\.1:(\d+) \{\n(.*?)^\}\n", re.MULTILINE | re.DOTALL)

@@ -1,0 +1,231 @@
+"""`kiloscribe-lab report` end to end: a real lab, papermill kernels, nbconvert, files on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kiloscribe_lab import report
+from kiloscribe_lab.lab import fleet
+from kiloscribe_lab.lab.scenarios import SCENARIOS
+
+pytestmark = pytest.mark.timeout(300)
+
+SENTINEL = "sentinel-key-4f1c9e2a7b"
+HOSTILE = "<script>alert('owned')</script>"
+SECTIONS = (
+    "Summary",
+    "Tested Endpoints",
+    "Test Details",
+    "Infrastructure Details",
+    "Root Cause Analysis",
+    "Recommendations",
+    "Status and Next Steps",
+)
+
+
+@pytest.fixture(scope="module")
+def hostile_server() -> Iterator[str]:
+    """An HTTP server whose every answer carries markup where text belongs."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    body = f"{HOSTILE} | ![x](http://evil.invalid/x.png) `tick`".encode()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(
+                        b"HTTP/1.1 400 Bad Request\r\nServer: "
+                        + HOSTILE.encode()
+                        + b"\r\nContent-Type: text/html\r\nContent-Length: "
+                        + str(len(body)).encode()
+                        + b"\r\nConnection: close\r\n\r\n"
+                        + body
+                    )
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()
+
+
+@dataclass
+class Run:
+    outcome: report.ReportOutcome
+    out_root: Path
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory, hostile_server: str) -> Run:
+    """The incident report, with the key set to a sentinel, one notebook made to fail, and a
+    hostile endpoint in the matrix."""
+    out_root = tmp_path_factory.mktemp("reports")
+    lab_dir = tmp_path_factory.mktemp("report-lab")
+    env_key = {**os.environ, fleet.API_KEY_ENV: SENTINEL}
+    info = fleet.up(lab_dir, "incident", environ=env_key)
+    try:
+        plan = report.ReportPlan(
+            title="test",
+            source="lab:incident",
+            targets=(
+                report.Target(info.edge, "edge"),
+                report.Target(info.lb, "lb"),
+                *(report.Target(info.backend_url(b), b) for b in ("inscribe-1", "inscribe-2", "inscribe-3")),
+                report.Target(hostile_server, "hostile"),
+            ),
+            api_key_env=fleet.API_KEY_ENV,
+            api_base=info.api,
+            timeout_s=3.0,
+            ca_bundle=info.ca_bundle,
+        )
+        runs = [
+            *report.build_matrix(plan),
+            # A notebook that fails: its endpoint is not a URL, the probe cell raises.
+            report.MatrixRun("99-broken-direct", report.Target("not a url", "broken"), "direct"),
+        ]
+        outcome = report.run_report(plan, env_key, out_root=out_root, jobs=2, runs_override=runs)
+    finally:
+        fleet.down(lab_dir)
+    return Run(outcome, out_root)
+
+
+def test_every_file_is_written(first_run: Run) -> None:
+    run_dir = first_run.outcome.run_dir
+    assert run_dir.parent == first_run.out_root and run_dir.name.count("-") == 2  # YYYY-MM-DD
+    for name in (
+        "findings.html",
+        "findings.md",
+        "findings_report.ipynb",
+        "run.json",
+        "summary.json",
+        "findings.jsonl",
+    ):
+        assert (run_dir / name).is_file(), name
+    meta = json.loads((run_dir / "run.json").read_text())
+    for entry in meta["matrix"]:
+        assert (run_dir / entry["notebook"]).is_file(), entry["id"]
+        if entry["status"] == "ok":
+            assert (run_dir / entry["results"]).stat().st_size > 0, entry["id"]
+    assert (first_run.out_root / "index.html").is_file()
+    assert set(meta["timings"]) >= {"matrix_s", "kernel_start_s_sum", "probe_cells_s_sum", "render_s"}
+
+
+def test_report_matches_incident_ground_truth(first_run: Run) -> None:
+    run_dir = first_run.outcome.run_dir
+    ids = {json.loads(line)["id"] for line in (run_dir / "findings.jsonl").read_text().splitlines()}
+    assert set(SCENARIOS["incident"].expected_findings) <= ids
+    page = (run_dir / "findings.html").read_text()
+    markdown = (run_dir / "findings.md").read_text()
+    for section in SECTIONS:
+        assert section in page and section in markdown, section
+    for finding in SCENARIOS["incident"].expected_findings:
+        assert finding in page, finding
+    assert "inscribe-2" in page
+
+
+def test_failed_notebook_is_named_and_the_rest_renders(first_run: Run) -> None:
+    records = {r.id: r for r in first_run.outcome.records}
+    broken = records["99-broken-direct"]
+    assert broken.status == "failed" and broken.error and "malformed URL" in broken.error
+    assert all(r.status == "ok" for i, r in records.items() if i != "99-broken-direct")
+    page = (first_run.outcome.run_dir / "findings.html").read_text()
+    assert "99-broken-direct" in page and "malformed URL" in page
+
+
+def test_html_is_self_contained_and_hides_inputs(first_run: Run) -> None:
+    page = (first_run.outcome.run_dir / "findings.html").read_text()
+    assert "<script src=" not in page and "https://cdn" not in page  # readable offline
+    assert "<script" not in page  # nothing to execute at all
+    assert "data:image/png;base64," in page  # charts are embedded
+    assert "from kiloscribe_lab" not in page  # inputs hidden
+
+
+def test_server_text_is_escaped(first_run: Run) -> None:
+    for name in ("findings.html", "findings.md"):
+        text = (first_run.outcome.run_dir / name).read_text()
+        assert HOSTILE not in text, name
+        assert "![x](http://evil.invalid" not in text, name
+
+
+def test_the_key_value_is_in_no_file(first_run: Run) -> None:
+    hits = [p for p in first_run.out_root.rglob("*") if p.is_file() and SENTINEL.encode() in p.read_bytes()]
+    assert hits == []
+    params = json.loads((first_run.outcome.run_dir / "run.json").read_text())
+    assert params["api_key_env"] == fleet.API_KEY_ENV
+
+
+def test_second_run_compares_and_does_not_overwrite(first_run: Run) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kiloscribe_lab.cli",
+            "report",
+            "--scenario",
+            "healthy",
+            "--out",
+            str(first_run.out_root),
+            "--jobs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = sorted(p.name for p in first_run.out_root.iterdir() if p.is_dir())
+    assert len(runs) == 2 and runs[1] == runs[0] + "-2"
+    second = first_run.out_root / runs[1]
+    meta = json.loads((second / "run.json").read_text())
+    assert meta["compare_dir"] == str(first_run.outcome.run_dir)
+    page = (second / "findings.html").read_text()
+    assert "backend-down" in page  # listed as resolved since the previous run
+    assert "resolved" in page.lower()
+    index = (first_run.out_root / "index.html").read_text()
+    assert runs[0] in index and runs[1] in index
+
+
+def test_invalid_config_is_rejected_before_anything_runs(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[investigation]\nendpoints = ["not a url"]\n')
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kiloscribe_lab.cli",
+            "report",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "malformed URL" in proc.stderr
+    assert not (tmp_path / "out").exists()
