@@ -3,12 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The lab's proxies (networks corporate-proxy and mobile) are mitmproxy's mitmdump, in a venv
+# of their own: mitmproxy pins h11, h2, tornado... below the project's, and 12.x needs Python
+# 3.12. 11.0.2 is the last release for 3.11. kiloscribe_lab/lab/lab_networks.py looks here.
+MITMPROXY_VERSION := 11.0.2
+MITM_VENV  := $(VENV)/tools/mitmproxy
+MITM_STAMP := $(MITM_VENV)/.installed-$(MITMPROXY_VERSION)
 LAB_DIR ?= .lab
 SCENARIO ?= incident
 
 .PHONY: setup test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(MITM_STAMP)
 
 # Re-install only when the project's metadata changed: `make setup` is a no-op otherwise.
 $(STAMP): pyproject.toml
@@ -16,6 +22,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+$(MITM_STAMP):
+	test -x $(MITM_VENV)/bin/python || $(PYTHON) -m venv $(MITM_VENV)
+	$(MITM_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(MITM_VENV)/bin/python -m pip install --quiet "mitmproxy==$(MITMPROXY_VERSION)"
+	touch $(MITM_STAMP)
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -30,6 +42,8 @@ lint: setup
 	$(BIN)/ruff check kiloscribe_lab tests
 	$(BIN)/ruff format --check kiloscribe_lab tests
 	$(BIN)/mypy
+	# the proxies' addon, against the mitmproxy it runs in
+	$(BIN)/mypy --python-executable $(MITM_VENV)/bin/python kiloscribe_lab/lab/mitm_network.py
 
 fmt: setup
 	$(BIN)/ruff format kiloscribe_lab tests

@@ -136,6 +136,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         attempts=args.attempts,
         ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
+        lab_dir=Path(args.lab_dir) if args.lab_dir else None,
     )
     progress = None if args.json or not sys.stderr.isatty() else output.progress_printer()
     report = run_probe(request, progress=progress, started=STARTED)
@@ -236,6 +237,40 @@ def _progress_bar() -> _Bar:
     return _Bar()
 
 
+def cmd_sdk_check(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from kiloscribe_lab import diagnosis
+    from kiloscribe_lab.results import Severity, dumps_line
+    from kiloscribe_lab.sdk import sdk_check
+    from kiloscribe_lab.sdk.render import render_text
+
+    def notify(message: str) -> None:
+        if sys.stderr.isatty():
+            print(f"kiloscribe-lab: {message}", file=sys.stderr, flush=True)
+
+    results = asyncio.run(
+        sdk_check(
+            args.url,
+            api_base=args.api_base,
+            api_key_env=args.api_key_env,
+            sdk_version=args.sdk_version,
+            node=args.node,
+            ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
+            notify=notify,
+        )
+    )
+    findings = diagnosis.diagnose(results, args.api_key_env)
+    if args.json:
+        for result in results:
+            print(dumps_line(result))
+        for finding in findings:
+            print(dumps_line(finding))
+    else:
+        print(render_text(results, findings))
+    return EXIT_CRITICAL if any(f.severity is Severity.CRITICAL for f in findings) else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kiloscribe-lab", description=__doc__.splitlines()[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -259,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="network profile (from --config, or a lab network)",
     )
     probe.add_argument("--config", metavar="FILE", help="investigation config (TOML) with networks")
+    probe.add_argument(
+        "--lab-dir",
+        metavar="DIR",
+        help="find --network in the lab running there (default $KILOSCRIBE_LAB_DIR or ./.lab)",
+    )
     probe.add_argument(
         "--timeout",
         type=_positive_float,
@@ -299,6 +339,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="lab scenario when no --config is given (default incident)",
     )
     rep.set_defaults(func=cmd_report)
+
+    sdk = sub.add_parser(
+        "sdk-check", help="run the published Kiloscribe SDK in the user's Node runtime against URL"
+    )
+    sdk.add_argument("url", metavar="URL", help="the Socket.IO URL, as the SDK's wsBaseUrl (wss://…)")
+    sdk.add_argument("--api-base", metavar="URL", help="REST base for the SDK (https://HOST/api)")
+    sdk.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="the environment variable holding the API key (never the key itself)",
+    )
+    sdk.add_argument(
+        "--sdk-version",
+        default="2.0.9",
+        metavar="V",
+        help="exact @kiloscribe/inscription-sdk version (default 2.0.9); installed once with npm into "
+        "$KILOSCRIBE_LAB_CACHE (default ~/.cache/kiloscribe-lab)",
+    )
+    sdk.add_argument("--node", metavar="PATH", help="the Node.js to run (default: node on PATH)")
+    sdk.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs for Node (NODE_EXTRA_CA_CERTS)")
+    sdk.add_argument("--json", action="store_true", help="JSON lines: every ProbeResult, then every Finding")
+    sdk.set_defaults(func=cmd_sdk_check)
 
     lab = sub.add_parser("lab", help="the local lab: Caddy edge + LB in front of Socket.IO backends")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)

@@ -561,7 +561,9 @@ def rule_root_redirect(ev: Evidence) -> Finding | None:
 
 
 def _auth_results(ev: Evidence, credential: str) -> list[ProbeResult]:
-    return [r for r in ev.where("socketio_connect") if r.variant.endswith(":" + credential)]
+    return [r for r in ev.where("socketio_connect") if r.variant.endswith(":" + credential)] + [
+        r for r in ev.where("sdk_replay") if r.variant.endswith(":connect-" + credential)
+    ]
 
 
 def rule_auth_path_healthy(ev: Evidence) -> Finding | None:
@@ -613,17 +615,40 @@ def rule_auth_rejected(ev: Evidence) -> Finding | None:
     )
 
 
+def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[ProbeResult]:
+    """The target's WebSocket probes on ``network`` when every one was refused on the way
+    (BLOCKED) while its polling got through there; else []. A target whose balancer also
+    fails some requests (PARTIAL) still counts: the refusal is about the transport."""
+    rs = ev.socket(target, network)
+    ws = [r for r in rs if is_websocket(r)]
+    if not ws or not all(r.outcome is Outcome.BLOCKED for r in ws):
+        return []
+    if not any(
+        path_works(r) or _partly_worked(r) for r in rs if is_polling(r) or r.probe == "sticky_session"
+    ):
+        return []
+    return ws
+
+
+def _websocket_works_on(ev: Evidence, target: str, network: str) -> bool:
+    return any(path_works(r) for r in ev.socket(target, network) if is_websocket(r))
+
+
 def rule_websocket_blocked(ev: Evidence) -> Finding | None:
     at_edge: list[tuple[str, str, list[ProbeResult]]] = []
     on_network: list[tuple[str, str, list[ProbeResult]]] = []
     for t in ev.targets:
         for n in ev.networks:
+            others = [o for o in ev.networks if o != n]
+            refused = _websocket_refused_on(ev, t, n)
+            if refused and any(_websocket_works_on(ev, t, o) for o in others):
+                # The same target upgrades from another network: what refuses it is on this one.
+                on_network.append((t, n, refused))
+                continue
             h = ev.health(t, n)
             if h.health is not Health.BLOCKED:
                 continue
-            elsewhere_ok = any(
-                ev.health(t, other).health is Health.WORKS for other in ev.networks if other != n
-            )
+            elsewhere_ok = any(ev.health(t, other).health is Health.WORKS for other in others)
             blocked = [r for r in h.results if r.outcome is Outcome.BLOCKED]
             (on_network if elsewhere_ok else at_edge).append((t, n, blocked))
     if not at_edge and not on_network:
@@ -634,9 +659,35 @@ def rule_websocket_blocked(ev: Evidence) -> Finding | None:
         where.append(
             f"at {'the CDN edge' if cdn else 'a proxy in front of'} {ev.names(t for t, _, _ in at_edge)}"
         )
+    networks = list(dict.fromkeys(n for _, n, _ in on_network))
     if on_network:
-        where.append("only on network(s) " + ", ".join(dict.fromkeys(n for _, n, _ in on_network)))
+        where.append("only on network(s) " + ", ".join(networks))
     statuses = sorted({str(r.status) for _, _, rs in at_edge + on_network for r in rs if r.status})
+    summary = (
+        f"WebSocket upgrades are refused ({'/'.join(statuses) or 'no 101'}) "
+        + "; ".join(where)
+        + ", while long-polling to the same target works. Clients that "
+        "insist on WebSocket (the SDK's default) fail; polling clients connect."
+    )
+    if on_network:
+        working = [o for o in ev.networks if o not in networks]
+        refusers = sorted(
+            {str(r.headers["via"]) for _, _, rs in on_network for r in rs if r.headers.get("via")}
+        )
+        bodies = sorted(
+            {
+                str(r.detail["body"]).strip()[:80]
+                for _, _, rs in on_network
+                for r in rs
+                if r.detail.get("body")
+            }
+        )
+        summary += (
+            f" The same targets upgrade to WebSocket from {', '.join(working) or 'another network'}: "
+            f"something on {', '.join(networks)} (a proxy or firewall) refuses the upgrade, not the service."
+            + (f" The refusal came via {'; '.join(refusers)}." if refusers else "")
+            + (f" It said: {' / '.join(repr(b) for b in bodies[:2])}." if bodies else "")
+        )
     recommendation = []
     if at_edge:
         recommendation.append(
@@ -644,8 +695,14 @@ def rule_websocket_blocked(ev: Evidence) -> Finding | None:
             if cdn
             else "Let the proxy pass Upgrade/Connection headers to the origin"
         )
+    if on_network:
+        recommendation.append(
+            f"on {', '.join(networks)}, ask the network's administrators to let WebSocket "
+            "(Upgrade: websocket) through to this host, or to exempt it from TLS inspection"
+        )
     recommendation.append(
-        "meanwhile clients need a working fallback: socket.io-client `transports: "
+        ("meanwhile clients need" if at_edge or on_network else "clients need")
+        + " a working fallback: socket.io-client `transports: "
         "['websocket', 'polling']` with `tryAllTransports: true` (v4.8+), or "
         "`transports: ['polling']` for affected users; serve WSS on 443, which proxies pass more "
         "often; note SDK 2.0.9 does not fall back by itself (connectionMode 'auto' does)"
@@ -654,16 +711,19 @@ def rule_websocket_blocked(ev: Evidence) -> Finding | None:
         id="websocket-blocked",
         severity=Severity.CRITICAL if at_edge else Severity.WARNING,
         title="WebSocket is blocked " + "; ".join(where),
-        summary=(
-            f"WebSocket upgrades are refused ({'/'.join(statuses) or 'no 101'}) "
-            + "; ".join(where)
-            + ", while long-polling to the same target works. Clients that "
-            "insist on WebSocket (the SDK's default) fail; polling clients connect."
-        ),
+        summary=summary,
         recommendation="; ".join(recommendation) + ".",
         evidence=_refs(r for _, _, rs in at_edge + on_network for r in rs),
         targets=tuple(dict.fromkeys(t for t, _, _ in at_edge + on_network)),
     )
+
+
+def _round_trip_ms(ev: Evidence, network: str) -> float | None:
+    """A network's round trip as the probes measured it: the fastest TLS handshake (one round
+    trip in TLS 1.3) of the raw-stream probes. The fastest, because probes run concurrently
+    and waiting for the CPU only ever adds to a handshake."""
+    handshakes = [r.timings.tls for r in ev.where(network=network) if r.timings.tls is not None]
+    return min(handshakes) if handshakes else None
 
 
 def rule_network_timeouts(ev: Evidence) -> Finding | None:
@@ -683,24 +743,53 @@ def rule_network_timeouts(ev: Evidence) -> Finding | None:
                 hits.append((t, n, timeouts))
     if not hits:
         return None
-    nets = ", ".join(dict.fromkeys(n for _, n, _ in hits))
+    slow = list(dict.fromkeys(n for _, n, _ in hits))
+    nets = ", ".join(slow)
+    fine = [n for n in ev.networks if n not in slow]
+    phases = sorted(
+        {str(r.detail["stalled_during"]) for _, _, rs in hits for r in rs if r.detail.get("stalled_during")}
+    )
+    measured = []
+    for n in [*slow, *fine]:
+        rtt = _round_trip_ms(ev, n)
+        if rtt is not None:
+            measured.append(f"{rtt:.0f} ms on {n}")
+    deadlines = [m for _, _, rs in hits for r in rs if r.error and (m := _deadline_of(r.error)) is not None]
     return Finding(
         id="network-timeouts",
         severity=Severity.WARNING,
         title=f"Timeouts on network(s) {nets} only: the client's network, not the service",
         summary=(
-            f"{sum(len(rs) for _, _, rs in hits)} probes timed out on {nets} while the same "
-            "targets answered in time on other networks. The service is up; the path from "
-            "these networks is slow or drops traffic."
+            f"{sum(len(rs) for _, _, rs in hits)} probes of {ev.names(t for t, _, _ in hits)} timed out "
+            f"on {nets}"
+            + (f" (deadline {max(deadlines):g} s)" if deadlines else "")
+            + f" while the same targets answered in time on {', '.join(fine) or 'other networks'}."
+            + (f" They were waiting in: {', '.join(phases)}." if phases else "")
+            + (f" Round trip (fastest TLS handshake): {', '.join(measured)}." if measured else "")
+            + " The service is up; the path from these networks is slow or drops traffic."
         ),
         recommendation=(
             "Ask the affected user for their network (VPN, corporate proxy, mobile); raise client "
-            "timeouts above the measured round trips; prefer `transports: ['polling']` or "
-            "`tryAllTransports: true` where WebSocket stalls; compare with a mobile hotspot."
+            "timeouts above what the measured round trips need (a Socket.IO connect over TLS takes "
+            "about 4 round trips; SDK 2.0.9 gives its WebSocket detection 3 s); prefer "
+            "`transports: ['polling']` or `tryAllTransports: true` where WebSocket stalls; compare "
+            "with a mobile hotspot."
         ),
         evidence=_refs(r for _, _, rs in hits for r in rs),
         targets=tuple(dict.fromkeys(t for t, _, _ in hits)),
     )
+
+
+def _deadline_of(error: str) -> float | None:
+    """The deadline a timeout result names: 'no answer within 3 s (while ...)' -> 3.0."""
+    marker = "no answer within "
+    if marker not in error:
+        return None
+    number = error.split(marker, 1)[1].split(" ", 1)[0]
+    try:
+        return float(number)
+    except ValueError:
+        return None
 
 
 def rule_not_socketio(ev: Evidence) -> Finding | None:
@@ -812,6 +901,141 @@ def rule_tls(ev: Evidence) -> Finding | None:
     )
 
 
+# --- rules from the SDK replay (probe "sdk_replay", kiloscribe_lab/sdk) ----------------------
+
+# SDK releases whose inscribeAndExecute logs "falling back to HTTP" after a WebSocket failure
+# and then re-throws (contract: no HTTP fallback happens).
+SDK_NO_FALLBACK_VERSIONS = frozenset({"2.0.9"})
+_SDK_WS_SHOWN = {"flag": "--experimental-websocket", "ws-shim": "a `ws` shim", "native": "a native WebSocket"}
+
+
+def _sdk_step(r: ProbeResult) -> tuple[str, str]:
+    """("node-plain", "connect-valid") from variant "node-plain:connect-valid"."""
+    runtime, _, step = r.variant.partition(":")
+    return runtime, step
+
+
+def _sdk_str(r: ProbeResult, key: str) -> str:
+    value = r.detail.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _sdk_s(r: ProbeResult) -> str:
+    total = r.timings.total
+    if total is None:
+        return "?"
+    return f"{total:.0f} ms" if total < 1000 else f"{total / 1000:.1f} s"
+
+
+def rule_sdk_runtime_missing_websocket(ev: Evidence) -> Finding | None:
+    timed_out: list[ProbeResult] = []
+    reached: list[ProbeResult] = []
+    for t in ev.targets:
+        replays = ev.where("sdk_replay", target=t)
+        for r in replays:
+            runtime, step = _sdk_step(r)
+            if runtime != "node-plain" or not step.startswith("connect-") or r.outcome is not Outcome.TIMEOUT:
+                continue
+            if _sdk_str(r, "websocket_global") not in {"", "none"}:
+                continue  # it had a WebSocket and still timed out: not this cause
+            with_ws = [
+                o
+                for o in replays
+                if _sdk_step(o) == ("node-websocket", step)
+                and o.outcome in {Outcome.OK, Outcome.AUTH_REJECTED}
+            ]
+            if with_ws:
+                timed_out.append(r)
+                reached += with_ws
+    if not timed_out:
+        return None
+    nodes = ", ".join(sorted({_sdk_str(r, "node_version") or "?" for r in timed_out}))
+    plain_msgs = sorted({str(r.error) for r in timed_out if r.error})
+    providers = sorted(
+        {_SDK_WS_SHOWN.get(_sdk_str(r, "websocket_global"), "a WebSocket global") for r in reached}
+    )
+    answers = []
+    for r in reached:
+        said = "connected" if r.outcome is Outcome.OK else f"was refused with {r.error!r}"
+        answers.append(f"{_sdk_step(r)[1]} {said} in {_sdk_s(r)}")
+    detect = [
+        r
+        for r in ev.where("sdk_replay")
+        if _sdk_step(r) == ("node-plain", "detect")
+        and r.outcome is Outcome.TIMEOUT
+        and r.target in {x.target for x in timed_out}
+    ]
+    detect_note = (
+        " detectBestConnection (connectionMode 'auto') gave up at its 3 s timer there too." if detect else ""
+    )
+    return Finding(
+        id="sdk-runtime-missing-websocket",
+        severity=Severity.CRITICAL,
+        title=f"The SDK cannot open a WebSocket in the user's runtime (Node {nodes}: no global WebSocket)",
+        summary=(
+            f"In Node {nodes} as the user runs it, with no global WebSocket, every connectWebSocket "
+            f"ended with {', '.join(repr(m) for m in plain_msgs)} after {_sdk_s(timed_out[0])} (the SDK's "
+            "own 10 s timer); the transport never started, so no request reached the server."
+            f"{detect_note} The same SDK against the same endpoint, once {' / '.join(providers)} "
+            f"provided a WebSocket global: {'; '.join(answers)}. The fault is in the client's "
+            "runtime, not in the service: it explains one user timing out while others connect."
+        ),
+        recommendation=(
+            "Run the SDK on Node 22 or newer (a global WebSocket), or start Node 20 with "
+            "`--experimental-websocket`, or install a `ws` shim before the SDK is imported: "
+            "`import WebSocket from 'ws'; globalThis.WebSocket = WebSocket;` (SDK 2.0.9 bundles "
+            "socket.io-client's browser build, which reads the global when it loads). Forcing "
+            "`transports: ['polling']` cannot help in Node: that browser build's polling needs "
+            "XMLHttpRequest, which Node does not have (and the SDK does not expose its transports). "
+            "connectionMode 'auto' sidesteps it: its 3 s detection fails and the REST path is used."
+        ),
+        evidence=_refs([*timed_out, *reached, *detect]),
+        targets=tuple(dict.fromkeys(r.target for r in timed_out)),
+    )
+
+
+def _sdk_websocket_failure(r: ProbeResult) -> bool:
+    """A failure of the SDK's WebSocket path that HTTP would not share (a refused key is not)."""
+    _, step = _sdk_step(r)
+    if step not in {"connect-valid", "connect-invalid", "start-inscription"}:
+        return False
+    if r.outcome in {Outcome.OK, Outcome.AUTH_REJECTED}:
+        return False
+    return not (step == "start-inscription" and r.outcome is Outcome.HTTP_ERROR)  # the server's answer
+
+
+def rule_sdk_fallback_not_effective(ev: Evidence) -> Finding | None:
+    failures = [
+        r
+        for r in ev.where("sdk_replay")
+        if _sdk_str(r, "sdk_version") in SDK_NO_FALLBACK_VERSIONS and _sdk_websocket_failure(r)
+    ]
+    if not failures:
+        return None
+    versions = ", ".join(sorted({_sdk_str(r, "sdk_version") for r in failures}))
+    seen = sorted({f"{r.error or r.outcome.value} ({_sdk_step(r)[0]})" for r in failures})
+    return Finding(
+        id="sdk-fallback-not-effective",
+        severity=Severity.WARNING,
+        title=f"SDK {versions} does not fall back to HTTP when its WebSocket fails",
+        summary=(
+            f"The SDK's WebSocket path failed here: {'; '.join(seen)}. In SDK {versions}, "
+            "inscribeAndExecute then logs 'WebSocket inscription failed, falling back to HTTP:' and "
+            "re-throws the error: no HTTP request follows, so the user's inscription fails although "
+            "the REST API may work. The default connectionMode is 'websocket'; only 'auto' reaches "
+            "the REST path, and only when its 3 s detectBestConnection fails."
+        ),
+        recommendation=(
+            "Construct the SDK with `connectionMode: 'auto'` (a failed 3 s detection then uses REST), "
+            "or catch the error of inscribeAndExecute and call the REST path yourself: "
+            "`startInscription(request)`, then execute the returned transactionBytes. 'auto' does not "
+            "help when detection succeeds and the later connect fails: keep the catch either way."
+        ),
+        evidence=_refs(failures),
+        targets=tuple(dict.fromkeys(r.target for r in failures)),
+    )
+
+
 Rule = Callable[[Evidence], Finding | None]
 
 RULES: tuple[Rule, ...] = (
@@ -829,6 +1053,8 @@ RULES: tuple[Rule, ...] = (
     rule_plain_websocket_mismatch,
     rule_root_redirect,
     rule_auth_path_healthy,
+    rule_sdk_runtime_missing_websocket,
+    rule_sdk_fallback_not_effective,
 )
 
 # A root cause on the left explains the findings on the right: drop them.

@@ -7,7 +7,9 @@ and for bad input, and every one of them maps to an exit code in the CLI::
     KiloscribeLabError                    exit 2 unless stated
     ├── UsageError                        bad command-line usage (malformed URL, bad option value)
     ├── ConfigError                       an invalid config file, profile or environment
-    │   └── SecretError                   the named key variable is unset or empty
+    │   ├── SecretError                   the named key variable is unset or empty
+    │   └── ToolchainError                Node.js or npm unusable, or npm could not install the SDK
+    │       └── ToolchainMissingError     node or npm is not there (a report says so and goes on)
     ├── ProtocolError                     bytes that are not a valid Engine.IO/Socket.IO/HTTP
     │                                     upgrade message (raised by the sans-I/O core; probes
     │                                     turn it into outcome "malformed")
@@ -44,6 +46,14 @@ class ConfigError(KiloscribeLabError):
 
 class SecretError(ConfigError):
     """The environment variable that should hold a secret is unset or empty."""
+
+
+class ToolchainError(ConfigError):
+    """Node.js or npm cannot be used for ``sdk-check``: it fails, hangs, or npm cannot install."""
+
+
+class ToolchainMissingError(ToolchainError):
+    """``node`` or ``npm`` is not installed (or not at the given path). A report notes it and goes on."""
 
 
 class ProtocolError(KiloscribeLabError):

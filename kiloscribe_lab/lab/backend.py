@@ -111,9 +111,21 @@ def validate_inscription_request(data: Any, *, need_file: bool = True) -> str | 
         has_b64 = all(
             isinstance(data.get(k), str) and data[k] for k in ("fileBase64", "fileName", "fileMimeType")
         )
-        if not (has_url or has_b64):
+        if not (has_url or has_b64 or _sdk_file(data.get("file"))):
             return "Provide fileURL, or fileBase64 with fileName and fileMimeType"
     return None
+
+
+def _sdk_file(file: Any) -> bool:
+    """The SDK's socket request carries ``file: {type: "url", url}`` or
+    ``file: {type: "base64", base64, fileName, mimeType}`` instead of the REST fields."""
+    if not isinstance(file, dict):
+        return False
+    if file.get("type") == "url":
+        return isinstance(file.get("url"), str) and bool(file["url"])
+    if file.get("type") == "base64":
+        return all(isinstance(file.get(k), str) and file[k] for k in ("base64", "fileName", "mimeType"))
+    return False
 
 
 def key_matches(config: BackendConfig, candidate: object) -> bool:

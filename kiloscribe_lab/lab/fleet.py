@@ -24,13 +24,17 @@ from typing import Any
 import httpx
 
 from kiloscribe_lab.errors import LabStartError, LabStateError
-from kiloscribe_lab.lab import procs
+from kiloscribe_lab.lab import lab_networks, procs
 from kiloscribe_lab.lab.backend import HEALTH_PATH
 from kiloscribe_lab.lab.caddyfile import LOOPBACK, READY_PATH, LabPorts, render_caddyfile
+from kiloscribe_lab.lab.lab_networks import MobileLink
 from kiloscribe_lab.lab.scenarios import BACKENDS, DEFAULT_SCENARIO, Scenario, get_scenario
+from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.results import utc_now
 
 API_KEY_ENV = "KILOSCRIBE_API_KEY"
+LAB_DIR_ENV = "KILOSCRIBE_LAB_DIR"
+PROXIES = lab_networks.PROXY_COMPONENT
 STATE_FILE = "lab.json"
 KEY_FILE = "lab.env"
 CA_FILE = "ca.pem"
@@ -38,8 +42,9 @@ READY_TIMEOUT_S = 20.0
 STATE_VERSION = 1
 
 
-def default_lab_dir() -> Path:
-    return Path(os.environ.get("KILOSCRIBE_LAB_DIR", ".lab")).resolve()
+def default_lab_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get(LAB_DIR_ENV, ".lab")).resolve()
 
 
 def caddy_binary() -> str:
@@ -68,11 +73,17 @@ def free_ports(count: int) -> list[int]:
 
 
 def allocate_ports() -> LabPorts:
-    ports = free_ports(3 + 2 * len(BACKENDS))
+    return _allocate_ports(0)[0]
+
+
+def _allocate_ports(extra: int) -> tuple[LabPorts, list[int]]:
+    """The fleet's ports and ``extra`` more, all distinct (one ``free_ports`` call)."""
+    n = len(BACKENDS)
+    ports = free_ports(3 + 2 * n + extra)
     edge, lb, api = ports[:3]
-    direct = dict(zip(BACKENDS, ports[3 : 3 + len(BACKENDS)], strict=True))
-    backend = dict(zip(BACKENDS, ports[3 + len(BACKENDS) :], strict=True))
-    return LabPorts(edge=edge, lb=lb, api=api, direct=direct, backend=backend)
+    direct = dict(zip(BACKENDS, ports[3 : 3 + n], strict=True))
+    backend = dict(zip(BACKENDS, ports[3 + n : 3 + 2 * n], strict=True))
+    return LabPorts(edge=edge, lb=lb, api=api, direct=direct, backend=backend), ports[3 + 2 * n :]
 
 
 def _https(port: int) -> str:
@@ -90,6 +101,8 @@ class LabInfo:
     api_key_env: str
     api_key_file: Path | None
     networks: Mapping[str, str | None] = field(default_factory=lambda: {"direct": None})
+    networks_config: Path | None = None  # the lab's network profiles, as an investigation config
+    mobile_link: MobileLink | None = None
 
     @property
     def edge(self) -> str:
@@ -118,6 +131,18 @@ class LabInfo:
         """Every public endpoint an investigation probes: edge, LB, each backend."""
         return [self.edge, self.lb, *(self.backend_url(n) for n in BACKENDS)]
 
+    def proxy_ports(self) -> dict[str, int]:
+        """Each proxied network's listening port, read back from its URL."""
+        return {name: int(url.rsplit(":", 1)[1]) for name, url in self.networks.items() if url is not None}
+
+    def network_profiles(self) -> dict[str, NetworkProfile]:
+        """The lab's networks as profiles (``direct`` included); empty before they are written."""
+        if self.networks_config is None or not self.networks_config.is_file():
+            return {}
+        from kiloscribe_lab.config import load_config
+
+        return dict(load_config(self.networks_config).networks)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
@@ -131,6 +156,8 @@ class LabInfo:
             "api_key_env": self.api_key_env,
             "api_key_file": None if self.api_key_file is None else str(self.api_key_file),
             "networks": dict(self.networks),
+            "networks_config": None if self.networks_config is None else str(self.networks_config),
+            "mobile_link": None if self.mobile_link is None else self.mobile_link.to_json(),
             "lab_dir": str(self.lab_dir),
             "caddyfile": str(self.lab_dir / "Caddyfile"),
             "expected_findings": list(get_scenario(self.scenario).expected_findings),
@@ -212,6 +239,8 @@ def _write_state(lab_dir: Path, info: LabInfo, records: list[procs.ProcessRecord
         "api_key_env": info.api_key_env,
         "api_key_file": None if info.api_key_file is None else str(info.api_key_file),
         "networks": dict(info.networks),
+        "networks_config": None if info.networks_config is None else str(info.networks_config),
+        "mobile_link": None if info.mobile_link is None else info.mobile_link.to_json(),
         "processes": [r.to_json() for r in records],
     }
     tmp = lab_dir / (STATE_FILE + ".tmp")
@@ -233,6 +262,8 @@ def _read_state(lab_dir: Path) -> tuple[LabInfo, list[procs.ProcessRecord], str]
             api_key_env=str(state["api_key_env"]),
             api_key_file=None if state.get("api_key_file") is None else Path(state["api_key_file"]),
             networks=dict(state.get("networks") or {"direct": None}),
+            networks_config=None if not state.get("networks_config") else Path(state["networks_config"]),
+            mobile_link=None if not state.get("mobile_link") else MobileLink(**state["mobile_link"]),
         )
         records = [procs.ProcessRecord.from_json(r) for r in state["processes"]]
         return info, records, str(state.get("phase", "running"))
@@ -279,11 +310,22 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def lab_environment(info: LabInfo, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment in which clients find the lab's key under ``info.api_key_env``."""
+    """An environment in which clients find the lab's key under ``info.api_key_env`` and the
+    lab itself under ``$KILOSCRIBE_LAB_DIR`` (so ``--network NAME`` finds its networks)."""
     env = dict(os.environ if base is None else base)
     if info.api_key_file is not None and not env.get(info.api_key_env):
         env.update(read_env_file(info.api_key_file))
+    env[LAB_DIR_ENV] = str(info.lab_dir)
     return env
+
+
+def lab_network_profiles(lab_dir: Path) -> dict[str, NetworkProfile]:
+    """The network profiles of the lab running in ``lab_dir``; empty when none runs there."""
+    lab_dir = lab_dir.resolve()
+    if not (lab_dir / STATE_FILE).exists():
+        return {}
+    info, _, phase = _read_state(lab_dir)
+    return info.network_profiles() if phase == "running" else {}
 
 
 # --- up / down / status -----------------------------------------------------------------
@@ -335,11 +377,17 @@ def _wait_ready(
     }
     pending = dict(backend_checks)
     pending.update({k: v + READY_PATH for k, v in site_checks.items()})
-    ca_root = info.lab_dir / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+    # A proxy is ready when a CONNECT through it to the edge is granted (non-blocking checks:
+    # the mobile proxy answers only after its round trip).
+    proxy_checks = {
+        name: lab_networks.ConnectCheck(port, info.ports.edge) for name, port in info.proxy_ports().items()
+    }
+    proxy_problems: dict[str, str] = {}
+    ca_root = caddy_root(info.lab_dir)
     plain = httpx.Client(timeout=0.5, trust_env=False)
     tls: httpx.Client | None = None
     try:
-        while pending:
+        while pending or proxy_checks:
             for name, (proc, record) in running.items():
                 if proc.poll() is not None:
                     raise LabStartError(
@@ -355,18 +403,54 @@ def _wait_ready(
                 with contextlib.suppress(httpx.HTTPError, ssl.SSLError, OSError):
                     if client.get(url).status_code == 200:
                         del pending[name]
-            if not pending:
+            for name, check in list(proxy_checks.items()):
+                answer = check.poll()
+                if answer == "":
+                    del proxy_checks[name]
+                elif answer:
+                    proxy_problems[name] = answer  # not listening yet: try again
+            if not pending and not proxy_checks:
                 break
             if time.monotonic() > deadline:
+                waiting = sorted(pending) + [
+                    f"{n} ({proxy_problems[n]})" if n in proxy_problems else n for n in sorted(proxy_checks)
+                ]
                 raise LabStartError(
-                    f"lab not ready after {timeout_s:g} s; still waiting for: " + ", ".join(sorted(pending))
+                    f"lab not ready after {timeout_s:g} s; still waiting for: " + ", ".join(waiting)
                 )
-            time.sleep(0.05)
+            time.sleep(0.02 if not pending else 0.05)
     finally:
         plain.close()
         if tls is not None:
             tls.close()
+        for check in proxy_checks.values():
+            check.close()
     shutil.copyfile(ca_root, info.ca_bundle)
+
+
+def caddy_root(lab_dir: Path) -> Path:
+    """The root certificate of Caddy's local CA: the lab CA."""
+    return lab_dir / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+
+
+def _write_network_files(info: LabInfo, scenario: Scenario) -> None:
+    """The corporate network's CA bundle and the lab's network profiles (after start-up:
+    both need CAs that exist only once Caddy and mitmdump have run)."""
+    assert info.networks_config is not None and info.mobile_link is not None
+    corporate_ca = lab_networks.write_corporate_bundle(info.lab_dir, info.ca_bundle)
+    text = lab_networks.render_networks_toml(
+        endpoints=info.targets(),
+        api_base=info.api,
+        api_key_env=info.api_key_env,
+        ca_bundle=info.ca_bundle,
+        proxy_ports=info.proxy_ports(),
+        corporate_ca=corporate_ca,
+        scenario=scenario.name,
+        link=info.mobile_link,
+    )
+    tmp = info.networks_config.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(info.networks_config)
 
 
 def up(
@@ -375,10 +459,14 @@ def up(
     *,
     environ: Mapping[str, str] | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    mobile_link: MobileLink | None = None,
 ) -> LabInfo:
-    """Start the lab and return when every endpoint answers; stop everything on failure.
+    """Start the lab and its networks; return when every endpoint and proxy answers; stop
+    everything on failure.
 
     A lab already running in ``lab_dir`` is stopped first (that is how one switches scenario).
+    The ``mobile`` network's link is ``mobile_link``, else ``$KILOSCRIBE_LAB_MOBILE_RTT_MS`` /
+    ``$KILOSCRIBE_LAB_MOBILE_JITTER_MS``, else 150 ms ± 10 ms.
     """
     scenario = get_scenario(scenario_name)
     lab_dir = (lab_dir or default_lab_dir()).resolve()
@@ -386,16 +474,24 @@ def up(
     if (lab_dir / STATE_FILE).exists():
         down(lab_dir)
     base_env = dict(os.environ if environ is None else environ)
+    link = mobile_link or MobileLink.from_environ(base_env)
+    mitmdump = lab_networks.mitmdump_binary(base_env)  # before anything starts: fail with nothing to undo
     api_key, key_file = resolve_api_key(lab_dir, base_env)
 
+    ports, extra = _allocate_ports(len(lab_networks.PROXIED))
+    proxy_ports = dict(zip(lab_networks.PROXIED, extra, strict=True))
     info = LabInfo(
         scenario=scenario.name,
         lab_dir=lab_dir,
-        ports=allocate_ports(),
+        ports=ports,
         ca_bundle=lab_dir / CA_FILE,
         api_key_env=API_KEY_ENV,
         api_key_file=key_file,
+        networks=lab_networks.network_urls(proxy_ports),
+        networks_config=lab_dir / lab_networks.NETWORKS_FILE,
+        mobile_link=link,
     )
+    (lab_dir / lab_networks.NETWORKS_FILE).unlink(missing_ok=True)  # a stale one names dead proxies
     (lab_dir / "Caddyfile").write_text(render_caddyfile(scenario, info.ports, lab_dir))
     backends_json = lab_dir / "backends.json"
     backends_json.write_text(json.dumps(_backend_config(scenario, info), indent=2))
@@ -431,8 +527,21 @@ def up(
             caddy_binary(), "run", "--config", str(lab_dir / "Caddyfile"), "--adapter", "caddyfile",
         ]  # fmt: skip
         running["caddy"] = procs.spawn("caddy", caddy_argv, log=logs / "caddy.log", env=child_env)
+        lab_https_ports = [info.ports.edge, info.ports.lb, info.ports.api, *info.ports.direct.values()]
+        proxy_argv = lab_networks.proxy_argv(
+            mitmdump,
+            proxy_ports,
+            lab_dir,
+            upstream_ca=caddy_root(lab_dir),
+            corporate_ports=lab_https_ports,
+            link=link,
+        )
+        running[PROXIES] = procs.spawn(
+            PROXIES, proxy_argv, log=logs / "proxies.log", env=lab_networks.proxy_environment(child_env)
+        )
         _write_state(lab_dir, info, [r for _, r in running.values()], phase="starting")
         _wait_ready(info, scenario, running, ready_timeout_s)
+        _write_network_files(info, scenario)
     except BaseException:
         procs.stop_all([record for _, record in running.values()])
         (lab_dir / STATE_FILE).unlink(missing_ok=True)
@@ -458,6 +567,8 @@ def down(lab_dir: Path | None = None) -> list[str]:
         return []
     stubborn = procs.stop_all(records)
     if not stubborn:
+        # The profiles name proxies that no longer run: they go with the lab.
+        (lab_dir / lab_networks.NETWORKS_FILE).unlink(missing_ok=True)
         (lab_dir / STATE_FILE).unlink(missing_ok=True)
     return stubborn
 
@@ -512,7 +623,28 @@ def status(lab_dir: Path | None = None) -> LabStatus:
                     site, "running", "unhealthy" if problem else "running", caddy_state.pid, problem
                 )
             )
+    components += _proxy_components(by_name.get(PROXIES), info)
     return LabStatus(info, tuple(components))
+
+
+def _proxy_components(record: procs.ProcessRecord | None, info: LabInfo) -> list[ComponentStatus]:
+    """The proxies' process, then each proxied network: a CONNECT through it to the edge."""
+    ports = info.proxy_ports()
+    if not ports:
+        return []  # a lab from before the networks
+    if record is None or not procs.is_alive(record):
+        detail = "" if record is None else procs.tail(record.log, 3)
+        pid = None if record is None else record.pid
+        return [ComponentStatus(PROXIES, "running", "crashed", pid, detail)] + [
+            ComponentStatus(name, "running", f"down ({PROXIES})", None) for name in ports
+        ]
+    components = [ComponentStatus(PROXIES, "running", "running", record.pid)]
+    for name, port in ports.items():
+        url = lab_networks.proxy_url(port)
+        problem = lab_networks.check_connect(port, info.ports.edge)
+        state = "unhealthy" if problem else "running"
+        components.append(ComponentStatus(name, "running", state, record.pid, f"{url} {problem}".strip()))
+    return components
 
 
 def _component(

@@ -122,3 +122,42 @@ def get_scenario(name: str) -> Scenario:
     except KeyError:
         known = ", ".join(SCENARIOS)
         raise UsageError(f"unknown scenario {name!r}; known scenarios: {known}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkTruth:
+    """What one lab network adds to a scenario's ground truth, when that network's results
+    are diagnosed together with ``direct``'s (as the report's endpoint × network matrix does).
+
+    ``adds``: finding ids beyond the scenario's ``expected_findings``, with ``severity``.
+    ``probe_timeout_s``: the probes' deadline this holds for; None means one the network's
+    round trips fit in (the lab's mobile link needs ~4 round trips, 0.6 s, per connect).
+    """
+
+    network: str
+    adds: tuple[str, ...] = ()
+    severity: str = "warning"
+    probe_timeout_s: float | None = None
+    why: str = ""
+
+
+# Per scenario, per lab network (lab_networks.LAB_NETWORKS): the extended ground truth.
+NETWORK_GROUND_TRUTH: dict[str, tuple[NetworkTruth, ...]] = {
+    scenario: (
+        NetworkTruth("direct", why="the baseline every other network is compared with"),
+        NetworkTruth("polling-only", why="polling works wherever it works direct: nothing new"),
+        NetworkTruth(
+            "corporate-proxy",
+            ("websocket-blocked",),
+            why="the proxy answers 403 to every WebSocket upgrade; polling through it works",
+        ),
+        NetworkTruth("mobile", why="slower, but every deadline is met: nothing new"),
+        NetworkTruth(
+            "mobile",
+            ("network-timeouts",),
+            probe_timeout_s=1.0,
+            why="a deadline shorter than the round trips a Socket.IO connect needs on the slow link",
+        ),
+    )
+    for scenario in ("incident", "healthy")
+}

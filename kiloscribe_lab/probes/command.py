@@ -32,6 +32,7 @@ class ProbeRequest:
     timeout_s: float = 5.0
     attempts: int = 1
     ca_bundle: Path | None = None
+    lab_dir: Path | None = None  # where to find lab networks; default $KILOSCRIBE_LAB_DIR or ./.lab
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,16 @@ class ProbeReport:
         )
 
 
-def resolve_network(name: str, config: Path | None) -> NetworkProfile:
+def resolve_network(
+    name: str,
+    config: Path | None,
+    *,
+    lab_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> NetworkProfile:
+    """The profile called ``name``: from ``config``, else ``direct``, else from the lab running
+    in ``lab_dir`` (default ``$KILOSCRIBE_LAB_DIR`` or ``./.lab``), whose ``lab up`` wrote its
+    networks (``polling-only``, ``corporate-proxy``, ``mobile``); else a UsageError."""
     if config is not None:
         from kiloscribe_lab.config import load_config
 
@@ -76,7 +86,19 @@ def resolve_network(name: str, config: Path | None) -> NetworkProfile:
             return cfg.networks[name]
     if name == "direct":
         return DIRECT
-    raise UsageError(f"unknown network {name!r}" + ("" if config else " (define it in --config)"))
+    from kiloscribe_lab.lab import fleet
+
+    where = lab_dir or fleet.default_lab_dir(os.environ if environ is None else environ)
+    profiles = fleet.lab_network_profiles(where)
+    if name in profiles:
+        return profiles[name]
+    known = sorted(set(profiles) - {"direct"})
+    hint = (
+        f"the lab in {where} has {', '.join(known)}"
+        if known
+        else f"define it in --config, or start the lab (no lab runs in {where})"
+    )
+    raise UsageError(f"unknown network {name!r} ({hint})")
 
 
 def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
@@ -93,7 +115,7 @@ def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
             raise UsageError(f"--api-key-env takes a variable NAME, got {request.api_key_env!r}")
         if not environ.get(request.api_key_env):
             raise SecretError(f"environment variable {request.api_key_env} is unset or empty")
-    network = resolve_network(request.network, request.config)
+    network = resolve_network(request.network, request.config, lab_dir=request.lab_dir, environ=environ)
     if network.ca_bundle is not None and not network.ca_bundle.is_file():
         raise UsageError(f"network {network.name}: CA bundle {network.ca_bundle} does not exist")
     return ProbeOptions(

@@ -125,10 +125,16 @@ class Trace:
         async def req_start(*_: Any) -> None:
             self._marks["request"] = time.perf_counter()
 
+        async def headers_sent(*_: Any) -> None:
+            # first_byte counts from the request on the wire, as the raw-stream probes do: not
+            # from request start, which includes opening the connection (CONNECT and TLS too).
+            self._marks.setdefault("sent", time.perf_counter())
+
         async def req_end(_s: Any, _c: Any, params: aiohttp.TraceRequestEndParams) -> None:
             response = params.response
-            if self.first_byte_ms is None and "request" in self._marks:
-                self.first_byte_ms = (time.perf_counter() - self._marks["request"]) * 1000
+            began = self._marks.get("sent", self._marks.get("request"))
+            if self.first_byte_ms is None and began is not None:
+                self.first_byte_ms = (time.perf_counter() - began) * 1000
             backend = next(
                 (response.headers.get(h) for h in BACKEND_HEADERS if response.headers.get(h)), None
             )
@@ -153,6 +159,7 @@ class Trace:
         tc.on_connection_create_start.append(conn_start)
         tc.on_connection_create_end.append(conn_end)
         tc.on_request_start.append(req_start)
+        tc.on_request_headers_sent.append(headers_sent)
         tc.on_request_end.append(req_end)
         tc.on_request_exception.append(req_exception)
         return tc

@@ -52,7 +52,12 @@ def test_lab_up_json_status_and_down(tmp_path: Path, lab_key: str) -> None:
         assert set(data) >= UP_KEYS
         assert data["scenario"] == "healthy"
         assert data["api_key_env"] == fleet.API_KEY_ENV
-        assert data["networks"] == {"direct": None}
+        networks = data["networks"]
+        assert list(networks) == ["direct", "polling-only", "corporate-proxy", "mobile"]
+        assert networks["direct"] is None and networks["polling-only"] is None
+        assert networks["corporate-proxy"].startswith("http://127.0.0.1:")
+        assert networks["mobile"].startswith("http://127.0.0.1:")
+        assert Path(data["networks_config"]).is_file()
         assert [b["name"] for b in data["backends"]] == ["inscribe-1", "inscribe-2", "inscribe-3"]
         assert data["api"].endswith("/api")
         assert lab_key not in up.stdout + up.stderr

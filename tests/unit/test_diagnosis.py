@@ -414,6 +414,9 @@ def test_rules_table_covers_the_rules_tested_here() -> None:
         "rule_plain_websocket_mismatch",
         "rule_root_redirect",
         "rule_auth_path_healthy",
+        # tested in tests/unit/sdk/test_rules.py
+        "rule_sdk_runtime_missing_websocket",
+        "rule_sdk_fallback_not_effective",
     }
 
 

@@ -50,7 +50,7 @@ def lab_pids(records: list[procs.ProcessRecord]) -> list[int]:
     return sorted({pid for r in records for pid in procs.group_members(r.pid)})
 
 
-def backends_running_in(lab_dir: Path) -> list[int]:
+def backends_running_in(lab_dir: Path, marker: bytes = b"kiloscribe_lab.lab.backend") -> list[int]:
     """Backend processes whose command line points into ``lab_dir``, found by scanning /proc."""
     found = []
     for entry in Path("/proc").iterdir():
@@ -63,9 +63,14 @@ def backends_running_in(lab_dir: Path) -> list[int]:
         fields = procs._stat_fields(int(entry.name))
         if fields is None or fields[0] in {"Z", "X"}:
             continue
-        if b"kiloscribe_lab.lab.backend" in argv and any(str(lab_dir).encode() in a for a in argv):
+        if any(marker in a for a in argv) and any(str(lab_dir).encode() in a for a in argv):
             found.append(int(entry.name))
     return found
+
+
+def proxies_running_in(lab_dir: Path) -> list[int]:
+    """mitmdump processes (the lab networks' proxies) whose command line points into ``lab_dir``."""
+    return backends_running_in(lab_dir, marker=b"mitmdump")
 
 
 def gone(pid: int, ticks: int | None) -> bool:
@@ -111,11 +116,14 @@ def own_lab(tmp_path: Path) -> Iterator[Path]:
 def test_down_leaves_nothing_behind(own_lab: Path, lab_key: str) -> None:
     info = fleet.up(own_lab, "incident", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
     records = recorded(own_lab)
-    assert {r.name for r in records} == {"inscribe-1", "inscribe-3", "caddy"}  # 2 is down
+    # 2 is down; "proxies" is the mitmdump behind the corporate-proxy and mobile networks
+    assert {r.name for r in records} == {"inscribe-1", "inscribe-3", "caddy", "proxies"}
     members = {pid: procs.start_ticks(pid) for pid in lab_pids(records)}
     assert len(members) >= len(records)
-    ports = info.ports.all_tcp()
+    ports = info.ports.all_tcp() + list(info.proxy_ports().values())
     assert not refuses_connections(info.ports.edge)
+    assert all(not refuses_connections(p) for p in info.proxy_ports().values())
+    assert len(proxies_running_in(own_lab)) >= 1
 
     assert fleet.down(own_lab) == []
 
@@ -126,6 +134,8 @@ def test_down_leaves_nothing_behind(own_lab: Path, lab_key: str) -> None:
     assert [p for p in ports if not refuses_connections(p)] == []
     assert not (own_lab / fleet.STATE_FILE).exists()
     assert backends_running_in(own_lab) == []
+    assert proxies_running_in(own_lab) == []  # no proxy left behind
+    assert not (own_lab / "networks.toml").exists()  # its profiles named proxies that are gone
     # A second down is a no-op; status says there is no lab.
     assert fleet.down(own_lab) == []
     assert not (own_lab / fleet.STATE_FILE).exists()
@@ -175,6 +185,7 @@ def assert_nothing_left(lab_dir: Path, spawned: list[procs.ProcessRecord]) -> No
         assert procs.group_members(record.pid) == [], record
         assert not procs.is_alive(record), record
     assert backends_running_in(lab_dir) == []
+    assert proxies_running_in(lab_dir) == []
     assert not (lab_dir / fleet.STATE_FILE).exists()
     assert fleet.down(lab_dir) == []
 
@@ -192,7 +203,7 @@ def test_up_failure_when_caddy_exits_leaves_nothing_running(
     message = str(excinfo.value)
     assert "caddy exited with code 1 during start-up" in message
     assert str(own_lab / "logs" / "caddy.log") in message  # where to look next
-    assert {r.name for r in spawned} == {*BACKENDS, "caddy"}
+    assert {r.name for r in spawned} == {*BACKENDS, "caddy", "proxies"}
     assert_nothing_left(own_lab, spawned)
 
 
@@ -212,7 +223,10 @@ def test_up_timeout_stops_a_hanging_component_and_its_children(
     assert "lab not ready after 1 s" in message
     # The backends were ready; only the sites of the Caddy that never listened were not.
     pending = message.split("still waiting for: ", 1)[1].split(", ")
-    assert pending == ["api", "edge", "lb", *(f"site:{n}" for n in BACKENDS)]
+    sites = ["api", "edge", "lb", *(f"site:{n}" for n in BACKENDS)]
+    assert pending[: len(sites)] == sites
+    # The proxies run, but cannot reach the edge: they say so.
+    assert [p.split(" ", 1)[0] for p in pending[len(sites) :]] == ["corporate-proxy", "mobile"]
     assert_nothing_left(own_lab, spawned)
 
 
@@ -228,14 +242,14 @@ def test_interrupted_up_stops_what_it_started(
     monkeypatch.setattr(fleet, "_wait_ready", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fleet.up(own_lab, "healthy", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
-    assert len(spawned) == len(BACKENDS) + 1
+    assert len(spawned) == len(BACKENDS) + 2  # + caddy + the proxies' mitmdump
     assert_nothing_left(own_lab, spawned)
 
 
 # --- status -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("victim", ["inscribe-2", "caddy"])
+@pytest.mark.parametrize("victim", ["inscribe-2", "caddy", "proxies"])
 def test_status_notices_a_crashed_component(own_lab: Path, lab_key: str, victim: str) -> None:
     environ = {**os.environ, fleet.API_KEY_ENV: lab_key}
     fleet.up(own_lab, "healthy", environ=environ)
@@ -255,6 +269,9 @@ def test_status_notices_a_crashed_component(own_lab: Path, lab_key: str, victim:
     assert after.to_json()["healthy"] is False
     if victim == "caddy":
         assert {states[s].state for s in ("edge", "lb", "api")} == {"down (caddy)"}
+    elif victim == "proxies":  # the networks they carried are down with them
+        assert {states[s].state for s in ("corporate-proxy", "mobile")} == {"down (proxies)"}
+        assert states["edge"].state == "running"
     else:
         assert states["inscribe-1"].state == states["inscribe-3"].state == "running"
 
@@ -324,7 +341,8 @@ async def test_generated_key_is_kept_in_lab_env_only_and_reused(own_lab: Path) -
     pids = lab_pids(records)
     assert cmdlines_holding(pids, key) == []
     for record in records:
-        assert environ_holds(record.pid, key) is (record.name != "caddy"), record.name
+        # Only the backends check keys: neither Caddy nor the proxies are given it.
+        assert environ_holds(record.pid, key) is (record.name in BACKENDS), record.name
     assert files_holding(own_lab, key) == [fleet.KEY_FILE]
 
     again = fleet.up(own_lab, "incident", environ=environ)

@@ -95,6 +95,7 @@ def test_lab_environment_adds_the_generated_key_unless_already_set(tmp_path: Pat
     assert fleet.lab_environment(info, {"PATH": "/bin"}) == {
         "PATH": "/bin",
         fleet.API_KEY_ENV: key,
+        fleet.LAB_DIR_ENV: str(tmp_path),  # where `--network NAME` finds the lab's networks
     }
     assert fleet.lab_environment(info, {fleet.API_KEY_ENV: "mine"})[fleet.API_KEY_ENV] == "mine"
     no_file = lab_info(tmp_path, None)

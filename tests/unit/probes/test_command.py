@@ -73,7 +73,7 @@ def test_network_from_config(tmp_path: Path) -> None:
     assert options.network.transports == ("polling",)
     assert resolve_network("direct", config) == DIRECT
     with pytest.raises(UsageError, match="unknown network 'mobile'"):
-        resolve_network("mobile", config)
+        resolve_network("mobile", config, lab_dir=tmp_path / "no-lab")  # nor a lab that has it
 
 
 def test_network_ca_bundle_must_exist(tmp_path: Path) -> None:

@@ -1,0 +1,261 @@
+"""``sdk_check``: run the published SDK, in the user's Node runtime, against one endpoint.
+
+It runs the replay program (``replay.mjs``) twice, concurrently:
+
+* ``plain``: the runtime as the user has it (``--node``, default ``node`` on PATH, with the
+  caller's environment, ``NODE_OPTIONS`` included);
+* ``websocket``: the same Node with a global ``WebSocket`` provided — ``--experimental-websocket``
+  where this Node has the flag, else the ``ws`` package installed beside the SDK — so the
+  runtime's effect is isolated. Skipped when the plain runtime already has the global.
+
+Validation comes first and costs nothing (one line, exit 2): the URL, the CA file, the key
+variable, the version's form, then Node itself; the SDK is installed (first use only) last.
+The API key reaches Node through the environment variable the caller names, never argv.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kiloscribe_lab.errors import SecretError, UsageError
+from kiloscribe_lab.probes.base import INVALID_KEY
+from kiloscribe_lab.probes.wire import parse_endpoint
+from kiloscribe_lab.results import ProbeResult
+from kiloscribe_lab.sdk.install import (
+    DEFAULT_SDK_VERSION,
+    Notify,
+    SdkInstall,
+    absolute,
+    default_cache_dir,
+    ensure_sdk,
+)
+from kiloscribe_lab.sdk.node import EXPERIMENTAL_WEBSOCKET_FLAG, NodeRuntime, inspect_node
+from kiloscribe_lab.sdk.parse import MODES, ReplayRun, results_from_run
+from kiloscribe_lab.sdk.subproc import run_bounded
+
+PROGRAM = "replay.mjs"
+NETWORK = "testnet"
+# Any REST call the SDK might make without --api-base fails here, on loopback, instead of
+# reaching the SDK's hard-coded production API.
+NO_API_BASE = "http://127.0.0.1:9/kiloscribe-lab-no-api-base"
+PROBE_FILE_URL = "https://example.invalid/kiloscribe-lab-sdk-check.png"
+INSCRIPTION_REQUEST: dict[str, Any] = {
+    # What an SDK user passes (StartInscriptionRequest); the SDK emits it as is, plus `network`.
+    "file": {"type": "url", "url": PROBE_FILE_URL, "mimeType": "image/png"},
+    "holderId": "0.0.1",
+    "mode": "file",
+    "creator": "kiloscribe-lab",
+    "description": "kiloscribe-lab sdk-check: stopped at the ack, no transaction is executed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Ours, in milliseconds, each above the SDK timer it bounds; node itself gets a backstop."""
+
+    connect_ms: int = 11_000  # connectWebSocket's own timer is 10 s
+    detect_ms: int = 4_000  # detectBestConnection's is 3 s
+    discover_ms: int = 5_000
+    check_ms: int = 2_000  # the upgrade check after a transport error
+    ack_ms: int = 5_000  # start-inscription to its ack (the SDK would wait 60 s)
+    startup_ms: int = 15_000  # node start + importing the SDK (about 0.5 s measured)
+
+    @property
+    def node_total_ms(self) -> int:
+        first = max(self.connect_ms + self.check_ms, self.detect_ms, self.discover_ms)
+        return self.startup_ms + first + self.ack_ms + 1_000
+
+    @property
+    def process_s(self) -> float:
+        """When we kill node's process group, if its own backstop did not end it."""
+        return self.node_total_ms / 1000 + 2.0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "connect_ms": self.connect_ms,
+            "detect_ms": self.detect_ms,
+            "discover_ms": self.discover_ms,
+            "check_ms": self.check_ms,
+            "ack_ms": self.ack_ms,
+            "total_ms": self.node_total_ms,
+        }
+
+
+DEADLINES = Deadlines()
+
+
+def program_path() -> Path:
+    return Path(str(resources.files("kiloscribe_lab.sdk").joinpath(PROGRAM)))
+
+
+def _split_label(url: str, label: str | None) -> tuple[str, str | None]:
+    """``LABEL=URL`` names a target in findings, as for ``probe``."""
+    name, sep, rest = url.partition("=")
+    if sep and name and "://" in rest and "/" not in name and ":" not in name:
+        return rest, label or name
+    return url, label
+
+
+def validate(
+    url: str,
+    *,
+    api_base: str | None,
+    api_key_env: str | None,
+    ca_bundle: Path | None,
+    environ: Mapping[str, str],
+) -> None:
+    parse_endpoint(url)
+    if api_base is not None:
+        parse_endpoint(api_base)
+    if ca_bundle is not None and not ca_bundle.is_file():
+        raise UsageError(f"CA bundle {ca_bundle} does not exist")
+    if api_key_env is not None:
+        if not api_key_env.replace("_", "").isalnum():
+            raise UsageError(f"--api-key-env takes a variable NAME, got {api_key_env!r}")
+        if not environ.get(api_key_env):
+            raise SecretError(f"environment variable {api_key_env} is unset or empty")
+
+
+def plan_modes(rt: NodeRuntime, runtimes: Sequence[str], websocket_provider: str) -> dict[str, str]:
+    """{mode: how the WebSocket global comes about}; ``websocket`` is dropped when redundant."""
+    for mode in runtimes:
+        if mode not in MODES:
+            raise UsageError(f"unknown runtime {mode!r}; known: {', '.join(MODES)}")
+    if websocket_provider not in {"auto", "flag", "shim"}:
+        raise UsageError(f"websocket_provider must be auto, flag or shim, got {websocket_provider!r}")
+    plan: dict[str, str] = {}
+    if "plain" in runtimes:
+        plan["plain"] = "as-is"
+    if "websocket" in runtimes and not (rt.websocket_global and "plain" in runtimes):
+        if rt.websocket_global:
+            plan["websocket"] = "as-is"
+        elif websocket_provider == "flag" and not rt.websocket_flag:
+            raise UsageError(f"node {rt.version} has no {EXPERIMENTAL_WEBSOCKET_FLAG} flag")
+        elif websocket_provider == "shim" or not rt.websocket_flag:
+            plan["websocket"] = "shim"
+        else:
+            plan["websocket"] = "flag"
+    return plan
+
+
+def replay_config(
+    *,
+    mode: str,
+    provider: str,
+    url: str,
+    api_base: str | None,
+    api_key_env: str | None,
+    install: SdkInstall,
+    deadlines: Deadlines,
+) -> dict[str, Any]:
+    """The program's argv config. No secret: the key is read from ``api_key_env`` in its env."""
+    return {
+        "mode": mode,
+        "websocket": provider,
+        "ws_url": url,
+        "api_base": api_base,
+        "no_api_base": NO_API_BASE,
+        "api_key_env": api_key_env,
+        "invalid_key": INVALID_KEY,
+        "network": NETWORK,
+        "sdk_version": install.version,
+        "sdk_entry": str(install.entry),
+        "sdk_root": str(install.root),
+        "start_inscription": True,
+        "request": INSCRIPTION_REQUEST,
+        "deadlines": deadlines.to_json(),
+    }
+
+
+async def _replay(
+    rt: NodeRuntime,
+    argv: list[str],
+    env: Mapping[str, str],
+    run: ReplayRun,
+    deadlines: Deadlines,
+    cwd: Path,
+) -> list[ProbeResult]:
+    done = await run_bounded(argv, env=env, timeout_s=deadlines.process_s, cwd=cwd)
+    return results_from_run(
+        ReplayRun(
+            mode=run.mode,
+            target=run.target,
+            stdout=done.stdout,
+            expected_steps=run.expected_steps,
+            returncode=done.returncode,
+            deadline_s=deadlines.process_s,
+            stderr_tail=done.stderr_tail(),
+            label=run.label,
+            node_version=rt.version,
+            node_path=rt.path,
+            sdk_version=run.sdk_version,
+            secrets=run.secrets,
+        )
+    )
+
+
+async def sdk_check(
+    url: str,
+    *,
+    api_base: str | None = None,
+    api_key_env: str | None = None,
+    sdk_version: str = DEFAULT_SDK_VERSION,
+    node: str | None = None,
+    ca_bundle: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+    label: str | None = None,
+    runtimes: Sequence[str] = MODES,
+    websocket_provider: str = "auto",
+    deadlines: Deadlines = DEADLINES,
+    notify: Notify | None = None,
+) -> list[ProbeResult]:
+    """ProbeResults of probe ``sdk_replay`` for ``url`` (``LABEL=URL`` accepted), one per runtime
+    and step. Raises UsageError/SecretError for bad input, ToolchainMissingError when node or
+    npm is not there, ToolchainError when they fail; never for what the endpoint does."""
+    env = dict(os.environ if environ is None else environ)
+    target, label = _split_label(url, label)
+    validate(target, api_base=api_base, api_key_env=api_key_env, ca_bundle=ca_bundle, environ=env)
+    rt = await inspect_node(node, env)
+    modes = plan_modes(rt, runtimes, websocket_provider)
+    install = await ensure_sdk(
+        sdk_version, cache_dir=cache_dir or default_cache_dir(env), environ=env, notify=notify
+    )
+    node_env = dict(env)
+    if ca_bundle is not None:
+        node_env["NODE_EXTRA_CA_CERTS"] = str(absolute(ca_bundle))
+    secret = env.get(api_key_env, "") if api_key_env else ""
+    expected: tuple[str, ...] = ("connect-valid",) if api_key_env else ()
+    expected += ("connect-invalid", "detect") + (("discover",) if api_base else ())
+    jobs = []
+    for mode, provider in modes.items():
+        config = replay_config(
+            mode=mode,
+            provider=provider,
+            url=target,
+            api_base=api_base,
+            api_key_env=api_key_env,
+            install=install,
+            deadlines=deadlines,
+        )
+        flags = [EXPERIMENTAL_WEBSOCKET_FLAG] if provider == "flag" else []
+        argv = [rt.path, *flags, str(program_path()), json.dumps(config, separators=(",", ":"))]
+        run = ReplayRun(
+            mode=mode,
+            target=target,
+            stdout="",
+            expected_steps=expected,
+            label=label,
+            sdk_version=install.version,
+            secrets=(secret,) if secret else (),
+        )
+        jobs.append(_replay(rt, argv, node_env, run, deadlines, install.root))
+    per_mode = await asyncio.gather(*jobs)
+    return [r for results in per_mode for r in results]

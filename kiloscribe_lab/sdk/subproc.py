@@ -1,0 +1,114 @@
+"""Child processes (node, npm) under our own deadline: own process group, killed as a group.
+
+``run_bounded`` starts the child in a new session, so everything it forks shares its process
+group; when the deadline passes (or the caller is cancelled) the whole group gets SIGTERM,
+then SIGKILL. The group is signalled only while the leader is not yet reaped, so its id
+cannot have been recycled by an unrelated process. Output read so far is kept: a killed
+replay still hands back the steps it had finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+KILL_GRACE_S = 0.5
+READ_LIMIT_BYTES = 4 * 1024 * 1024  # per stream; a child that floods is cut, not buffered forever
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int | None  # None: it did not exit by itself; we killed it at the deadline
+    stdout: str
+    stderr: str
+    elapsed_s: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+    def stderr_tail(self, lines: int = 3) -> str:
+        kept = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        return " | ".join(kept[-lines:])
+
+
+async def _drain(stream: asyncio.StreamReader | None, sink: bytearray) -> None:
+    if stream is None:
+        return
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            return
+        room = READ_LIMIT_BYTES - len(sink)
+        if room > 0:
+            sink += chunk[:room]
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+async def _stop_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the child's group, SIGKILL it after a grace period. The leader is unreaped here."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_S)
+    # Members other than the leader may outlive a SIGTERM: always finish with SIGKILL.
+    _signal_group(proc.pid, signal.SIGKILL)
+
+
+async def run_bounded(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout_s: float,
+    cwd: Path | None = None,
+) -> Completed:
+    """Run ``argv`` to completion or to ``timeout_s``, whichever is first. Never raises for
+    what the child does; raises OSError when it cannot be started at all."""
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,
+    )
+    out, err = bytearray(), bytearray()
+    readers = asyncio.gather(_drain(proc.stdout, out), _drain(proc.stderr, err))
+    returncode: int | None = None
+    try:
+        try:
+            returncode = await asyncio.wait_for(asyncio.shield(proc.wait()), timeout_s)
+        except TimeoutError:
+            await _stop_group(proc)
+    except BaseException:
+        # Cancelled by our caller: leave nothing running.
+        if proc.returncode is None:
+            await asyncio.shield(_stop_group(proc))
+        readers.cancel()
+        raise
+    with contextlib.suppress(Exception):
+        await proc.wait()
+    # A grandchild that left the group could hold the pipes open: bound the final read.
+    try:
+        await asyncio.wait_for(readers, KILL_GRACE_S + 0.5)
+    except TimeoutError:
+        readers.cancel()
+    return Completed(
+        tuple(argv),
+        returncode,
+        out.decode("utf-8", "replace"),
+        err.decode("utf-8", "replace"),
+        time.monotonic() - started,
+    )

@@ -1,0 +1,48 @@
+"""sdk-check's human output: a table per runtime, the SDK's log lines, the findings."""
+
+from __future__ import annotations
+
+from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, Timings
+from kiloscribe_lab.sdk.render import render_text
+
+
+def result(variant: str, outcome: Outcome, error: str | None, **detail: object) -> ProbeResult:
+    base: dict[str, object] = {
+        "runtime": variant.partition(":")[0],
+        "mode": "plain" if variant.startswith("node-plain") else "websocket",
+        "node_version": "v20.20.2",
+        "node_path": "/usr/bin/node",
+        "websocket_global": "none" if variant.startswith("node-plain") else "flag",
+        "sdk_package": "@kiloscribe/inscription-sdk",
+        "sdk_version": "2.0.9",
+        "label": "edge",
+    }
+    base.update(detail)
+    return ProbeResult(
+        "sdk_replay",
+        "wss://e.example",
+        outcome,
+        variant=variant,
+        error=error,
+        timings=Timings(total=10_004.4),
+        detail=base,
+    )
+
+
+def test_render_groups_by_runtime_and_quotes_the_sdk() -> None:
+    results = [
+        result("node-plain:connect-valid", Outcome.TIMEOUT, "WebSocket connection timeout"),
+        result("node-websocket:connect-valid", Outcome.OK, None, sdk_log=["info: WebSocket connected"]),
+    ]
+    finding = Finding("sdk-runtime-missing-websocket", Severity.CRITICAL, "T", "S", "R")
+    text = render_text(results, [finding])
+    assert text.splitlines()[0] == "sdk-check edge  wss://e.example  (@kiloscribe/inscription-sdk 2.0.9)"
+    assert "node-plain: node v20.20.2 as run (/usr/bin/node; no global WebSocket)" in text
+    assert "global WebSocket from --experimental-websocket" in text
+    assert "  connect-valid      timeout            10004  WebSocket connection timeout" in text
+    assert "node-websocket:connect-valid       info: WebSocket connected" in text
+    assert "[CRITICAL] sdk-runtime-missing-websocket: T" in text
+
+
+def test_render_without_findings_says_none() -> None:
+    assert render_text([], []).endswith("Findings\n  none")
