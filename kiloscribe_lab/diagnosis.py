@@ -172,6 +172,16 @@ class Evidence:
     def health(self, target: str, network: str | None = None) -> TargetHealth:
         return TargetHealth.of(self.socket(target, network))
 
+    def is_down(self, target: str) -> bool:
+        """Down on every network that reached it. A network whose proxy refuses WebSocket
+        mixes "blocked" into a dead backend's 502s; that does not make the backend less dead."""
+        h = self.health(target)
+        if h.health is Health.DOWN:
+            return True
+        if h.health is Health.UNKNOWN or any(path_works(r) or _partly_worked(r) for r in h.results):
+            return False
+        return any(self.health(target, n).health is Health.DOWN for n in self.networks)
+
 
 class Health(enum.StrEnum):
     WORKS = "works"  # every Socket.IO-path probe worked
@@ -279,9 +289,9 @@ def _pct(x: float) -> str:
 def rule_all_backends_down(ev: Evidence) -> Finding | None:
     if not ev.targets:
         return None
-    healths = {t: ev.health(t) for t in ev.targets}
-    if not all(h.health is Health.DOWN for h in healths.values()):
+    if not all(ev.is_down(t) for t in ev.targets):
         return None
+    healths = {t: ev.health(t) for t in ev.targets}
     evidence = [r for h in healths.values() for r in h.results if r.outcome in FAILURES_OF_SERVICE][:12]
     statuses = sorted({r.status for r in evidence if r.status})
     if statuses:
@@ -318,7 +328,7 @@ def rule_backend_down(ev: Evidence) -> Finding | None:
     down, partial = [], []
     for t in ev.targets:
         h = ev.health(t)
-        if h.health is Health.DOWN:
+        if ev.is_down(t):
             down.append((t, h))
         elif h.upstream_errors and h.worked:
             partial.append((t, h))

@@ -55,6 +55,8 @@ Progress = Callable[[str], None]
 class Target:
     url: str
     label: str | None = None
+    # The networks to probe it from; None: every network of the plan.
+    networks: tuple[str, ...] | None = None
 
     @property
     def arg(self) -> str:
@@ -92,6 +94,8 @@ def build_matrix(plan: ReportPlan) -> list[MatrixRun]:
     for i, target in enumerate(plan.targets, 1):
         name = target.label or target.url.split("://", 1)[-1]
         for network in plan.networks:
+            if target.networks is not None and network not in target.networks:
+                continue
             runs.append(MatrixRun(f"{i:02d}-{_slug(name)}-{_slug(network)}", target, network))
     return runs
 
@@ -299,6 +303,48 @@ def run_discovery(plan: ReportPlan, run_dir: Path, env: Mapping[str, str]) -> li
     return [Target(str(s["url"])) for s in result.detail.get("servers", []) if s.get("url")]
 
 
+def run_sdk_checks(
+    plan: ReportPlan, targets: Sequence[Target], run_dir: Path, env: Mapping[str, str]
+) -> tuple[list[str], float]:
+    """The published SDK against every target, in the runtime as the user has it once (its
+    10 s timeout is a property of the runtime, not of the endpoint) and with a WebSocket
+    global everywhere. Returns notes for the report; node or npm missing is one line."""
+    from kiloscribe_lab.errors import KiloscribeLabError, ToolchainMissingError
+    from kiloscribe_lab.sdk import sdk_check
+
+    began = time.monotonic()
+    (run_dir / "results").mkdir(parents=True, exist_ok=True)
+
+    async def all_targets() -> list[str]:
+        async def one(i: int, target: Target) -> str | None:
+            runtimes = ("plain", "websocket") if i == 0 else ("websocket",)
+            try:
+                results = await sdk_check(
+                    target.url,
+                    label=target.label,
+                    api_base=plan.api_base,
+                    api_key_env=plan.api_key_env,
+                    ca_bundle=plan.ca_bundle,
+                    environ=env,
+                    runtimes=runtimes,
+                )
+            except ToolchainMissingError as exc:
+                return f"sdk-check skipped: {exc}"
+            except KiloscribeLabError as exc:
+                return f"sdk-check failed for {target.label or target.url}: {exc}"
+            name = f"sdk-{i + 1:02d}-{_slug(target.label or target.url)}.jsonl"
+            (run_dir / "results" / name).write_text(write_jsonl(results))
+            return None
+
+        # One first: it installs the SDK into the cache when needed; the rest share it.
+        notes = [await one(0, targets[0])] if targets else []
+        notes += await asyncio.gather(*(one(i, t) for i, t in enumerate(targets) if i > 0))
+        return list(dict.fromkeys(n for n in notes if n))
+
+    notes = asyncio.run(all_targets())
+    return notes, round(time.monotonic() - began, 3)
+
+
 def merge_targets(given: Sequence[Target], discovered: Sequence[Target]) -> tuple[Target, ...]:
     """Given targets first; a discovered server already given (ws/wss = http/https) is not
     probed twice."""
@@ -465,6 +511,7 @@ def run_report(
     progress: Progress | None = None,
     extra_timings: Mapping[str, float] | None = None,
     runs_override: Sequence[MatrixRun] | None = None,
+    sdk_check: bool = True,
 ) -> ReportOutcome:
     t0 = time.monotonic()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -501,7 +548,13 @@ def run_report(
     runs = list(runs_override) if runs_override is not None else build_matrix(matrix_plan)
 
     t = time.monotonic()
-    records = run_matrix(matrix_plan, runs, run_dir, env, jobs=jobs, progress=progress)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as side:
+        # The SDK replay waits mostly on its own 10 s timer: it runs beside the matrix.
+        sdk = side.submit(run_sdk_checks, plan, plan.targets, run_dir, env) if sdk_check else None
+        records = run_matrix(matrix_plan, runs, run_dir, env, jobs=jobs, progress=progress)
+        if sdk is not None:
+            sdk_notes, timings["sdk_check_s"] = sdk.result()
+            meta["notes"].extend(sdk_notes)
     timings["matrix_s"] = round(time.monotonic() - t, 3)
     timings["kernel_start_s_sum"] = round(sum(r.kernel_start_s or 0 for r in records), 3)
     timings["probe_cells_s_sum"] = round(sum(r.cells_s or 0 for r in records), 3)
@@ -560,10 +613,13 @@ def lab_plan(
     info = fleet.up(lab_dir, scenario)
     started = round(time.monotonic() - t, 3)
     try:
+        # Users reach the edge and the balancer from their networks; the per-backend sites
+        # are the on-call engineer's view from the inside: direct only. It keeps the default
+        # matrix at 2 x 4 + 3 notebooks rather than 5 x 4.
         targets = (
             Target(info.edge, "edge"),
             Target(info.lb, "lb"),
-            *(Target(info.backend_url(b), b) for b in BACKENDS),
+            *(Target(info.backend_url(b), b, ("direct",)) for b in BACKENDS),
         )
         plan = ReportPlan(
             title=f"Lab investigation: scenario {scenario}",

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The SDK replay (sdk-check, and the report that runs it) installs the SDK with npm into
+    # a cache: the project's, not $HOME's, so a test run writes nothing outside the checkout.
+    os.environ.setdefault(
+        "KILOSCRIBE_LAB_CACHE",
+        os.environ.get("KILOSCRIBE_LAB_TEST_CACHE") or str(HERE.parent / ".cache" / "kiloscribe-lab"),
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -221,12 +221,12 @@ def test_up_timeout_stops_a_hanging_component_and_its_children(
         fleet.up(own_lab, "healthy", environ=environ, ready_timeout_s=1.0)
     message = str(excinfo.value)
     assert "lab not ready after 1 s" in message
-    # The backends were ready; only the sites of the Caddy that never listened were not.
-    pending = message.split("still waiting for: ", 1)[1].split(", ")
-    sites = ["api", "edge", "lb", *(f"site:{n}" for n in BACKENDS)]
-    assert pending[: len(sites)] == sites
-    # The proxies run, but cannot reach the edge: they say so.
-    assert [p.split(" ", 1)[0] for p in pending[len(sites) :]] == ["corporate-proxy", "mobile"]
+    # Every site of the Caddy that never listened is named; so are the proxies, which run but
+    # cannot reach the edge. (A backend may be named too on a loaded machine: 1 s is short.)
+    pending = {p.split(" ", 1)[0] for p in message.split("still waiting for: ", 1)[1].split(", ")}
+    sites = {"api", "edge", "lb", *(f"site:{n}" for n in BACKENDS)}
+    assert sites | {"corporate-proxy", "mobile"} <= pending
+    assert pending <= sites | {"corporate-proxy", "mobile", *BACKENDS}
     assert_nothing_left(own_lab, spawned)
 
 
