@@ -56,8 +56,9 @@ def investigation(labs: LabGetter, lab_key: str) -> InvestigationGetter:
     def get(scenario: str) -> list[ProbeResult]:
         if scenario not in cache:
             lab = labs(scenario)
-            options = ProbeOptions(timeout_s=PROBE_TIMEOUT_S, ca_bundle=lab.ca_bundle,
-                                   api_key_env=fleet.API_KEY_ENV)
+            options = ProbeOptions(
+                timeout_s=PROBE_TIMEOUT_S, ca_bundle=lab.ca_bundle, api_key_env=fleet.API_KEY_ENV
+            )
             environ = {**os.environ, fleet.API_KEY_ENV: lab_key}
             cache[scenario] = asyncio.run(
                 investigate(lab_targets(lab), options, discover=lab.api, environ=environ)

@@ -18,15 +18,32 @@ CLI = [sys.executable, "-m", "kiloscribe_lab.cli"]
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30,
-                          env=env if env is not None else dict(os.environ))
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env if env is not None else dict(os.environ),
+    )
 
 
 def test_incident_json_lines_then_exit_1(labs: LabGetter, lab_key: str) -> None:
     lab = labs("incident")
     env = {**os.environ, fleet.API_KEY_ENV: lab_key}
-    proc = run(["probe", *lab_targets(lab), "--ca-bundle", str(lab.ca_bundle),
-                "--api-key-env", fleet.API_KEY_ENV, "--timeout", "3", "--json"], env)
+    proc = run(
+        [
+            "probe",
+            *lab_targets(lab),
+            "--ca-bundle",
+            str(lab.ca_bundle),
+            "--api-key-env",
+            fleet.API_KEY_ENV,
+            "--timeout",
+            "3",
+            "--json",
+        ],
+        env,
+    )
     assert proc.returncode == 1, proc.stderr
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     kinds = [r["kind"] for r in records]
@@ -41,8 +58,9 @@ def test_incident_json_lines_then_exit_1(labs: LabGetter, lab_key: str) -> None:
 def test_healthy_human_output_exit_0(labs: LabGetter, lab_key: str) -> None:
     lab = labs("healthy")
     env = {**os.environ, fleet.API_KEY_ENV: lab_key}
-    proc = run(["probe", f"lb={lab.lb}", "--ca-bundle", str(lab.ca_bundle),
-                "--api-key-env", fleet.API_KEY_ENV], env)
+    proc = run(
+        ["probe", f"lb={lab.lb}", "--ca-bundle", str(lab.ca_bundle), "--api-key-env", fleet.API_KEY_ENV], env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "lb  https://127.0.0.1:" in proc.stdout
     assert "Findings" in proc.stdout and "Overall: healthy" in proc.stdout

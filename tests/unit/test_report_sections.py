@@ -300,12 +300,20 @@ def test_summarize_success_rates_and_latency(incident: Any) -> None:
     one, two, lb = (targets[k]["networks"]["direct"] for k in ("inscribe-1", "inscribe-2", "lb"))
     assert one["basis"] == "socketio_connect:valid"
     assert (one["attempts"], one["successes"], one["success_rate"]) == (2, 2, 1.0)
-    valid = [r.timings.handshake for r in results if r.detail.get("label") == "inscribe-1"
-             and r.probe == "socketio_connect" and r.variant.endswith(":valid")]
+    valid = [
+        r.timings.handshake
+        for r in results
+        if r.detail.get("label") == "inscribe-1"
+        and r.probe == "socketio_connect"
+        and r.variant.endswith(":valid")
+    ]
     assert one["p50_handshake_ms"] == pytest.approx(statistics.median(valid), abs=0.06)
     assert (two["success_rate"], two["p50_handshake_ms"]) == (0.0, None)
-    lb_valid = [r for r in results if r.detail.get("label") == "lb"
-                and r.probe == "socketio_connect" and r.variant.endswith(":valid")]
+    lb_valid = [
+        r
+        for r in results
+        if r.detail.get("label") == "lb" and r.probe == "socketio_connect" and r.variant.endswith(":valid")
+    ]
     assert lb["success_rate"] == sum(r.ok for r in lb_valid) / len(lb_valid)
     assert targets["inscribe-2"]["verdict"] == "down"
     assert targets["inscribe-1"]["url"].startswith("https://127.0.0.1:")
