@@ -103,24 +103,26 @@ def cmd_lab_scenarios(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 600 seconds, got {text}")
-    return value
+def _number(kind: type[int] | type[float], low: float, high: float, unit: str = "") -> Callable[[str], Any]:
+    """An argparse type: a number in [low, high] (low excluded for floats: a 0 s deadline is none)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        ok = low <= value <= high if kind is int else low < value <= high
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}{unit}, got {text}")
+        return value
+
+    return parse
 
 
-def _attempts(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, got {text}")
-    return value
+_positive_float = _number(float, 0, 600, " seconds")
+_attempts = _number(int, 1, 1000)
+_jobs = _number(int, 1, 64)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -146,16 +148,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
     else:
         print(output.render_text(report))
     return EXIT_CRITICAL if report.has_critical else EXIT_OK
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {text}")
-    return value
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -131,10 +131,9 @@ def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
 
 
 def _target(arg: str) -> Target:
-    label, sep, rest = arg.partition("=")
-    if sep and "://" in rest and "/" not in label and ":" not in label:
-        return Target(rest, label)
-    return Target(arg)
+    from kiloscribe_lab.probes.wire import split_label
+
+    return Target(*split_label(arg))
 
 
 def next_run_dir(out_root: Path, today: date) -> Path:

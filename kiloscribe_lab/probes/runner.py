@@ -34,7 +34,7 @@ from kiloscribe_lab.probes.sio import (
     socketio_connect,
 )
 from kiloscribe_lab.probes.websocket import engineio_upgrade, websocket_plain
-from kiloscribe_lab.probes.wire import Endpoint, parse_endpoint
+from kiloscribe_lab.probes.wire import Endpoint, parse_endpoint, split_label
 from kiloscribe_lab.results import ProbeResult
 
 RUN_SLACK_S = 0.25  # the backstop fires only if a probe's own deadline somehow did not
@@ -111,10 +111,8 @@ def run_deadline(options: ProbeOptions, *, discover: bool) -> float:
 
 def parse_target(arg: str) -> tuple[Endpoint, str | None]:
     """``URL`` or ``LABEL=URL`` (a label names a target in findings: ``inscribe-2=https://…``)."""
-    label, sep, rest = arg.partition("=")
-    if sep and label and "://" in rest and "/" not in label and ":" not in label:
-        return parse_endpoint(rest), label
-    return parse_endpoint(arg), None
+    url, label = split_label(arg)
+    return parse_endpoint(url), label
 
 
 def _dedupe(targets: Sequence[tuple[Endpoint, str | None]]) -> list[tuple[Endpoint, str | None]]:

@@ -75,6 +75,15 @@ class Endpoint:
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
+def split_label(arg: str) -> tuple[str, str | None]:
+    """``URL`` or ``LABEL=URL`` -> (url, label). A label names a target in findings
+    (``inscribe-2=https://...``); an ``=`` inside a URL's query is not one."""
+    label, sep, rest = arg.partition("=")
+    if sep and label and "://" in rest and "/" not in label and ":" not in label:
+        return rest, label
+    return arg, None
+
+
 def parse_endpoint(url: str) -> Endpoint:
     """Parse a user's URL; a malformed one is a UsageError with the reason."""
     try:

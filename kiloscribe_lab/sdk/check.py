@@ -26,7 +26,7 @@ from typing import Any
 
 from kiloscribe_lab.errors import SecretError, UsageError
 from kiloscribe_lab.probes.base import INVALID_KEY
-from kiloscribe_lab.probes.wire import parse_endpoint
+from kiloscribe_lab.probes.wire import parse_endpoint, split_label
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.sdk.install import (
     DEFAULT_SDK_VERSION,
@@ -97,10 +97,8 @@ def program_path() -> Path:
 
 def _split_label(url: str, label: str | None) -> tuple[str, str | None]:
     """``LABEL=URL`` names a target in findings, as for ``probe``."""
-    name, sep, rest = url.partition("=")
-    if sep and name and "://" in rest and "/" not in name and ":" not in name:
-        return rest, label or name
-    return url, label
+    target, name = split_label(url)
+    return target, label or name
 
 
 def validate(
