@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so every usage error takes one path."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog.removeprefix('kiloscribe-lab ')}: {message}")
 
 
 def _print_json(obj: object) -> None:
@@ -63,6 +63,9 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         print(f"  API key        in ${info.api_key_env}: `set -a; . {info.api_key_file}; set +a`")
     else:
         print(f"  API key        the value of ${info.api_key_env}")
+    networks = data.get("networks") or {}
+    print("  networks       " + ", ".join(f"{n} ({url})" if url else n for n, url in networks.items()))
+    print("                 probe through one with: kiloscribe-lab probe URL --network NAME")
     return EXIT_OK
 
 
