@@ -631,13 +631,18 @@ def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[Probe
     fails some requests (PARTIAL) still counts: the refusal is about the transport."""
     rs = ev.socket(target, network)
     ws = [r for r in rs if is_websocket(r)]
-    if not ws or not all(r.outcome is Outcome.BLOCKED for r in ws):
+    # A WebSocket probe that failed before its upgrade (a 502 from a dead backend behind a
+    # round robin, a polling session lost) says nothing about the upgrade: it may sit
+    # beside the refusals, but nothing may have upgraded.
+    before_upgrade = FAILURES_OF_SERVICE | {Outcome.SESSION_UNKNOWN}
+    blocked = [r for r in ws if r.outcome is Outcome.BLOCKED]
+    if not blocked or not all(r.outcome is Outcome.BLOCKED or r.outcome in before_upgrade for r in ws):
         return []
     if not any(
         path_works(r) or _partly_worked(r) for r in rs if is_polling(r) or r.probe == "sticky_session"
     ):
         return []
-    return ws
+    return blocked
 
 
 def _websocket_works_on(ev: Evidence, target: str, network: str) -> bool:
