@@ -24,6 +24,7 @@ from kiloscribe_lab.errors import (
     EXIT_INTERRUPTED,
     EXIT_LAB,
     EXIT_OK,
+    EXIT_USAGE,
     KiloscribeLabError,
     UsageError,
 )
@@ -299,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=5.0,
         metavar="SECONDS",
-        help="hard deadline of each probe (default 5)",
+        help="hard deadline of each probe, counted from the command's start (default 5)",
     )
     probe.add_argument(
         "--attempts",
@@ -393,6 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kiloscribe-lab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        # A path that is not a directory, a full disk, a permission: the user's to fix.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"kiloscribe-lab: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
 

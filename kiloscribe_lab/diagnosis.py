@@ -112,6 +112,9 @@ def _sane(r: ProbeResult) -> ProbeResult:
     return replace(r, detail={k: v for k, v in r.detail.items() if k not in bad})
 
 
+_AFTER_CONNECT = {"start-inscription", "inscription-progress"}
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One investigation's results, indexed for the rules."""
@@ -163,10 +166,13 @@ class Evidence:
         ]
 
     def socket(self, target: str, network: str | None = None) -> list[ProbeResult]:
+        """The evidence of whether Socket.IO answers. sdk_flow counts up to its connect: a
+        refused dry-run inscription is the application's answer, not the path's."""
         return [
             r
             for r in self.where(target=target, network=network)
-            if r.probe in SOCKET_PROBES or (r.probe, r.variant) in WEBSOCKET_VARIANTS
+            if (r.probe in SOCKET_PROBES or (r.probe, r.variant) in WEBSOCKET_VARIANTS)
+            and not (r.probe == "sdk_flow" and r.detail.get("failed_step") in _AFTER_CONNECT)
         ]
 
     def health(self, target: str, network: str | None = None) -> TargetHealth:
@@ -601,7 +607,8 @@ def rule_auth_path_healthy(ev: Evidence) -> Finding | None:
 
 def rule_auth_rejected(ev: Evidence) -> Finding | None:
     refused = [r for r in _auth_results(ev, "valid") if r.outcome is Outcome.AUTH_REJECTED]
-    refused += [r for r in ev.where("discovery") if r.outcome is Outcome.AUTH_REJECTED]
+    if ev.api_key_env:  # without a configured key, a 401 from discovery is not "the key refused"
+        refused += [r for r in ev.where("discovery") if r.outcome is Outcome.AUTH_REJECTED]
     if not refused:
         return None
     name = f"${ev.api_key_env}" if ev.api_key_env else "the configured key"
@@ -868,7 +875,9 @@ def rule_discovery(ev: Evidence) -> Finding | None:
     problems: list[str] = []
     for r in found:
         if r.outcome is Outcome.AUTH_REJECTED:
-            continue  # auth-rejected says it
+            if not ev.api_key_env:
+                problems.append("the API refused the call without a key (pass --api-key-env NAME)")
+            continue  # with a key configured, auth-rejected says it
         if not r.ok:
             problems.append(f"the discovery call failed: {r.error or r.outcome.value}")
         problems += [str(p) for p in r.detail.get("problems") or []]
@@ -894,6 +903,33 @@ def rule_discovery(ev: Evidence) -> Finding | None:
         ),
         evidence=_refs(found),
         targets=tuple(dict.fromkeys(r.target for r in found)),
+    )
+
+
+def rule_dns(ev: Evidence) -> Finding | None:
+    """Names that do not resolve: nothing else can be said about those targets."""
+    hits = []
+    for t in ev.targets:
+        rs = ev.where(target=t)
+        if rs and all(r.outcome is Outcome.DNS_ERROR for r in rs):
+            hits.append((t, rs))
+    if not hits:
+        return None
+    errors = sorted({str(r.error) for _, rs in hits for r in rs if r.error})
+    return Finding(
+        id="dns-problem",
+        severity=Severity.CRITICAL,
+        title=f"The name does not resolve: {ev.names(t for t, _ in hits)}",
+        summary=(
+            f"Every probe of {ev.names(t for t, _ in hits)} failed to resolve the host name "
+            f"({'; '.join(errors[:2])}). No client can reach it by that name, from this network."
+        ),
+        recommendation=(
+            "Check the name for typos and the DNS records (`dig +short HOST`); compare with "
+            "another resolver or network; behind a CDN, check the zone's proxied records."
+        ),
+        evidence=_refs(r for _, rs in hits for r in rs),
+        targets=tuple(t for t, _ in hits),
     )
 
 
@@ -1058,6 +1094,7 @@ RULES: tuple[Rule, ...] = (
     rule_backend_down,
     rule_backend_timeout,
     rule_tls,
+    rule_dns,
     rule_not_socketio,
     rule_engineio_version,
     rule_auth_rejected,
@@ -1089,7 +1126,6 @@ SUPERSEDES: dict[str, frozenset[str]] = {
     # Discovery pointing at a server that is down or stalls is the same fault, seen earlier.
     "backend-down": frozenset({"discovery-problem"}),
     "backend-timeout": frozenset({"discovery-problem"}),
-    "tls-problem": frozenset({"backend-down", "all-backends-down"}),
 }
 
 
@@ -1178,5 +1214,9 @@ def overall(findings: Sequence[Finding], target_verdicts: Sequence[TargetVerdict
             f.title for f in critical
         ) + "."
     if warnings or down or any(v.verdict is Verdict.DEGRADED for v in target_verdicts):
-        return "degraded", "The service works for some clients: " + "; ".join(f.title for f in warnings) + "."
+        if warnings:
+            return "degraded", "The service works for some clients: " + "; ".join(
+                f.title for f in warnings
+            ) + "."
+        return "degraded", "Some targets are degraded or down: see the verdicts."
     return "healthy", "Socket.IO works on every target; nothing needs fixing."

@@ -73,6 +73,12 @@ def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
         "\t}\n"
         "\tlog default {\n"
         "\t\tlevel WARN\n"
+        # Caddy's error log records the request's headers: never the key or a session.
+        "\t\tformat filter {\n"
+        "\t\t\trequest>headers>X-Api-Key replace REDACTED\n"
+        "\t\t\trequest>headers>Cookie replace REDACTED\n"
+        "\t\t\trequest>headers>Authorization replace REDACTED\n"
+        "\t\t}\n"
         "\t}\n"
         "}\n"
     )

@@ -18,9 +18,12 @@ from typing import Any
 from kiloscribe_lab.errors import SecretError
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 from kiloscribe_lab.probes.wire import Clock, Endpoint, classify_exception
-from kiloscribe_lab.results import Outcome, ProbeResult, Timings, utc_now
+from kiloscribe_lab.results import Outcome, ProbeResult, Timings, replace, utc_now
 
 DEFAULT_TIMEOUT_S = 5.0
+STRICT_ENV = "KILOSCRIBE_LAB_STRICT"
+REDACTED = "[redacted]"
+MIN_SECRET_LEN = 6
 INVALID_KEY = "kiloscribe-lab-deliberately-invalid-key"
 
 
@@ -48,6 +51,15 @@ class ProbeContext:
     @property
     def timeout_s(self) -> float:
         return self.options.timeout_s
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a result: the key, and the network's header values."""
+        found = list(self.options.network.headers.values())
+        name = self.options.api_key_env
+        if name and self.environ.get(name):
+            found.append(self.environ[name])
+        # Too short to be a credential, and replacing it would mangle ordinary words.
+        return tuple(v for v in found if len(v) >= MIN_SECRET_LEN)
 
     def api_key(self) -> str | None:
         """The configured key, read from the named variable; never stored in a result."""
@@ -112,17 +124,46 @@ async def bounded(
     limit = ctx.timeout_s if deadline_s is None else deadline_s
     try:
         async with asyncio.timeout(limit):
-            return await body(ctx, rec)
+            result = await body(ctx, rec)
     except TimeoutError:
-        return timed_out(rec, limit)
+        result = timed_out(rec, limit)
     except Exception as exc:
         classified = classify_exception(exc)
         if classified is None:
-            raise
+            if os.environ.get(STRICT_ENV):
+                raise  # tests: a bug in a probe must surface, not hide as evidence
+            # A server can drive a probe somewhere we did not foresee; one probe's failure
+            # must not end the run and lose what the others measured.
+            classified = (Outcome.MALFORMED, f"probe failed: {type(exc).__name__}: {exc}")
         outcome, message = classified
-        return rec.result(outcome, message)
+        result = rec.result(outcome, message)
+    return scrub(result, ctx.secrets())
 
 
 def timed_out(rec: Recorder, limit_s: float) -> ProbeResult:
     rec.detail.setdefault("stalled_during", rec.clock.current)
     return rec.result(Outcome.TIMEOUT, f"no answer within {limit_s:.3g} s (while {rec.clock.current})")
+
+
+def _scrub_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_value(v, secrets) for v in value]
+    return value
+
+
+def scrub(result: ProbeResult, secrets: tuple[str, ...]) -> ProbeResult:
+    """A server may echo what we sent (an error quoting the key): redact before recording."""
+    if not secrets:
+        return result
+    return replace(
+        result,
+        error=_scrub_value(result.error, secrets),
+        headers=_scrub_value(dict(result.headers), secrets),
+        detail=_scrub_value(dict(result.detail), secrets),
+    )

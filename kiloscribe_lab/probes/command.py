@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,28 @@ def resolve_network(
     raise UsageError(f"unknown network {name!r} ({hint})")
 
 
+def check_key(name: str, environ: Mapping[str, str]) -> None:
+    """The key must be usable as a header value. The message names the variable, never the
+    value: a key with a stray CR (a CRLF .env file) would otherwise echo in an h11 error."""
+    value = environ.get(name, "")
+    if not value:
+        raise SecretError(f"environment variable {name} is unset or empty")
+    if value != value.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise SecretError(
+            f"environment variable {name} holds white space or control characters around or in "
+            "the key (a CRLF .env file?); the value is not shown"
+        )
+
+
+def check_ca_bundle(path: Path) -> None:
+    if not path.is_file():
+        raise UsageError(f"CA bundle {path} does not exist")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise UsageError(f"CA bundle {path} is not a PEM file of certificates: {exc}") from exc
+
+
 def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
     if not request.urls and request.discover is None:
         raise UsageError("give at least one URL, or --discover API_BASE")
@@ -108,13 +131,12 @@ def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
         parse_target(url)
     if request.discover:
         parse_endpoint(request.discover)
-    if request.ca_bundle is not None and not request.ca_bundle.is_file():
-        raise UsageError(f"CA bundle {request.ca_bundle} does not exist")
+    if request.ca_bundle is not None:
+        check_ca_bundle(request.ca_bundle)
     if request.api_key_env is not None:
         if not request.api_key_env.replace("_", "").isalnum():
             raise UsageError(f"--api-key-env takes a variable NAME, got {request.api_key_env!r}")
-        if not environ.get(request.api_key_env):
-            raise SecretError(f"environment variable {request.api_key_env} is unset or empty")
+        check_key(request.api_key_env, environ)
     network = resolve_network(request.network, request.config, lab_dir=request.lab_dir, environ=environ)
     if network.ca_bundle is not None and not network.ca_bundle.is_file():
         raise UsageError(f"network {network.name}: CA bundle {network.ca_bundle} does not exist")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiloscribe_lab import protocol
+from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
     Endpoint,
@@ -76,7 +77,10 @@ async def http_upgrade_h1(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         if 300 <= head.status < 400 and location:
             if len(hops) > ctx.options.max_redirects:
                 return rec.result(Outcome.REDIRECT, f"more than {ctx.options.max_redirects} redirects")
-            nxt = endpoint.resolve_location(location)
+            try:
+                nxt = endpoint.resolve_location(location)
+            except UsageError:
+                return rec.result(Outcome.REDIRECT, f"redirect to a location we do not follow: {location}")
             key = nxt.origin + nxt.path
             if key in seen:
                 return rec.result(Outcome.REDIRECT, f"redirect loop back to {nxt.url}")

@@ -22,6 +22,7 @@ from kiloscribe_lab.probes.base import (
     ProbeOptions,
     Recorder,
     bounded,
+    scrub,
     timed_out,
 )
 from kiloscribe_lab.probes.discovery import discovery
@@ -153,7 +154,7 @@ async def _run_all(
             results.append(task.result())  # a bug in a probe surfaces here, loudly
         else:
             task.cancel()
-            results.append(timed_out(rec, limit))
+            results.append(scrub(timed_out(rec, limit), _ctx.secrets()))
     return results
 
 

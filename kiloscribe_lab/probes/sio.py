@@ -246,7 +246,10 @@ async def attempt(
     @client.event  # type: ignore[untyped-decorator]
     async def connect_error(data: Any) -> None:
         if not refused.done():
-            refused.set_result(data)
+            # Was Engine.IO open? python-socketio also hands an HTTP error's JSON body (a
+            # gateway's 403 {"message": "Forbidden"}) to connect_error: that is no refusal by
+            # a Socket.IO server, and must not read as one.
+            refused.set_result((data, getattr(client.eio, "state", None) == "connected"))
 
     @client.on("inscription-progress")  # type: ignore[untyped-decorator]
     async def on_progress(data: Any) -> None:
@@ -280,10 +283,10 @@ async def attempt(
                 await asyncio.wait({connect, refused, failed}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 failed.cancel()
-            result.handshake_ms = (time.perf_counter() - began) * 1000
-            data = refused.result() if refused.done() else None
+            elapsed_ms = (time.perf_counter() - began) * 1000
+            data, engineio_open = refused.result() if refused.done() else (None, False)
             message = data.get("message") if isinstance(data, dict) else None
-            if isinstance(message, str):
+            if isinstance(message, str) and engineio_open:
                 # The server refused the namespace with its own words: the whole path works.
                 result.outcome, result.error, result.server_message = (
                     Outcome.AUTH_REJECTED,
@@ -297,6 +300,9 @@ async def attempt(
                 exc = connect.exception() if connect.done() else None
                 text = str(exc) if exc else f"{transports[0]} transport failed"
                 result.outcome, result.error = _transport_failure(trace, text, transports[0])
+            if result.outcome in {Outcome.OK, Outcome.AUTH_REJECTED}:
+                # Only a handshake that happened has a duration (DESIGN: else null).
+                result.handshake_ms = elapsed_ms
             if result.outcome is Outcome.OK and start_inscription:
                 rec.clock.current = "start-inscription"
                 result.ack = await client.call(

@@ -355,7 +355,8 @@ class Http1:
                 out += self.conn.send(h11.Data(data=body))
             out += self.conn.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
-            raise ProtocolError(f"cannot send request: {exc}") from exc
+            # h11's message quotes the offending value, which may be a key: never echo it.
+            raise ProtocolError("cannot send request: a header name or value is not valid HTTP/1.1") from exc
         await self.stream.send(out)
         began = time.perf_counter()
         self.clock.current = "waiting for response"

@@ -28,6 +28,7 @@ from kiloscribe_lab.diagnosis import (
     rule_backend_down,
     rule_backend_timeout,
     rule_discovery,
+    rule_dns,
     rule_engineio_version,
     rule_network_timeouts,
     rule_not_socketio,
@@ -65,6 +66,7 @@ DESIGN_FINDING_IDS = frozenset(
         "engineio-version-mismatch",
         "discovery-problem",
         "tls-problem",
+        "dns-problem",
         "sdk-runtime-missing-websocket",
         "sdk-fallback-not-effective",
     }
@@ -404,6 +406,7 @@ def test_rules_table_covers_the_rules_tested_here() -> None:
         "rule_backend_down",
         "rule_backend_timeout",
         "rule_tls",
+        "rule_dns",
         "rule_not_socketio",
         "rule_engineio_version",
         "rule_auth_rejected",
@@ -890,13 +893,21 @@ def test_tls_problem_quiet_without_tls_errors() -> None:
     assert rule_tls(ev(working(A) + failing(B, Outcome.UPSTREAM_ERROR, 502))) is None
 
 
-def test_tls_problem_supersedes_backend_down_and_all_backends_down() -> None:
+def test_tls_problem_does_not_hide_a_dead_backend_elsewhere() -> None:
+    # One TLS failure somewhere must not make a 502-answering backend disappear.
     results = [pr("http_upgrade", "http1.1", A, "tls_error", error="TLS failed: WRONG_VERSION_NUMBER")]
     results += failing(A, Outcome.UPSTREAM_ERROR, 502) + failing(B, Outcome.UPSTREAM_ERROR, 502)
-    assert rule_all_backends_down(ev(results)) is not None
     found = ids(diagnose(results))
     assert "tls-problem" in found
-    assert "all-backends-down" not in found and "backend-down" not in found
+    assert "all-backends-down" in found
+
+
+def test_dns_problem_names_the_names_that_do_not_resolve() -> None:
+    results = failing(A, Outcome.DNS_ERROR, None) + failing(B, Outcome.UPSTREAM_ERROR, 502)
+    finding = rule_dns(ev(results))
+    assert finding is not None and finding.severity is Severity.CRITICAL
+    assert finding.targets == (A,)
+    assert rule_dns(ev(failing(B, Outcome.UPSTREAM_ERROR, 502))) is None
 
 
 # auth-rejected vs auth-path-healthy

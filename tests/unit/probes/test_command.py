@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import certifi
 import pytest
 
 from kiloscribe_lab.errors import ConfigError, SecretError, UsageError
@@ -16,7 +17,7 @@ ENV = {KEY: "not-a-real-key"}
 
 def test_valid_request_gives_probe_options(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
-    ca.write_text("x")
+    ca.write_bytes(Path(certifi.where()).read_bytes())  # a real PEM bundle
     request = ProbeRequest(
         urls=("inscribe-2=https://h.example", "wss://e.example"),
         discover="https://api.example/api",
@@ -89,3 +90,17 @@ def test_network_ca_bundle_must_exist(tmp_path: Path) -> None:
 def test_broken_config_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         validate(ProbeRequest(urls=("https://h.example",), config=tmp_path / "missing.toml"), {})
+
+
+def test_a_ca_bundle_that_is_not_pem_is_a_usage_error(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate")
+    with pytest.raises(UsageError, match="not a PEM file"):
+        validate(ProbeRequest(urls=("https://h.example",), ca_bundle=ca), {})
+
+
+@pytest.mark.parametrize("value", ["s3cr3t-v4lue\r", " s3cr3t-v4lue", "s3cr3t-v4lue ", "s3cr3t\x00v4lue"])
+def test_a_key_with_white_space_or_controls_is_refused_without_echoing_it(value: str) -> None:
+    with pytest.raises(SecretError) as excinfo:
+        validate(ProbeRequest(urls=("https://h.example",), api_key_env="K"), {"K": value})
+    assert "s3cr3t" not in str(excinfo.value)
