@@ -7,6 +7,13 @@ process race for ports. SPEC is a JSON file: ``{"input", "output", "parameters",
 "start_timeout", "execution_timeout", "status"}``. The outcome goes to ``status`` as JSON:
 ``{"status": "ok"|"failed", "error", "attempts", "kernel_start_s", "cells_s"}``. A kernel
 that fails to start is retried once; a failing cell is not (the notebook is the evidence).
+
+jupyter_client starts every kernel in a session of its own (``start_new_session=True``,
+forced by ``launch_kernel``), so killing this worker's process group does not reach it. With
+``"kernel_pids"`` in SPEC, each kernel's pid (its own process group) is appended to that file
+the moment it is launched, so whoever kills the worker can kill the kernel's group too. A
+kernel whose worker dies also exits by itself within about a second (ipykernel's parent
+poller), unless it is stuck holding the GIL.
 """
 
 from __future__ import annotations
@@ -56,6 +63,9 @@ def _phases(output: Path) -> tuple[float | None, float | None]:
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     import papermill
 
+    engine_kwargs: dict[str, Any] = {}
+    if spec.get("kernel_pids"):
+        engine_kwargs["kernel_manager_class"] = _recording_kernel_manager(Path(spec["kernel_pids"]))
     attempts = 0
     error: str | None = None
     began = time.monotonic()
@@ -72,6 +82,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
+                **engine_kwargs,
             )
             error = None
             break
@@ -88,6 +99,21 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "kernel_start_s": kernel_s,
         "cells_s": cells_s,
     }
+
+
+def _recording_kernel_manager(pid_file: Path) -> type[Any]:
+    """nbclient's kernel manager, writing each kernel's pid to ``pid_file`` once launched."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RecordingKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            pid = getattr(self.provisioner, "pid", None)
+            if isinstance(pid, int):
+                with pid_file.open("a") as f:
+                    f.write(f"{pid}\n")
+
+    return RecordingKernelManager
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,48 +190,118 @@ class RunRecord:
         return dict(self.__dict__)
 
 
-def _execute(spec: dict[str, Any], env: Mapping[str, str], wall_s: float) -> dict[str, Any]:
-    """One worker process under a hard wall deadline; killed with its kernel if it overruns."""
-    spec_path = Path(spec["status"]).with_suffix(".spec.json")
-    spec_path.write_text(json.dumps(spec))
+def _kill_kernels(kernel_pids: Path) -> None:
+    """SIGKILL the process group of every kernel the worker recorded (each has its own)."""
+    try:
+        pids = [int(p) for p in kernel_pids.read_text().split() if p.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _kill(proc: subprocess.Popen[bytes], kernel_pids: Path) -> None:
+    """SIGKILL a worker's process group, then its kernels'; reap it, boundedly."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    _kill_kernels(kernel_pids)  # after the worker: it cannot start another one now
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+class _Workers:
+    """The live worker processes of a matrix (thread-safe), so an interrupt can kill them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[subprocess.Popen[bytes], Path] = {}
+        self._closed = False
+
+    def add(self, proc: subprocess.Popen[bytes], kernel_pids: Path) -> None:
+        """Track ``proc``; kill it at once when the matrix is already being torn down."""
+        with self._lock:
+            if not self._closed:
+                self._live[proc] = kernel_pids
+                return
+        _kill(proc, kernel_pids)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._live.pop(proc, None)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            live = list(self._live.items())
+        for proc, kernel_pids in live:
+            _kill(proc, kernel_pids)
+
+
+def _execute(
+    spec: dict[str, Any], env: Mapping[str, str], wall_s: float, workers: _Workers | None = None
+) -> dict[str, Any]:
+    """One worker process under a hard wall deadline; killed with its kernel if it overruns
+    or if we are interrupted (``workers``: the matrix's registry of live workers)."""
+    status_path = Path(spec["status"])
+    spec_path = status_path.with_suffix(".spec.json")
+    kernel_pids = status_path.with_suffix(".kernels")  # the worker appends each kernel's pid
+    stderr_path = status_path.with_suffix(".stderr")
+    kernel_pids.unlink(missing_ok=True)
+    spec_path.write_text(json.dumps({**spec, "kernel_pids": str(kernel_pids)}))
     began = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kiloscribe_lab.papermill_worker", str(spec_path)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        start_new_session=True,  # the kernel is in this group: a kill takes it too
-    )
     try:
-        _, stderr = proc.communicate(timeout=wall_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return {
-            "status": "timeout",
-            "error": f"no result within {wall_s:.0f} s (killed)",
-            "seconds": round(time.monotonic() - began, 3),
-            "kernel_start_s": None,
-            "cells_s": None,
-        }
+        with stderr_path.open("w+b") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kiloscribe_lab.papermill_worker", str(spec_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                # A file, not a pipe: the kernel inherits it, and a pipe held open by a kernel
+                # that outlives its worker would keep us waiting past the worker's end.
+                stderr=stderr,
+                env=dict(env),
+                # Its own group, so we can kill it whole, and away from our terminal's Ctrl-C
+                # (run_matrix kills it instead). Not its kernels: jupyter_client starts each in
+                # a session of its own, so they are killed by the pids in `kernel_pids`.
+                start_new_session=True,
+            )
+            if workers is not None:
+                workers.add(proc, kernel_pids)
+            try:
+                proc.wait(timeout=wall_s)
+            except subprocess.TimeoutExpired:
+                _kill(proc, kernel_pids)
+                return {
+                    "status": "timeout",
+                    "error": f"no result within {wall_s:.0f} s (killed)",
+                    "seconds": round(time.monotonic() - began, 3),
+                    "kernel_start_s": None,
+                    "cells_s": None,
+                }
+            except BaseException:  # Ctrl-C while this thread waits (the findings notebook)
+                _kill(proc, kernel_pids)
+                raise
+            finally:
+                if workers is not None:
+                    workers.discard(proc)
+            stderr.seek(max(0, stderr_path.stat().st_size - 4096))
+            err_tail = stderr.read()
+        try:
+            status: dict[str, Any] = json.loads(status_path.read_text())
+        except (OSError, ValueError):
+            _kill_kernels(kernel_pids)  # a worker that died cannot have shut its kernel down
+            tail = err_tail.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+            status = {
+                "status": "failed",
+                "error": f"worker died: {tail[0][:300]}",
+                "seconds": round(time.monotonic() - began, 3),
+                "kernel_start_s": None,
+                "cells_s": None,
+            }
+        return status
     finally:
-        spec_path.unlink(missing_ok=True)
-    try:
-        status: dict[str, Any] = json.loads(Path(spec["status"]).read_text())
-    except (OSError, ValueError):
-        tail = stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        status = {
-            "status": "failed",
-            "error": f"worker died: {tail[0][:300]}",
-            "seconds": round(time.monotonic() - began, 3),
-            "kernel_start_s": None,
-            "cells_s": None,
-        }
-    finally:
-        Path(spec["status"]).unlink(missing_ok=True)
-    return status
+        for leftover in (spec_path, status_path, kernel_pids, stderr_path):
+            leftover.unlink(missing_ok=True)
 
 
 def run_matrix(
@@ -246,6 +317,7 @@ def run_matrix(
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     (run_dir / "results").mkdir(parents=True, exist_ok=True)
     wall = START_TIMEOUT_S + EXECUTION_TIMEOUT_S + WALL_SLACK_S
+    workers = _Workers()
 
     def one(run: MatrixRun) -> RunRecord:
         spec = {
@@ -256,7 +328,7 @@ def run_matrix(
             "execution_timeout": EXECUTION_TIMEOUT_S,
             "status": str(run_dir / "notebooks" / f"{run.id}.status.json"),
         }
-        status = _execute(spec, env, wall)
+        status = _execute(spec, env, wall, workers)
         return RunRecord(
             id=run.id,
             label=run.target.label,
@@ -272,13 +344,22 @@ def run_matrix(
         )
 
     records: dict[str, RunRecord] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = {pool.submit(one, run): run for run in runs}
         for future in concurrent.futures.as_completed(futures):
             record = future.result()
             records[record.id] = record
             if progress is not None:
                 progress(f"{record.id}: {record.status}")
+    except BaseException:
+        # Ctrl-C (or an error): the workers are in sessions of their own and never see the
+        # SIGINT, and leaving a `with ThreadPoolExecutor` would still run every queued
+        # notebook. Kill the live ones (their threads then return at once), drop the rest.
+        workers.kill_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [records[run.id] for run in runs]
 
 

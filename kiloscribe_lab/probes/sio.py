@@ -31,10 +31,12 @@ import socketio
 from kiloscribe_lab.probes.base import INVALID_KEY, ProbeContext, Recorder
 from kiloscribe_lab.probes.polling import BACKEND_HEADERS
 from kiloscribe_lab.probes.wire import (
+    AddrInfo,
     ca_path,
     classify_exception,
     evidence_headers,
     outcome_for_status,
+    resolve_host,
     ssl_context,
 )
 from kiloscribe_lab.results import Outcome, ProbeResult
@@ -61,18 +63,20 @@ INSCRIPTION_PROBE_REQUEST: dict[str, Any] = {
 
 
 class PinnedResolver(aiohttp.abc.AbstractResolver):
-    """curl's ``--resolve`` for aiohttp: pinned host:port pairs, the system for the rest."""
+    """curl's ``--resolve`` for aiohttp: pinned host:port pairs, the system for the rest.
 
-    def __init__(self, pins: dict[str, str]) -> None:
-        self.pins = pins
-        self.fallback = aiohttp.ThreadedResolver()
+    Used for every session, pins or not: the system lookup runs in a daemon thread of ours
+    (``wire.resolve_host``), not in an executor that a hung resolver would keep alive."""
+
+    def __init__(self, pins: dict[str, str] | None = None) -> None:
+        self.pins = pins or {}
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[aiohttp.abc.ResolveResult]:
         pinned = self.pins.get(f"{host}:{port}")
         if pinned is None:
-            return await self.fallback.resolve(host, port, family)
+            return _resolve_results(host, await resolve_host(host, port, family=family, flags=_AI_ADDRCONFIG))
         fam = socket.AF_INET6 if ":" in pinned else socket.AF_INET
         return [
             {
@@ -86,7 +90,41 @@ class PinnedResolver(aiohttp.abc.AbstractResolver):
         ]
 
     async def close(self) -> None:
-        await self.fallback.close()
+        pass
+
+
+# aiohttp.ThreadedResolver's flags: only the address families this host has configured.
+_AI_ADDRCONFIG = socket.AI_ADDRCONFIG & getattr(socket, "AI_MASK", socket.AI_ADDRCONFIG)
+_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+
+def _resolve_results(host: str, infos: list[AddrInfo]) -> list[aiohttp.abc.ResolveResult]:
+    """getaddrinfo's answer as aiohttp wants it (what ``aiohttp.ThreadedResolver`` returns)."""
+    results: list[aiohttp.abc.ResolveResult] = []
+    for fam, _, proto, _, address in infos:
+        if fam == socket.AF_INET6:
+            if len(address) < 3:  # no IPv6 in this Python build
+                continue
+            if address[3]:  # a link-local scope: numeric, so no lookup (no blocking)
+                name, service = socket.getnameinfo(address, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+                resolved, port = name, int(service)
+            else:
+                resolved, port = address[0], address[1]
+        elif fam == socket.AF_INET:
+            resolved, port = address[0], address[1]
+        else:
+            continue
+        results.append(
+            {
+                "hostname": host,
+                "host": resolved,
+                "port": port,
+                "family": fam,
+                "proto": proto,
+                "flags": _NUMERIC,
+            }
+        )
+    return results
 
 
 @dataclass
@@ -170,7 +208,7 @@ def http_session(ctx: ProbeContext, trace: Trace) -> aiohttp.ClientSession:
     network = ctx.network
     connector = aiohttp.TCPConnector(
         ssl=ssl_context(ca_path(ctx.options.ca_bundle, network), ()),
-        resolver=PinnedResolver(dict(network.resolve)) if network.resolve else None,
+        resolver=PinnedResolver(dict(network.resolve)),  # ours always: see PinnedResolver
     )
     return aiohttp.ClientSession(
         connector=connector,

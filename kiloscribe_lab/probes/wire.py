@@ -10,10 +10,12 @@ into an Outcome in one place, ``classify_exception``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -193,12 +195,51 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+
+
+def resolve_host(
+    host: str, port: int, *, family: int = socket.AF_UNSPEC, flags: int = 0
+) -> asyncio.Future[list[AddrInfo]]:
+    """``socket.getaddrinfo`` (SOCK_STREAM) in a daemon thread of our own.
+
+    Not ``loop.getaddrinfo``: its executor thread outlives a cancelled probe, and
+    ``asyncio.run`` and interpreter exit wait for it, so a hung resolver would hang us.
+    Cancelling (or timing out) the returned future abandons the lookup; nothing waits on
+    the thread. Errors (``socket.gaierror``) come back through the future.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[AddrInfo]] = loop.create_future()
+
+    def settle(result: list[AddrInfo] | None, error: Exception | None) -> None:
+        if future.done():  # the caller gave up
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or [])
+
+    def lookup() -> None:
+        result: list[AddrInfo] | None = None
+        error: Exception | None = None
+        try:
+            result = list(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, flags))
+        except Exception as exc:  # handed over to the awaiting task
+            error = exc
+        if loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
+    return future
+
+
 async def _resolve(host: str, port: int, clock: Clock) -> str:
     if _is_ip(host):
         return host
     began = clock.begin("dns")
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = await resolve_host(host, port)
     clock.end("dns", began)
     if not infos:
         raise socket.gaierror(f"no address for {host}")

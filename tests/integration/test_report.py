@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,3 +231,104 @@ def test_invalid_config_is_rejected_before_anything_runs(tmp_path: Path) -> None
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "malformed URL" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --- a notebook that never ends: killed with its kernel, on a deadline or on Ctrl-C ------------
+
+
+def _sleeper(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A notebook whose only cell sleeps for 10 minutes, and an environment that marks every
+    process started in it (workers and kernels inherit it) with tmp_path."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(600)"))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebooks = tmp_path / "nbs"
+    notebooks.mkdir()
+    path = notebooks / report.PROBE_NOTEBOOK
+    nbformat.write(nb, path)
+    return path, {**os.environ, "KILOSCRIBE_TEST_MARK": str(tmp_path)}
+
+
+def _ours(tmp_path: Path) -> dict[int, str]:
+    """Live (not zombie) processes marked with tmp_path (see _sleeper): workers and kernels."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"KILOSCRIBE_TEST_MARK={tmp_path}".encode() in environ and state not in ("Z", "X"):
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def _kernels(tmp_path: Path) -> set[int]:
+    return {pid for pid, cmd in _ours(tmp_path).items() if "ipykernel" in cmd}
+
+
+def _gone(tmp_path: Path, within_s: float = 3.0) -> dict[int, str]:
+    """What is still alive after ``within_s`` (a SIGKILLed process takes a moment to go)."""
+    deadline = time.monotonic() + within_s
+    while (left := _ours(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.mark.timeout(120)
+def test_a_notebook_past_its_wall_deadline_is_killed_with_its_kernel(tmp_path: Path) -> None:
+    notebook, env = _sleeper(tmp_path)
+    wall_s = 25.0
+    spec = {
+        "input": str(notebook),
+        "output": str(tmp_path / "out.ipynb"),
+        "parameters": {},
+        "start_timeout": 60,
+        "execution_timeout": 600,
+        "status": str(tmp_path / "sleeper.status.json"),
+    }
+    outcome: dict[str, object] = {}
+    began = time.monotonic()
+    worker = threading.Thread(target=lambda: outcome.update(report._execute(spec, env, wall_s)))
+    worker.start()
+    seen: set[int] = set()
+    while worker.is_alive():
+        seen |= _kernels(tmp_path)
+        time.sleep(0.2)
+    worker.join()
+    elapsed = time.monotonic() - began
+
+    assert seen, "the kernel never started: the test proves nothing"
+    assert outcome["status"] == "timeout" and "killed" in str(outcome["error"])
+    assert wall_s <= elapsed < wall_s + 10
+    assert not _gone(tmp_path, within_s=0.5)  # killed by us, not by ipykernel's 1 s parent poll
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("sleeper.")]  # spec, pids, stderr
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_during_the_matrix_kills_the_live_notebook_and_runs_no_queued_one(tmp_path: Path) -> None:
+    notebook, env = _sleeper(tmp_path)
+    plan = report.ReportPlan("t", "test", tuple(report.Target(f"http://127.0.0.1:9/{i}") for i in range(3)))
+    runs = report.build_matrix(plan)
+    run_dir = tmp_path / "run"
+
+    def interrupt_once_a_kernel_runs() -> None:
+        deadline = time.monotonic() + 90
+        while not _kernels(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)  # a real signal: it wakes the main thread's wait
+
+    threading.Thread(target=interrupt_once_a_kernel_runs, daemon=True).start()
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        report.run_matrix(plan, runs, run_dir, env, jobs=1, notebooks=notebook.parent)
+    assert time.monotonic() - began < 60  # the sleeper's first kernel start, then at once
+    assert not _gone(tmp_path)
+    # Only the first run ever started a worker: the queued ones were cancelled.
+    started = sorted(p.name for p in (run_dir / "notebooks").iterdir())
+    assert all(name.startswith(runs[0].id) for name in started), started

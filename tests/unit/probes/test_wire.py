@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import time
 from collections.abc import Callable
 
 import h2.config
@@ -290,6 +291,37 @@ def test_clock_phases_add_up_and_mark_once_keeps_the_first(monkeypatch: pytest.M
     assert clock.phases["first_byte"] == pytest.approx(5.0)
     assert clock.now_ms() == pytest.approx(500.0)
     assert "dns" not in clock.phases  # a phase that did not happen stays absent
+
+
+# --- DNS in a thread of our own ---------------------------------------------------------------
+
+
+def test_a_hung_lookup_is_bounded_by_our_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    def hung(*_a: object, **_k: object) -> list[object]:
+        time.sleep(5)
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung)
+    began = time.monotonic()
+    with pytest.raises(TimeoutError):
+        asyncio.run(asyncio.wait_for(wire._resolve("hung.example", 443, Clock()), 0.2))
+    # asyncio.run itself returned: nothing of the loop waits on the lookup thread.
+    assert time.monotonic() - began < 2.0
+
+
+def test_lookup_answers_and_errors_come_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake(host: str, port: int, *_a: object, **_k: object) -> list[object]:
+        if host == "nx.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    clock = Clock()
+    assert asyncio.run(wire._resolve("ok.example", 443, clock)) == "192.0.2.7"
+    assert "dns" in clock.phases
+    with pytest.raises(socket.gaierror) as caught:
+        asyncio.run(wire._resolve("nx.example", 443, Clock()))
+    assert classify_exception(caught.value) == (Outcome.DNS_ERROR, f"DNS lookup failed: {caught.value}")
 
 
 # --- a scripted in-memory stream ----------------------------------------------------------
