@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import pytest
 from kiloscribe_lab import report
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import SCENARIOS
+from tests.integration.servers import canned_server, http_answer
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,40 +38,10 @@ SECTIONS = (
 @pytest.fixture(scope="module")
 def hostile_server() -> Iterator[str]:
     """An HTTP server whose every answer carries markup where text belongs."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
     body = f"{HOSTILE} | ![x](http://evil.invalid/x.png) `tick`".encode()
-
-    def serve() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(
-                        b"HTTP/1.1 400 Bad Request\r\nServer: "
-                        + HOSTILE.encode()
-                        + b"\r\nContent-Type: text/html\r\nContent-Length: "
-                        + str(len(body)).encode()
-                        + b"\r\nConnection: close\r\n\r\n"
-                        + body
-                    )
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(2)
-        server.close()
+    answer = http_answer("400 Bad Request", body, f"Server: {HOSTILE}", "Content-Type: text/html")
+    with canned_server(answer) as url:
+        yield url
 
 
 @dataclass

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,57 +11,24 @@ from kiloscribe_lab import diagnosis
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import Outcome
+from tests.integration.servers import canned_server, http_answer
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def serve(answer: bytes) -> Callable[[], Iterator[str]]:
-    def fixture() -> Iterator[str]:
-        server = socket.create_server(("127.0.0.1", 0))
-        stop = threading.Event()
-
-        def loop() -> None:
-            server.settimeout(0.1)
-            while not stop.is_set():
-                try:
-                    conn, _ = server.accept()
-                except TimeoutError:
-                    continue
-                with conn:
-                    conn.settimeout(1)
-                    try:
-                        conn.recv(65536)
-                        conn.sendall(answer)
-                    except OSError:
-                        pass
-
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.getsockname()[1]}"
-        finally:
-            stop.set()
-            thread.join(2)
-            server.close()
-
-    return fixture
-
-
 GATEWAY_BODY = b'{"message":"Forbidden"}'
-gateway = pytest.fixture(
-    serve(
-        b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: "
-        + str(len(GATEWAY_BODY)).encode()
-        + b"\r\nConnection: close\r\n\r\n"
-        + GATEWAY_BODY
-    )
-)
-ftp_redirect = pytest.fixture(
-    serve(
-        b"HTTP/1.1 301 Moved\r\nLocation: ftp://files.example.invalid/\r\nContent-Length: 0\r\n"
-        b"Connection: close\r\n\r\n"
-    )
-)
+
+
+@pytest.fixture
+def gateway() -> Iterator[str]:
+    with canned_server(http_answer("403 Forbidden", GATEWAY_BODY, "Content-Type: application/json")) as url:
+        yield url
+
+
+@pytest.fixture
+def ftp_redirect() -> Iterator[str]:
+    with canned_server(http_answer("301 Moved", b"", "Location: ftp://files.example.invalid/")) as url:
+        yield url
 
 
 def test_a_gateways_json_403_is_not_a_socketio_refusal(gateway: str) -> None:
