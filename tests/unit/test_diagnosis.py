@@ -44,33 +44,11 @@ from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import suite
 from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, Timings, read_jsonl
+from tests.unit.design import DESIGN_FINDING_IDS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KEY_ENV = "KILOSCRIBE_API_KEY"
 
-# DESIGN.md, "Finding (one JSON object)": the stable finding ids.
-DESIGN_FINDING_IDS = frozenset(
-    {
-        "plain-websocket-protocol-mismatch",
-        "root-redirect",
-        "auth-path-healthy",
-        "auth-rejected",
-        "backend-down",
-        "all-backends-down",
-        "backend-timeout",
-        "sticky-sessions-missing",
-        "sticky-sessions-cookie-only",
-        "websocket-blocked",
-        "network-timeouts",
-        "not-socketio",
-        "engineio-version-mismatch",
-        "discovery-problem",
-        "tls-problem",
-        "dns-problem",
-        "sdk-runtime-missing-websocket",
-        "sdk-fallback-not-effective",
-    }
-)
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 A, B, C = "https://a.example", "https://b.example", "https://c.example"

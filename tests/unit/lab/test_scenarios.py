@@ -14,29 +14,7 @@ from kiloscribe_lab.lab.scenarios import (
     LbPolicy,
     get_scenario,
 )
-
-# DESIGN.md, "Finding (one JSON object)": the finding ids so far.
-DESIGN_FINDING_IDS = frozenset(
-    {
-        "plain-websocket-protocol-mismatch",
-        "root-redirect",
-        "auth-path-healthy",
-        "auth-rejected",
-        "backend-down",
-        "all-backends-down",
-        "backend-timeout",
-        "sticky-sessions-missing",
-        "sticky-sessions-cookie-only",
-        "websocket-blocked",
-        "network-timeouts",
-        "not-socketio",
-        "engineio-version-mismatch",
-        "discovery-problem",
-        "tls-problem",
-        "sdk-runtime-missing-websocket",
-        "sdk-fallback-not-effective",
-    }
-)
+from tests.unit.design import DESIGN_FINDING_IDS
 
 # DESIGN.md, "Lab scenarios and their ground truth".
 DESIGN_TRUTH = {
