@@ -8,6 +8,7 @@ as soon as it is spawned, so ``down`` can stop a lab even when ``up`` was interr
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -35,6 +36,7 @@ from kiloscribe_lab.results import utc_now
 API_KEY_ENV = "KILOSCRIBE_API_KEY"
 LAB_DIR_ENV = "KILOSCRIBE_LAB_DIR"
 PROXIES = lab_networks.PROXY_COMPONENT
+HOLDER = "held-ports"  # the process that keeps the down backends' ports reserved
 STATE_FILE = "lab.json"
 KEY_FILE = "lab.env"
 CA_FILE = "ca.pem"
@@ -84,6 +86,10 @@ def _allocate_ports(extra: int) -> tuple[LabPorts, list[int]]:
     direct = dict(zip(BACKENDS, ports[3 : 3 + n], strict=True))
     backend = dict(zip(BACKENDS, ports[3 + n : 3 + 2 * n], strict=True))
     return LabPorts(edge=edge, lb=lb, api=api, direct=direct, backend=backend), ports[3 + 2 * n :]
+
+
+class _PortTaken(LabStartError):
+    """A port picked for the lab was taken by another process before a component bound it."""
 
 
 def _https(port: int) -> str:
@@ -390,9 +396,11 @@ def _wait_ready(
         while pending or proxy_checks:
             for name, (proc, record) in running.items():
                 if proc.poll() is not None:
-                    raise LabStartError(
+                    last = procs.tail(record.log)
+                    error = _PortTaken if "address already in use" in last.lower() else LabStartError
+                    raise error(
                         f"{name} exited with code {proc.returncode} during start-up; "
-                        f"last lines of {record.log}:\n{procs.tail(record.log)}"
+                        f"last lines of {record.log}:\n{last}"
                     )
             if tls is None and ca_root.exists():
                 tls = httpx.Client(timeout=0.5, trust_env=False, verify=_ssl_context(ca_root))
@@ -468,6 +476,30 @@ def up(
     The ``mobile`` network's link is ``mobile_link``, else ``$KILOSCRIBE_LAB_MOBILE_RTT_MS`` /
     ``$KILOSCRIBE_LAB_MOBILE_JITTER_MS``, else 150 ms ± 10 ms.
     """
+    # Ports are picked free, then bound by the components a moment later: another process may
+    # take one in between. Fresh ports, once, make that race harmless.
+    start = functools.partial(
+        _up_once,
+        lab_dir,
+        scenario_name,
+        environ=environ,
+        ready_timeout_s=ready_timeout_s,
+        mobile_link=mobile_link,
+    )
+    try:
+        return start()
+    except _PortTaken:
+        return start()
+
+
+def _up_once(
+    lab_dir: Path | None,
+    scenario_name: str,
+    *,
+    environ: Mapping[str, str] | None,
+    ready_timeout_s: float,
+    mobile_link: MobileLink | None,
+) -> LabInfo:
     scenario = get_scenario(scenario_name)
     lab_dir = (lab_dir or default_lab_dir()).resolve()
     lab_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -512,6 +544,10 @@ def up(
     )
     running: dict[str, tuple[Any, procs.ProcessRecord]] = {}
     try:
+        if scenario.down:
+            running[HOLDER] = _hold_ports(
+                [info.ports.backend[n] for n in sorted(scenario.down)], logs, child_env
+            )
         for name in BACKENDS:
             if name in scenario.down:
                 continue
@@ -548,6 +584,25 @@ def up(
         raise
     _write_state(lab_dir, info, [r for _, r in running.values()], phase="running")
     return info
+
+
+def _hold_ports(ports: list[int], logs: Path, env: Mapping[str, str]) -> tuple[Any, procs.ProcessRecord]:
+    """Bind the down backends' ports (never listen) and hand them to a holder process."""
+    sockets: list[socket.socket] = []
+    try:
+        for port in ports:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError as exc:
+                raise _PortTaken(f"cannot reserve port {port} for a down backend: {exc}") from exc
+        fds = [s.fileno() for s in sockets]
+        argv = [sys.executable, "-m", "kiloscribe_lab.lab.holder", *map(str, fds)]
+        return procs.spawn(HOLDER, argv, log=logs / f"{HOLDER}.log", env=env, pass_fds=fds)
+    finally:
+        for sock in sockets:
+            sock.close()  # the holder has its own copies
 
 
 def attach(lab_dir: Path | None = None) -> LabInfo:
@@ -594,9 +649,10 @@ def status(lab_dir: Path | None = None) -> LabStatus:
         httpx.Client(timeout=1.0, trust_env=False) as plain,
         httpx.Client(timeout=1.0, trust_env=False, verify=_ssl_context(info.ca_bundle)) as tls,
     ):
+        holder = by_name.get(HOLDER)
         for name in BACKENDS:
             if name in scenario.down:
-                components.append(ComponentStatus(name, "down (scenario)", "down (scenario)", None))
+                components.append(_down_component(name, holder))
                 continue
             record = by_name.get(name)
             components.append(
@@ -625,6 +681,17 @@ def status(lab_dir: Path | None = None) -> LabStatus:
             )
     components += _proxy_components(by_name.get(PROXIES), info)
     return LabStatus(info, tuple(components))
+
+
+def _down_component(name: str, holder: procs.ProcessRecord | None) -> ComponentStatus:
+    """A down backend is healthy while its port stays reserved (refusing, never reused)."""
+    expected = "down (scenario)"
+    if holder is None:
+        return ComponentStatus(name, expected, expected, None)  # a lab from before the holder
+    if not procs.is_alive(holder):
+        detail = "its port is no longer reserved: another process may take it. " + procs.tail(holder.log, 3)
+        return ComponentStatus(name, expected, "crashed", holder.pid, detail.strip())
+    return ComponentStatus(name, expected, expected, holder.pid)
 
 
 def _proxy_components(record: procs.ProcessRecord | None, info: LabInfo) -> list[ComponentStatus]:

@@ -92,6 +92,7 @@ def spawn(
     log: Path,
     env: Mapping[str, str],
     cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -102,6 +103,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=dict(env),
             cwd=cwd,
+            pass_fds=tuple(pass_fds),
             start_new_session=True,  # own group: stop() signals everything it forks
         )
     ticks = start_ticks(proc.pid)

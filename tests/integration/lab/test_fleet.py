@@ -116,8 +116,8 @@ def own_lab(tmp_path: Path) -> Iterator[Path]:
 def test_down_leaves_nothing_behind(own_lab: Path, lab_key: str) -> None:
     info = fleet.up(own_lab, "incident", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
     records = recorded(own_lab)
-    # 2 is down; "proxies" is the mitmdump behind the corporate-proxy and mobile networks
-    assert {r.name for r in records} == {"inscribe-1", "inscribe-3", "caddy", "proxies"}
+    # 2 is down, its port held; "proxies" is the mitmdump behind the corporate-proxy and mobile networks
+    assert {r.name for r in records} == {"inscribe-1", "inscribe-3", "caddy", "proxies", fleet.HOLDER}
     members = {pid: procs.start_ticks(pid) for pid in lab_pids(records)}
     assert len(members) >= len(records)
     ports = info.ports.all_tcp() + list(info.proxy_ports().values())
@@ -132,6 +132,7 @@ def test_down_leaves_nothing_behind(own_lab: Path, lab_key: str) -> None:
         assert not procs.is_alive(record)
     assert [pid for pid, ticks in members.items() if not gone(pid, ticks)] == []
     assert [p for p in ports if not refuses_connections(p)] == []
+    assert can_bind(info.ports.backend["inscribe-2"])  # the held port is released with the lab
     assert not (own_lab / fleet.STATE_FILE).exists()
     assert backends_running_in(own_lab) == []
     assert proxies_running_in(own_lab) == []  # no proxy left behind
@@ -244,6 +245,71 @@ def test_interrupted_up_stops_what_it_started(
         fleet.up(own_lab, "healthy", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
     assert len(spawned) == len(BACKENDS) + 2  # + caddy + the proxies' mitmdump
     assert_nothing_left(own_lab, spawned)
+
+
+def can_bind(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_a_down_backends_port_stays_reserved_and_refuses(labs: LabGetter) -> None:
+    """Left free, the port of a backend that is down went to the next bind(0) (another lab's
+    backend) and the "down" backend answered: CI saw exactly that. It is held, and refuses."""
+    for scenario, down in [("incident", ["inscribe-2"]), ("all-down", list(BACKENDS))]:
+        info = labs(scenario)
+        for name in down:
+            port = info.ports.backend[name]
+            assert not can_bind(port), (scenario, name)
+            assert refuses_connections(port), (scenario, name)
+            with http(info) as client:
+                response = client.get(info.backend_url(name) + "/socket.io/?EIO=4&transport=polling")
+            assert response.status_code == 502, (scenario, name)
+
+
+def test_status_notices_when_a_down_backends_port_is_released(own_lab: Path, lab_key: str) -> None:
+    info = fleet.up(own_lab, "incident", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
+    holder = next(r for r in recorded(own_lab) if r.name == fleet.HOLDER)
+    assert fleet.status(own_lab).healthy
+    os.killpg(holder.pid, signal.SIGKILL)
+    wait_until_dead(holder)
+    assert can_bind(info.ports.backend["inscribe-2"])
+    states = {c.name: c for c in fleet.status(own_lab).components}
+    assert states["inscribe-2"].state == "crashed"
+    assert "no longer reserved" in states["inscribe-2"].detail
+    assert fleet.down(own_lab) == []
+
+
+@pytest.mark.parametrize("clash", ["edge", "backend"])
+def test_up_retries_with_fresh_ports_when_one_is_taken_in_between(
+    own_lab: Path, lab_key: str, monkeypatch: pytest.MonkeyPatch, clash: str
+) -> None:
+    """Another process binds one of the picked ports before the component does: the lab
+    comes up on fresh ports instead of failing."""
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    real = fleet.free_ports
+    calls: list[list[int]] = []
+
+    def first_one_clashes(count: int) -> list[int]:
+        ports = real(count)
+        if not calls:  # edge is ports[0]; inscribe-1's upstream follows the direct sites
+            ports[0 if clash == "edge" else 3 + len(BACKENDS)] = taken
+        calls.append(ports)
+        return ports
+
+    monkeypatch.setattr(fleet, "free_ports", first_one_clashes)
+    with squatter:
+        info = fleet.up(own_lab, "incident", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
+        assert len(calls) == 2
+        assert taken not in info.ports.all_tcp()
+        assert fleet.status(own_lab).healthy
+    assert fleet.down(own_lab) == []
 
 
 # --- status -----------------------------------------------------------------------------
