@@ -203,6 +203,10 @@ class Finding:
 
 Record = ProbeResult | Finding
 
+# Lines ``probe --json`` and the report also write, derived from the records above (verdicts
+# per target, the overall summary): readers skip them and recompute them from the records.
+DERIVED_KINDS = frozenset({"verdict", "summary"})
+
 
 def record_from_json(data: Mapping[str, Any]) -> Record:
     kind = data.get("kind")
@@ -232,6 +236,8 @@ def read_jsonl(text: str) -> Iterator[Record]:
             raise ProtocolError(f"line {lineno}: not JSON: {exc.msg}") from exc
         if not isinstance(data, dict):
             raise ProtocolError(f"line {lineno}: not a JSON object")
+        if data.get("kind") in DERIVED_KINDS:
+            continue
         yield record_from_json(data)
 
 

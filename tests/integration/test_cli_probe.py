@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiloscribe_lab.lab import fleet
+from kiloscribe_lab.results import Finding, read_jsonl
 from tests.integration.conftest import LabGetter, lab_targets
 
 pytestmark = pytest.mark.timeout(60)
@@ -53,6 +54,10 @@ def test_incident_json_lines_then_exit_1(labs: LabGetter, lab_key: str) -> None:
     ids = {r["id"] for r in records if r["kind"] == "finding"}
     assert {"backend-down", "sticky-sessions-missing", "root-redirect"} <= ids
     assert lab_key not in proc.stdout and lab_key not in proc.stderr
+    # the output reads back: the records, with the derived verdict/summary lines skipped
+    read_back = list(read_jsonl(proc.stdout))
+    assert len(read_back) == kinds.count("probe") + kinds.count("finding")
+    assert {f.id for f in read_back if isinstance(f, Finding)} == ids
 
 
 def test_healthy_human_output_exit_0(labs: LabGetter, lab_key: str) -> None:

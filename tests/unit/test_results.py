@@ -186,6 +186,13 @@ def test_read_jsonl_error_names_the_line_and_skips_blank_lines() -> None:
     assert list(read_jsonl(f"\n{good}\n   \n")) == [FINDING]
 
 
+def test_read_jsonl_skips_the_derived_verdict_and_summary_lines() -> None:
+    verdict = '{"kind":"verdict","target":"https://x","verdict":"healthy"}'
+    summary = '{"kind":"summary","overall":"healthy"}'
+    text = f"{dumps_line(probe())}\n{dumps_line(FINDING)}\n{verdict}\n{summary}\n"
+    assert list(read_jsonl(text)) == [probe(), FINDING]
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
