@@ -99,11 +99,10 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
 def test_refused_port_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     import socket
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
-    proc = run(["probe", f"http://127.0.0.1:{port}", "--json", "--timeout", "2"])
+    with socket.socket() as s:  # bound, never listening: refuses, and no one else can take it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        proc = run(["probe", f"http://127.0.0.1:{port}", "--json", "--timeout", "2"])
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     probes = [r for r in records if r["kind"] == "probe"]
     assert probes and all(r["outcome"] == "refused" for r in probes)
