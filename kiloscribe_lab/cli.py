@@ -143,6 +143,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         attempts=args.attempts,
         ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
         lab_dir=Path(args.lab_dir) if args.lab_dir else None,
+        inscription=args.inscription,
     )
     progress = None if args.json or not sys.stderr.isatty() else output.progress_printer()
     report = run_probe(request, progress=progress, started=STARTED)
@@ -254,6 +255,7 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
             node=args.node,
             ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
             notify=notify,
+            inscription=args.inscription,
         )
     )
     findings = diagnosis.diagnose(results, args.api_key_env)
@@ -311,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs to trust")
     probe.add_argument(
+        "--no-inscription",
+        dest="inscription",
+        action="store_false",
+        help="skip the dry-run start-inscription after a connect (it executes nothing, but a "
+        "production server records a job)",
+    )
+    probe.add_argument(
         "--json",
         action="store_true",
         help="JSON lines: every ProbeResult, then every Finding, then verdicts",
@@ -356,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
     sdk.add_argument("--node", metavar="PATH", help="the Node.js to run (default: node on PATH)")
     sdk.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs for Node (NODE_EXTRA_CA_CERTS)")
     sdk.add_argument("--json", action="store_true", help="JSON lines: every ProbeResult, then every Finding")
+    sdk.add_argument(
+        "--no-inscription",
+        dest="inscription",
+        action="store_false",
+        help="skip the dry-run start-inscription after a connect (it executes nothing, but a "
+        "production server records a job)",
+    )
     sdk.set_defaults(func=cmd_sdk_check)
 
     lab = sub.add_parser("lab", help="the local lab: Caddy edge + LB in front of Socket.IO backends")

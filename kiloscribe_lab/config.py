@@ -11,6 +11,7 @@ Every error is a ConfigError that names the file and the key, raised before anyt
     attempts = 3
     timeout = 5.0
     ca_bundle = "ca.pem"                          # relative to this file
+    inscription = false                           # skip the dry-run start-inscription
 
     [networks.corporate]
     proxy = "http://proxy.corp.example:3128"
@@ -37,6 +38,7 @@ INVESTIGATION_KEYS = {
     "attempts",
     "timeout",
     "ca_bundle",
+    "inscription",
 }
 
 
@@ -50,6 +52,7 @@ class InvestigationConfig:
     attempts: int = 1
     timeout_s: float = 5.0
     ca_bundle: Path | None = None
+    inscription: bool = True
     source: Path | None = None
 
 
@@ -110,6 +113,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
             ca_path = source.parent / ca_path
         if not ca_path.is_file():
             raise ConfigError(f"{where}: ca_bundle {ca_path} does not exist")
+    inscription = _expect(inv.get("inscription", True), bool, f"{where}: inscription")
     return InvestigationConfig(
         endpoints=endpoints,
         api_base=api_base,
@@ -119,6 +123,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
         attempts=attempts,
         timeout_s=timeout,
         ca_bundle=ca_path,
+        inscription=inscription,
         source=source,
     )
 

@@ -29,6 +29,7 @@ async def probe_endpoint(
     results_path: str | None = None,
     config_path: str | None = None,
     environ: Mapping[str, str] | None = None,
+    inscription: bool = True,
 ) -> ProbeReport:
     """Run the probe suite for one endpoint on one network; write the results if asked."""
     env = dict(os.environ if environ is None else environ)
@@ -40,6 +41,7 @@ async def probe_endpoint(
         timeout_s=float(timeout),
         attempts=int(attempts),
         ca_bundle=Path(ca_bundle) if ca_bundle else None,
+        inscription=bool(inscription),
     )
     options = validate(request, env)
     results = await investigate(request.urls, options, environ=env)

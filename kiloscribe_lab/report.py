@@ -76,6 +76,7 @@ class ReportPlan:
     timeout_s: float = 5.0
     ca_bundle: Path | None = None
     config_path: Path | None = None  # where the network profiles are defined
+    inscription: bool = True  # the dry-run start-inscription (probes and SDK replay)
     profiles: Mapping[str, NetworkProfile] = field(default_factory=dict)
 
 
@@ -112,6 +113,7 @@ def probe_parameters(run: MatrixRun, plan: ReportPlan, run_dir: Path) -> dict[st
         "ca_bundle": None if plan.ca_bundle is None else str(plan.ca_bundle),
         "results_path": str(run_dir / "results" / f"{run.id}.jsonl"),
         "config_path": None if plan.config_path is None else str(plan.config_path),
+        "inscription": plan.inscription,
     }
 
 
@@ -126,6 +128,7 @@ def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
         attempts=cfg.attempts,
         timeout_s=cfg.timeout_s,
         ca_bundle=cfg.ca_bundle,
+        inscription=cfg.inscription,
         config_path=cfg.source,
         profiles=dict(cfg.networks),
     )
@@ -407,6 +410,7 @@ def run_sdk_checks(
                     ca_bundle=plan.ca_bundle,
                     environ=env,
                     runtimes=runtimes,
+                    inscription=plan.inscription,
                 )
             except ToolchainMissingError as exc:
                 return f"sdk-check skipped: {exc}"

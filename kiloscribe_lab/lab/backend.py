@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import secrets
+import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -45,6 +46,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 BACKEND_HEADER = "x-lab-backend"
 HEALTH_PATH = "/api/health"
 INVALID_KEY = "Invalid API key"
+# One line per accepted start-inscription in the backend's log (main() sends it to stdout).
+JOBS_LOG = logging.getLogger("kiloscribe_lab.lab.backend.jobs")
 # Progress events are spaced so a client sees them arrive, yet a flow ends well within a second.
 PROGRESS_STEPS = (25, 50, 75, 100)
 PROGRESS_INTERVAL_S = 0.02
@@ -149,6 +152,8 @@ def build_socketio(config: BackendConfig, store: InscriptionStore) -> socketio.A
         if error is not None:
             return {"success": False, "error": error}
         job = store.start(data)
+        # One line per job in the backend's log: where a request landed, and that it did.
+        JOBS_LOG.info("start-inscription: job %s", job["jobId"])
         sio.start_background_task(_emit_progress, sio, sid, job)
         return {
             "success": True,
@@ -405,6 +410,10 @@ def main(argv: list[str] | None = None) -> None:
         api_key = secrets.token_urlsafe(24)
     config = load_config(args.config, args.name, api_key)
     logging.getLogger("uvicorn.error").addFilter(_DenialLogFilter())
+    jobs = logging.StreamHandler(sys.stdout)
+    jobs.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    JOBS_LOG.addHandler(jobs)
+    JOBS_LOG.setLevel(logging.INFO)
     uvicorn.run(
         build_app(config),
         host="127.0.0.1",

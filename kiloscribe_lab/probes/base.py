@@ -36,6 +36,9 @@ class ProbeOptions:
     network: NetworkProfile = DIRECT
     follow_ups: int = 8  # sticky-session follow-up requests per variant
     max_redirects: int = 5
+    # sdk_flow emits a dry-run start-inscription (the SDK's own next step). It signs and
+    # executes nothing, but a production server records a job: --no-inscription skips it.
+    inscription: bool = True
 
 
 @dataclass(frozen=True, slots=True)

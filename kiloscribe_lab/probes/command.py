@@ -34,6 +34,7 @@ class ProbeRequest:
     attempts: int = 1
     ca_bundle: Path | None = None
     lab_dir: Path | None = None  # where to find lab networks; default $KILOSCRIBE_LAB_DIR or ./.lab
+    inscription: bool = True  # sdk_flow's dry-run start-inscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
         ca_bundle=request.ca_bundle,
         api_key_env=request.api_key_env,
         network=network,
+        inscription=request.inscription,
     )
 
 

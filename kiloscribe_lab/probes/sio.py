@@ -481,7 +481,7 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         transports=["websocket"],
         auth=auth,
         budget_s=budget(SDK_CONNECT_S),
-        start_inscription=True,
+        start_inscription=ctx.options.inscription,
     )
     _fill(rec, connect)
     message = sdk_message(connect)
@@ -499,6 +499,9 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         rec.detail["failed_step"] = "connectWebSocket"
         rec.detail["sdk_message"] = message
         return rec.result(connect.outcome, message)
+    if not ctx.options.inscription:
+        steps.append({"step": "start-inscription", "skipped": "--no-inscription"})
+        return rec.result(Outcome.OK)
     ack = connect.ack if isinstance(connect.ack, dict) else {}
     steps.append(
         {

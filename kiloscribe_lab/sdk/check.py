@@ -16,6 +16,7 @@ The API key reaches Node through the environment variable the caller names, neve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -152,6 +153,7 @@ def replay_config(
     api_key_env: str | None,
     install: SdkInstall,
     deadlines: Deadlines,
+    inscription: bool = True,
 ) -> dict[str, Any]:
     """The program's argv config. No secret: the key is read from ``api_key_env`` in its env."""
     return {
@@ -166,7 +168,7 @@ def replay_config(
         "sdk_version": install.version,
         "sdk_entry": str(install.entry),
         "sdk_root": str(install.root),
-        "start_inscription": True,
+        "start_inscription": inscription,
         "request": INSCRIPTION_REQUEST,
         "deadlines": deadlines.to_json(),
     }
@@ -182,19 +184,14 @@ async def _replay(
 ) -> list[ProbeResult]:
     done = await run_bounded(argv, env=env, timeout_s=deadlines.process_s, cwd=cwd)
     return results_from_run(
-        ReplayRun(
-            mode=run.mode,
-            target=run.target,
+        dataclasses.replace(
+            run,
             stdout=done.stdout,
-            expected_steps=run.expected_steps,
             returncode=done.returncode,
             deadline_s=deadlines.process_s,
             stderr_tail=done.stderr_tail(),
-            label=run.label,
             node_version=rt.version,
             node_path=rt.path,
-            sdk_version=run.sdk_version,
-            secrets=run.secrets,
         )
     )
 
@@ -214,6 +211,7 @@ async def sdk_check(
     websocket_provider: str = "auto",
     deadlines: Deadlines = DEADLINES,
     notify: Notify | None = None,
+    inscription: bool = True,
 ) -> list[ProbeResult]:
     """ProbeResults of probe ``sdk_replay`` for ``url`` (``LABEL=URL`` accepted), one per runtime
     and step. Raises UsageError/SecretError for bad input, ToolchainMissingError when node or
@@ -242,6 +240,7 @@ async def sdk_check(
             api_key_env=api_key_env,
             install=install,
             deadlines=deadlines,
+            inscription=inscription,
         )
         flags = [EXPERIMENTAL_WEBSOCKET_FLAG] if provider == "flag" else []
         argv = [rt.path, *flags, str(program_path()), json.dumps(config, separators=(",", ":"))]
@@ -250,6 +249,7 @@ async def sdk_check(
             target=target,
             stdout="",
             expected_steps=expected,
+            inscription=inscription,
             label=label,
             sdk_version=install.version,
             secrets=(secret,) if secret else (),

@@ -65,6 +65,7 @@ class ReplayRun:
     target: str
     stdout: str
     expected_steps: tuple[str, ...]  # start-inscription is added when connect-valid connected
+    inscription: bool = True  # the program was asked for start-inscription (else --no-inscription)
     returncode: int | None = 0  # None: killed at kiloscribe-lab's deadline
     deadline_s: float = 0.0
     stderr_tail: str = ""
@@ -412,7 +413,8 @@ def results_from_run(run: ReplayRun) -> list[ProbeResult]:
     steps = {str(r.get("step")): r for r in records if r["kind"] == "step"}
     done = next((r for r in records if r["kind"] == "done"), None)
     expected = list(run.expected_steps)
-    if steps.get("connect-valid", {}).get("result") == "resolved" and "start-inscription" not in expected:
+    connected = steps.get("connect-valid", {}).get("result") == "resolved"
+    if run.inscription and connected and "start-inscription" not in expected:
         expected.append("start-inscription")
     results: dict[str, ProbeResult] = {}
     for step in STEPS:

@@ -139,3 +139,9 @@ def polling_follow_up(client: httpx.Client, base: str, sid: str) -> httpx.Respon
         content=b"3",
         headers={"content-type": "text/plain;charset=UTF-8"},
     )
+
+
+def jobs_started(lab: fleet.LabInfo) -> int:
+    """start-inscription jobs the lab's backends have logged so far."""
+    logs = (lab.lab_dir / "logs").glob("inscribe-*.log")
+    return sum(path.read_text(errors="replace").count("start-inscription: job") for path in logs)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.results import Finding, read_jsonl
+from kiloscribe_lab.results import Finding, Outcome, ProbeResult, read_jsonl
+from tests.integration.clients import jobs_started
 from tests.integration.conftest import LabGetter, lab_targets
 
 pytestmark = pytest.mark.timeout(60)
@@ -108,3 +109,22 @@ def test_refused_port_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     assert probes and all(r["outcome"] == "refused" for r in probes)
     assert proc.returncode in {0, 1}
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("inscription", [True, False])
+def test_no_inscription_sends_no_start_inscription(labs: LabGetter, lab_key: str, inscription: bool) -> None:
+    lab = labs("healthy")
+    env = {**os.environ, fleet.API_KEY_ENV: lab_key}
+    before = jobs_started(lab)
+    args = ["probe", f"lb={lab.lb}", "--ca-bundle", str(lab.ca_bundle), "--api-key-env", fleet.API_KEY_ENV]
+    proc = run([*args, "--json", *([] if inscription else ["--no-inscription"])], env)
+    assert proc.returncode == 0, proc.stderr
+    flows = [r for r in read_jsonl(proc.stdout) if isinstance(r, ProbeResult) and r.probe == "sdk_flow"]
+    assert flows and all(r.outcome is Outcome.OK for r in flows)
+    steps = {s["step"]: s for s in flows[0].detail["steps"]}
+    if inscription:
+        assert steps["start-inscription"]["ack_success"] is True
+        assert jobs_started(lab) > before
+    else:
+        assert steps["start-inscription"] == {"step": "start-inscription", "skipped": "--no-inscription"}
+        assert jobs_started(lab) == before

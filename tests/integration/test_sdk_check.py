@@ -27,6 +27,7 @@ from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.results import Outcome, ProbeResult, Severity
 from kiloscribe_lab.sdk import DEFAULT_SDK_VERSION, SdkInstall, ensure_sdk, sdk_check
 from kiloscribe_lab.sdk.subproc import run_bounded
+from tests.integration.clients import jobs_started
 from tests.integration.conftest import LabGetter
 
 pytestmark = pytest.mark.timeout(400)  # a cold cache downloads the SDK once (about a minute)
@@ -161,6 +162,17 @@ def test_ws_shim_also_provides_the_global(
     assert run.step("node-websocket:connect-invalid").error == INVALID
     assert run.step("node-websocket:start-inscription").outcome is Outcome.OK
     assert not any(r.variant.startswith("node-plain:") for r in run.results)
+
+
+def test_no_inscription_connects_and_starts_no_job(
+    labs: LabGetter, lab_key: str, sdk_cache: Path, sdk_install: SdkInstall
+) -> None:
+    lab = labs("healthy")
+    before = jobs_started(lab)
+    run = replay(lab, lab_key, sdk_cache, runtimes=("websocket",), inscription=False)
+    assert run.step("node-websocket:connect-valid").outcome is Outcome.OK
+    assert not any(r.variant.endswith(":start-inscription") for r in run.results)
+    assert jobs_started(lab) == before
 
 
 def test_auth_broken_the_valid_key_is_refused_in_the_sdks_words(

@@ -53,6 +53,8 @@ def test_valid_config() -> None:
     assert cfg.networks["corporate"].transports == ("polling",)
     assert cfg.networks["corporate"].proxy == "http://proxy.corp.example:3128"
     assert (cfg.attempts, cfg.timeout_s) == (3, 2.5)
+    assert cfg.inscription is True
+    assert parse_config(with_(("investigation", "inscription"), False)).inscription is False
     assert cfg.ca_bundle is None and cfg.source is None
 
 
@@ -98,6 +100,8 @@ def test_minimal_configs_take_defaults() -> None:
         (with_(("investigation", "timeout"), False), "timeout"),
         (with_(("investigation", "timeout"), "5"), "timeout"),
         (with_(("investigation", "ca_bundle"), 5), "ca_bundle"),
+        (with_(("investigation", "inscription"), "no"), "inscription"),
+        (with_(("investigation", "inscription"), 0), "inscription"),
         (with_(("investigation", "ca_bundle"), "/nonexistent/ca.pem"), "ca_bundle"),
         ({**VALID, "networks": []}, r"\[networks\]"),
         (with_(("networks", "corporate"), "http://proxy:3128"), r"\[networks.corporate\]"),

@@ -121,6 +121,12 @@ def test_the_programs_config_carries_no_key(tmp_path: Path) -> None:
     assert "apiKey" not in json.dumps(config)
     assert config["api_base"] is None and config["no_api_base"].startswith("http://127.0.0.1:")
     assert config["request"]["file"]["type"] == "url" and config["deadlines"]["connect_ms"] > 10_000
+    assert config["start_inscription"] is True
+    args = dict(mode="plain", provider="as-is", url="wss://e", api_base=None, api_key_env=None)
+    assert (
+        replay_config(**args, install=install, deadlines=DEADLINES, inscription=False)["start_inscription"]
+        is False
+    )
 
 
 def test_deadlines_bound_the_sdks_timers() -> None:
