@@ -45,6 +45,7 @@ REPORT_NOTEBOOK = "findings_report.ipynb"
 START_TIMEOUT_S = 60
 EXECUTION_TIMEOUT_S = 120
 WALL_SLACK_S = 30
+STOP_POLL_S = 0.1  # how often the SDK replay thread looks for a stop request
 RUN_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-\d+)?$")
 Progress = Callable[[str], None]
 
@@ -387,11 +388,18 @@ def run_discovery(plan: ReportPlan, run_dir: Path, env: Mapping[str, str]) -> li
 
 
 def run_sdk_checks(
-    plan: ReportPlan, targets: Sequence[Target], run_dir: Path, env: Mapping[str, str]
+    plan: ReportPlan,
+    targets: Sequence[Target],
+    run_dir: Path,
+    env: Mapping[str, str],
+    stop: threading.Event | None = None,
 ) -> tuple[list[str], float]:
     """The published SDK against every target, in the runtime as the user has it once (its
     10 s timeout is a property of the runtime, not of the endpoint) and with a WebSocket
-    global everywhere. Returns notes for the report; node or npm missing is one line."""
+    global everywhere. Returns notes for the report; node or npm missing is one line.
+
+    Runs in a thread beside the matrix: ``stop`` set (Ctrl-C in the main thread) cancels it,
+    and cancelling kills the node and npm processes it started."""
     from kiloscribe_lab.errors import KiloscribeLabError, ToolchainMissingError
     from kiloscribe_lab.sdk import sdk_check
 
@@ -425,7 +433,15 @@ def run_sdk_checks(
         notes += await asyncio.gather(*(one(i, t) for i, t in enumerate(targets) if i > 0))
         return list(dict.fromkeys(n for n in notes if n))
 
-    notes = asyncio.run(all_targets())
+    async def until_stopped() -> list[str]:
+        work = asyncio.ensure_future(all_targets())
+        while not work.done():
+            if stop is not None and stop.is_set():
+                work.cancel()
+            await asyncio.wait({work}, timeout=STOP_POLL_S)
+        return work.result()
+
+    notes = asyncio.run(until_stopped())
     return notes, round(time.monotonic() - began, 3)
 
 
@@ -632,10 +648,15 @@ def run_report(
     runs = list(runs_override) if runs_override is not None else build_matrix(matrix_plan)
 
     t = time.monotonic()
+    stop_sdk = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as side:
         # The SDK replay waits mostly on its own 10 s timer: it runs beside the matrix.
-        sdk = side.submit(run_sdk_checks, plan, plan.targets, run_dir, env) if sdk_check else None
-        records = run_matrix(matrix_plan, runs, run_dir, env, jobs=jobs, progress=progress)
+        sdk = side.submit(run_sdk_checks, plan, plan.targets, run_dir, env, stop_sdk) if sdk_check else None
+        try:
+            records = run_matrix(matrix_plan, runs, run_dir, env, jobs=jobs, progress=progress)
+        except BaseException:
+            stop_sdk.set()  # else leaving this block waits for the replay's own timers
+            raise
         if sdk is not None:
             sdk_notes, timings["sdk_check_s"] = sdk.result()
             meta["notes"].extend(sdk_notes)

@@ -9,10 +9,12 @@ every other lab run uses only the runtime with a WebSocket global, about a secon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from kiloscribe_lab import cli, diagnosis
+from kiloscribe_lab import cli, diagnosis, report
 from kiloscribe_lab.errors import ToolchainMissingError
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.results import Outcome, ProbeResult, Severity
@@ -248,6 +250,45 @@ def test_a_killed_child_takes_its_whole_group_along() -> None:
     time.sleep(0.2)
     stat = Path(f"/proc/{grandchild}/stat")
     assert not stat.exists() or stat.read_text().split(")")[-1].split()[0] in {"Z", "X"}
+
+
+def replays_running(url: str) -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            text = cmdline.read_bytes()
+            if b"replay.mjs" in text and url.encode() in text:
+                pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def test_a_stop_request_cancels_the_replay_beside_the_matrix_and_kills_node(
+    labs: LabGetter, lab_key: str, sdk_cache: Path, sdk_install: SdkInstall, tmp_path: Path
+) -> None:
+    """Ctrl-C during `report` sets the stop event: the replay (here on Node as found, whose
+    connect waits out the SDK's 10 s timer) ends at once and leaves no node behind."""
+    lab = labs("healthy")
+    env = {**os.environ, fleet.API_KEY_ENV: lab_key, "KILOSCRIBE_LAB_CACHE": str(sdk_cache)}
+    plan = report.ReportPlan(
+        "t", "test", (report.Target(lab.socket_url, "lb"),),
+        api_key_env=fleet.API_KEY_ENV, api_base=lab.api, ca_bundle=lab.ca_bundle,
+    )  # fmt: skip
+    stop = threading.Event()
+    seen: list[list[int]] = []
+
+    def stop_once_node_runs() -> None:
+        deadline = time.monotonic() + 30
+        while not replays_running(lab.socket_url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.append(replays_running(lab.socket_url))
+        stop.set()
+
+    threading.Thread(target=stop_once_node_runs, daemon=True).start()
+    with pytest.raises(asyncio.CancelledError):
+        report.run_sdk_checks(plan, plan.targets, tmp_path, env, stop)
+    assert seen and seen[0], "the replay never started"
+    assert replays_running(lab.socket_url) == []
+    assert not list((tmp_path / "results").glob("sdk-*.jsonl"))  # nothing half-written
 
 
 # --- the command's output, from the session's results (no second 10 s run) ---------------
