@@ -437,7 +437,10 @@ def run_sdk_checks(
         work = asyncio.ensure_future(all_targets())
         while not work.done():
             if stop is not None and stop.is_set():
+                # Once: a second cancel would cut short the SIGTERM → SIGKILL cleanup it runs.
                 work.cancel()
+                await asyncio.wait({work})
+                break
             await asyncio.wait({work}, timeout=STOP_POLL_S)
         return work.result()
 
@@ -630,7 +633,13 @@ def run_report(
         "matrix": [],
         "timings": {},
         "compare_dir": None if compare_dir is None else str(compare_dir),
-        "notes": [],
+        "inscription": plan.inscription,
+        "notes": []
+        if plan.inscription
+        else [
+            "start-inscription was not sent (inscription = false): connects and auth were tested, "
+            "the inscription path was not"
+        ],
     }
     _write_meta(run_dir, meta)
     timings: dict[str, float] = dict(extra_timings or {})
@@ -654,12 +663,12 @@ def run_report(
         sdk = side.submit(run_sdk_checks, plan, plan.targets, run_dir, env, stop_sdk) if sdk_check else None
         try:
             records = run_matrix(matrix_plan, runs, run_dir, env, jobs=jobs, progress=progress)
+            if sdk is not None:
+                sdk_notes, timings["sdk_check_s"] = sdk.result()
+                meta["notes"].extend(sdk_notes)
         except BaseException:
             stop_sdk.set()  # else leaving this block waits for the replay's own timers
             raise
-        if sdk is not None:
-            sdk_notes, timings["sdk_check_s"] = sdk.result()
-            meta["notes"].extend(sdk_notes)
     timings["matrix_s"] = round(time.monotonic() - t, 3)
     timings["kernel_start_s_sum"] = round(sum(r.kernel_start_s or 0 for r in records), 3)
     timings["probe_cells_s_sum"] = round(sum(r.cells_s or 0 for r in records), 3)

@@ -202,7 +202,7 @@ def read_results_file(path: Path, name: str | None = None) -> tuple[list[ProbeRe
             bad.append(f"line {lineno}: not a JSON object")
             continue
         kind = data.get("kind")
-        if kind == "finding" or kind in DERIVED_KINDS:
+        if kind == "finding" or (isinstance(kind, str) and kind in DERIVED_KINDS):
             continue
         if kind != "probe":
             bad.append(f"line {lineno}: unknown record kind {kind!r}")

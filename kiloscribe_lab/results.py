@@ -236,7 +236,8 @@ def read_jsonl(text: str) -> Iterator[Record]:
             raise ProtocolError(f"line {lineno}: not JSON: {exc.msg}") from exc
         if not isinstance(data, dict):
             raise ProtocolError(f"line {lineno}: not a JSON object")
-        if data.get("kind") in DERIVED_KINDS:
+        kind = data.get("kind")
+        if isinstance(kind, str) and kind in DERIVED_KINDS:
             continue
         yield record_from_json(data)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -37,6 +38,7 @@ API_KEY_ENV = "KILOSCRIBE_API_KEY"
 LAB_DIR_ENV = "KILOSCRIBE_LAB_DIR"
 PROXIES = lab_networks.PROXY_COMPONENT
 HOLDER = "held-ports"  # the process that keeps the down backends' ports reserved
+LOG = logging.getLogger(__name__)
 STATE_FILE = "lab.json"
 KEY_FILE = "lab.env"
 CA_FILE = "ca.pem"
@@ -488,7 +490,16 @@ def up(
     )
     try:
         return start()
-    except _PortTaken:
+    except _PortTaken as exc:
+        logs = (lab_dir or default_lab_dir()).resolve() / "logs"
+        kept = logs / "port-clash"
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir(parents=True)
+        for log in logs.glob("*.log"):
+            log.replace(kept / log.name)
+        first_line = str(exc).splitlines()[0]
+        LOG.warning("lab: a port was taken before its component bound it; retrying on fresh ports "
+                    "(%s; that attempt's logs are in %s)", first_line, kept)  # fmt: skip
         return start()
 
 
@@ -546,7 +557,7 @@ def _up_once(
     try:
         if scenario.down:
             running[HOLDER] = _hold_ports(
-                [info.ports.backend[n] for n in sorted(scenario.down)], logs, child_env
+                [info.ports.backend[n] for n in sorted(scenario.down)], lab_dir, child_env
             )
         for name in BACKENDS:
             if name in scenario.down:
@@ -586,7 +597,7 @@ def _up_once(
     return info
 
 
-def _hold_ports(ports: list[int], logs: Path, env: Mapping[str, str]) -> tuple[Any, procs.ProcessRecord]:
+def _hold_ports(ports: list[int], lab_dir: Path, env: Mapping[str, str]) -> tuple[Any, procs.ProcessRecord]:
     """Bind the down backends' ports (never listen) and hand them to a holder process."""
     sockets: list[socket.socket] = []
     try:
@@ -598,8 +609,9 @@ def _hold_ports(ports: list[int], logs: Path, env: Mapping[str, str]) -> tuple[A
             except OSError as exc:
                 raise _PortTaken(f"cannot reserve port {port} for a down backend: {exc}") from exc
         fds = [s.fileno() for s in sockets]
-        argv = [sys.executable, "-m", "kiloscribe_lab.lab.holder", *map(str, fds)]
-        return procs.spawn(HOLDER, argv, log=logs / f"{HOLDER}.log", env=env, pass_fds=fds)
+        argv = [sys.executable, "-m", "kiloscribe_lab.lab.holder", "--lab", str(lab_dir), *map(str, fds)]
+        log = lab_dir / "logs" / f"{HOLDER}.log"
+        return procs.spawn(HOLDER, argv, log=log, env=env, pass_fds=fds)
     finally:
         for sock in sockets:
             sock.close()  # the holder has its own copies
@@ -689,9 +701,13 @@ def _down_component(name: str, holder: procs.ProcessRecord | None) -> ComponentS
     if holder is None:
         return ComponentStatus(name, expected, expected, None)  # a lab from before the holder
     if not procs.is_alive(holder):
-        detail = "its port is no longer reserved: another process may take it. " + procs.tail(holder.log, 3)
-        return ComponentStatus(name, expected, "crashed", holder.pid, detail.strip())
-    return ComponentStatus(name, expected, expected, holder.pid)
+        last = " | ".join(procs.tail(holder.log, 3).splitlines())
+        detail = (
+            f"{HOLDER} (pid {holder.pid}) exited: the port is no longer reserved, another process may take it"
+        )
+        return ComponentStatus(name, expected, "crashed", None, f"{detail}. {last}".strip(" ."))
+    # No pid: the backend does not run; its port is held, refusing connections.
+    return ComponentStatus(name, expected, expected, None, f"port held by {HOLDER} (pid {holder.pid})")
 
 
 def _proxy_components(record: procs.ProcessRecord | None, info: LabInfo) -> list[ComponentStatus]:

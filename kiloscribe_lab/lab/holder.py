@@ -6,7 +6,8 @@ and the "down" backend starts answering. A socket that is bound but not listenin
 port and still refuses connections (RST), which is exactly what a dead backend does.
 
 The bound sockets are created by ``fleet.up`` and inherited here (``pass_fds``), so there is
-no moment at which the port is free. Run as ``python -m kiloscribe_lab.lab.holder FD...``.
+no moment at which the port is free. Run as ``python -m kiloscribe_lab.lab.holder --lab DIR FD...``
+(``--lab`` only names the lab, so ``ps`` and leak checks can tell whose holder it is).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import sys
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--lab"]:
+        argv = argv[2:]
     held = []
     for arg in argv:
         sock = socket.socket(fileno=int(arg))  # raises at once when the fd is not a socket
         held.append(sock)
         print(f"holding {sock.getsockname()[0]}:{sock.getsockname()[1]}", flush=True)
     if not held:
-        print("usage: python -m kiloscribe_lab.lab.holder FD...", file=sys.stderr)
+        print("usage: python -m kiloscribe_lab.lab.holder [--lab DIR] FD...", file=sys.stderr)
         return 2
     while True:  # SIGTERM's default action ends us; nothing to clean up
         signal.pause()

@@ -141,13 +141,18 @@ def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
     network = resolve_network(request.network, request.config, lab_dir=request.lab_dir, environ=environ)
     if network.ca_bundle is not None and not network.ca_bundle.is_file():
         raise UsageError(f"network {network.name}: CA bundle {network.ca_bundle} does not exist")
+    inscription = request.inscription
+    if inscription and request.config is not None:
+        from kiloscribe_lab.config import load_config
+
+        inscription = load_config(request.config).inscription  # the config's "false" holds too
     return ProbeOptions(
         timeout_s=request.timeout_s,
         attempts=request.attempts,
         ca_bundle=request.ca_bundle,
         api_key_env=request.api_key_env,
         network=network,
-        inscription=request.inscription,
+        inscription=inscription,
     )
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kiloscribe_lab.results import Outcome, ProbeResult, Timings, utc_now
+from kiloscribe_lab.results import Outcome, ProbeResult, Timings, replace, utc_now
 
 SDK_PROBE = "sdk_replay"
 SDK_PACKAGE = "@kiloscribe/inscription-sdk"
@@ -431,6 +431,10 @@ def results_from_run(run: ReplayRun) -> list[ProbeResult]:
             results[step] = _discover(b, rec)
         else:
             results[step] = _start_inscription(b, rec)
+    if not run.inscription and "connect-valid" in results:
+        valid = results["connect-valid"]
+        detail = {**valid.detail, "start_inscription": "skipped (--no-inscription)"}
+        results["connect-valid"] = replace(valid, detail=detail)
     out = list(results.values())
     extras: dict[str, Any] = {}
     if done is not None and (done.get("logs") or done.get("uncaught")):

@@ -86,6 +86,9 @@ async def run_bounded(
     )
     out, err = bytearray(), bytearray()
     readers = asyncio.gather(_drain(proc.stdout, out), _drain(proc.stderr, err))
+    # On the cancel paths below nobody awaits the readers: retrieve their outcome here, or
+    # asyncio prints "exception was never retrieved" over the user's Ctrl-C.
+    readers.add_done_callback(lambda f: None if f.cancelled() else f.exception())
     returncode: int | None = None
     try:
         try:

@@ -207,7 +207,8 @@ def test_load_run_reports_a_broken_results_file_and_keeps_the_good_lines(tmp_pat
     run_dir = make_run_dir(tmp_path, fixture("healthy"), failed=False)
     good = fixture("healthy")[:3]
     (run_dir / "results" / "zz-partial.jsonl").write_text(
-        write_jsonl(good) + '{"kind": "probe", "probe": "x"\n' + "[1, 2]\n", encoding="utf-8"
+        write_jsonl(good) + '{"kind": "probe", "probe": "x"\n' + "[1, 2]\n" + '{"kind": [1]}\n',
+        encoding="utf-8",
     )
     (run_dir / "results" / "zz-garbage.jsonl").write_text("this is not json\n", encoding="utf-8")
     (run_dir / "results" / "zz-binary.jsonl").write_bytes(b"\xff\xfe\x00garbage")

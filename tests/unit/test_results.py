@@ -170,6 +170,8 @@ def test_ref_names_probe_variant_target_and_network() -> None:
         "[1, 2]",
         '"a string"',
         '{"kind": "mystery"}',
+        '{"kind": [1]}',  # unhashable: still a ProtocolError
+        '{"kind": {"a": 1}}',
         '{"probe": "x", "target": "t", "outcome": "ok"}',  # no kind
     ],
 )

@@ -73,6 +73,11 @@ def proxies_running_in(lab_dir: Path) -> list[int]:
     return backends_running_in(lab_dir, marker=b"mitmdump")
 
 
+def holders_running_in(lab_dir: Path) -> list[int]:
+    """The processes holding a lab's down backends' ports."""
+    return backends_running_in(lab_dir, marker=b"kiloscribe_lab.lab.holder")
+
+
 def gone(pid: int, ticks: int | None) -> bool:
     """The process ``pid`` started at ``ticks`` no longer runs (an orphan's zombie counts as gone)."""
     fields = procs._stat_fields(pid)
@@ -187,24 +192,34 @@ def assert_nothing_left(lab_dir: Path, spawned: list[procs.ProcessRecord]) -> No
         assert not procs.is_alive(record), record
     assert backends_running_in(lab_dir) == []
     assert proxies_running_in(lab_dir) == []
+    assert holders_running_in(lab_dir) == []
     assert not (lab_dir / fleet.STATE_FILE).exists()
     assert fleet.down(lab_dir) == []
 
 
+@pytest.mark.parametrize(
+    ("scenario", "started"),
+    [
+        ("healthy", {*BACKENDS, "caddy", "proxies"}),
+        ("incident", {"inscribe-1", "inscribe-3", fleet.HOLDER, "caddy", "proxies"}),
+    ],
+)
 def test_up_failure_when_caddy_exits_leaves_nothing_running(
     own_lab: Path,
     lab_key: str,
     spawned: list[procs.ProcessRecord],
     monkeypatch: pytest.MonkeyPatch,
+    scenario: str,
+    started: set[str],
 ) -> None:
     monkeypatch.setattr(fleet, "caddy_binary", lambda: "/bin/false")
     environ = {**os.environ, fleet.API_KEY_ENV: lab_key}
     with pytest.raises(LabStartError) as excinfo:
-        fleet.up(own_lab, "healthy", environ=environ)
+        fleet.up(own_lab, scenario, environ=environ)
     message = str(excinfo.value)
     assert "caddy exited with code 1 during start-up" in message
     assert str(own_lab / "logs" / "caddy.log") in message  # where to look next
-    assert {r.name for r in spawned} == {*BACKENDS, "caddy", "proxies"}
+    assert {r.name for r in spawned} == started
     assert_nothing_left(own_lab, spawned)
 
 
@@ -285,7 +300,7 @@ def test_status_notices_when_a_down_backends_port_is_released(own_lab: Path, lab
 
 @pytest.mark.parametrize("clash", ["edge", "backend"])
 def test_up_retries_with_fresh_ports_when_one_is_taken_in_between(
-    own_lab: Path, lab_key: str, monkeypatch: pytest.MonkeyPatch, clash: str
+    own_lab: Path, lab_key: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, clash: str
 ) -> None:
     """Another process binds one of the picked ports before the component does: the lab
     comes up on fresh ports instead of failing."""
@@ -309,6 +324,11 @@ def test_up_retries_with_fresh_ports_when_one_is_taken_in_between(
         assert len(calls) == 2
         assert taken not in info.ports.all_tcp()
         assert fleet.status(own_lab).healthy
+        # It says so, and keeps the first attempt's logs: the one that failed names the port.
+        assert any("retrying on fresh ports" in r.getMessage() for r in caplog.records)
+        kept = own_lab / "logs" / "port-clash"
+        clashed = [p.name for p in kept.glob("*.log") if "address already in use" in p.read_text().lower()]
+        assert clashed == ["caddy.log" if clash == "edge" else "inscribe-1.log"]
     assert fleet.down(own_lab) == []
 
 

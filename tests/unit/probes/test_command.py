@@ -33,6 +33,28 @@ def test_valid_request_gives_probe_options(tmp_path: Path) -> None:
     assert "not-a-real-key" not in repr(options)  # the key's name travels, never its value
 
 
+@pytest.mark.parametrize(
+    ("flag", "in_config", "inscription"),
+    [
+        (True, None, True),
+        (False, None, False),
+        (True, False, False),
+        (False, True, False),
+        (True, True, True),
+    ],
+)
+def test_inscription_is_off_when_the_flag_or_the_config_says_so(
+    tmp_path: Path, flag: bool, in_config: bool | None, inscription: bool
+) -> None:
+    config = None
+    if in_config is not None:
+        config = tmp_path / "investigation.toml"
+        setting = "true" if in_config else "false"
+        config.write_text(f'[investigation]\nendpoints = ["https://h.example"]\ninscription = {setting}\n')
+    request = ProbeRequest(urls=("https://h.example",), config=config, inscription=flag)
+    assert validate(request, {}).inscription is inscription
+
+
 def test_discovery_alone_is_enough() -> None:
     assert validate(ProbeRequest(urls=(), discover="https://api.example/api"), {}).api_key_env is None
 
