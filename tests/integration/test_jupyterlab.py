@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -23,7 +24,7 @@ EXPECTED = {"probe_endpoint.ipynb", "findings_report.ipynb", "investigate.ipynb"
 def test_jupyterlab_lists_and_opens_the_notebooks(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        port = s.getsockname()[1]  # a first choice: jupyter moves on if it was taken since
     token = secrets.token_hex(16)
     env = {
         **os.environ,
@@ -42,7 +43,7 @@ def test_jupyterlab_lists_and_opens_the_notebooks(tmp_path: Path) -> None:
             f"--port={port}",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={NOTEBOOKS}",
-            "--ServerApp.port_retries=0",
+            "--ServerApp.port_retries=20",
             *(["--allow-root"] if os.geteuid() == 0 else []),
         ],
         stdout=subprocess.DEVNULL,
@@ -50,13 +51,19 @@ def test_jupyterlab_lists_and_opens_the_notebooks(tmp_path: Path) -> None:
         env=env,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"token {token}"}
     try:
         deadline = time.monotonic() + 60
         listing = None
         with httpx.Client(timeout=2, trust_env=False) as client:
             while time.monotonic() < deadline and proc.poll() is None:
+                # The server's runtime file says where it really listens.
+                try:
+                    (found,) = (tmp_path / "runtime").glob("jpserver-*.json")
+                    base = f"http://127.0.0.1:{json.loads(found.read_text())['port']}"
+                except ValueError:  # not written yet, or half-written
+                    time.sleep(0.2)
+                    continue
                 try:
                     listing = client.get(f"{base}/api/contents", headers=headers)
                     break
