@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 KILL_GRACE_S = 0.5
 READ_LIMIT_BYTES = 4 * 1024 * 1024  # per stream; a child that floods is cut, not buffered forever
@@ -65,6 +66,17 @@ async def _stop_group(proc: asyncio.subprocess.Process) -> None:
     _signal_group(proc.pid, signal.SIGKILL)
 
 
+async def _finish(proc: asyncio.subprocess.Process, readers: asyncio.Future[Any]) -> None:
+    """Reap the (stopped or exited) child and read its pipes to EOF, both bounded: a grandchild
+    that left the group could hold the pipes open."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_S)
+    try:
+        await asyncio.wait_for(readers, KILL_GRACE_S + 0.5)
+    except TimeoutError:
+        readers.cancel()
+
+
 async def run_bounded(
     argv: Sequence[str],
     *,
@@ -96,18 +108,13 @@ async def run_bounded(
         except TimeoutError:
             await _stop_group(proc)
     except BaseException:
-        # Cancelled by our caller: leave nothing running.
+        # Cancelled by our caller: leave nothing running, and let the transport close while
+        # the loop still runs (else its __del__ fails later on a closed loop).
         if proc.returncode is None:
             await asyncio.shield(_stop_group(proc))
-        readers.cancel()
+        await asyncio.shield(_finish(proc, readers))
         raise
-    with contextlib.suppress(Exception):
-        await proc.wait()
-    # A grandchild that left the group could hold the pipes open: bound the final read.
-    try:
-        await asyncio.wait_for(readers, KILL_GRACE_S + 0.5)
-    except TimeoutError:
-        readers.cancel()
+    await _finish(proc, readers)
     return Completed(
         tuple(argv),
         returncode,
