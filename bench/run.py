@@ -12,18 +12,19 @@ import asyncio
 import http.client
 import json
 import os
-import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from kiloscribe_lab.lab import fleet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find tests/
+from tests.integration.servers import silent_server
 
 CLI = [sys.executable, "-m", "kiloscribe_lab.cli"]
 ROUNDS = 5
@@ -88,24 +89,9 @@ def bench_probe() -> dict[str, object]:
 
 def bench_silent() -> dict[str, object]:
     """Issue 3: against a listener that never answers, the process returns within deadline + 10 %."""
-    server = socket.create_server(("127.0.0.1", 0), backlog=512)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    port = server.getsockname()[1]
     deadline = 2.0
-    try:
-        env = {**os.environ, "BENCH_KEY": "x"}
+    env = {**os.environ, "BENCH_KEY": "x"}
+    with silent_server() as port:
         argv = [
             *CLI,
             "probe",
@@ -117,12 +103,6 @@ def bench_silent() -> dict[str, object]:
             "BENCH_KEY",
         ]
         wall, samples = median_of(lambda: timed(argv, env), 3)
-    finally:
-        stop.set()
-        thread.join(1)
-        for c in held:
-            c.close()
-        server.close()
     return {
         "deadline_s": deadline,
         "process_s_median": round(wall, 3),

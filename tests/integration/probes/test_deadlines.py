@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate, suite
 from kiloscribe_lab.results import Outcome
+from tests.integration.servers import silent_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,29 +20,8 @@ DEADLINE_S = 1.0
 @pytest.fixture
 def silent_listener() -> Iterator[int]:
     """Accepts TCP connections, reads nothing, answers nothing, until the test ends."""
-    server = socket.create_server(("127.0.0.1", 0), backlog=256)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        for conn in held:
-            conn.close()
-        server.close()
+    with silent_server() as port:
+        yield port
 
 
 @pytest.mark.parametrize("scheme", ["https", "http"])
