@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kiloscribe_lab.lab.caddyfile import READY_PATH, LabPorts, render_caddyfile
+from kiloscribe_lab.lab.caddyfile import READY_PATH, render_caddyfile
 from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS, Scenario
+from tests.unit.lab.samples import PORTS
 
-PORTS = LabPorts(
-    edge=41001,
-    lb=41002,
-    api=41003,
-    direct={"inscribe-1": 41011, "inscribe-2": 41012, "inscribe-3": 41013},
-    backend={"inscribe-1": 42001, "inscribe-2": 42002, "inscribe-3": 42003},
-)
 LAB_DIR = Path("/srv/labs/lab-7")
 EXPECTED_POLICY = {
     "healthy": "lb_policy ip_hash",

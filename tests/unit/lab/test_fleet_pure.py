@@ -10,27 +10,9 @@ import pytest
 
 from kiloscribe_lab.errors import LabStateError
 from kiloscribe_lab.lab import fleet, procs
-from kiloscribe_lab.lab.caddyfile import LabPorts
+from tests.unit.lab.samples import lab_info
 
-PORTS = LabPorts(
-    edge=41001,
-    lb=41002,
-    api=41003,
-    direct={"inscribe-1": 41011, "inscribe-2": 41012, "inscribe-3": 41013},
-    backend={"inscribe-1": 42001, "inscribe-2": 42002, "inscribe-3": 42003},
-)
 CLI_KEYS = {"scenario", "edge", "lb", "backends", "api", "ca_bundle", "api_key_env", "networks"}
-
-
-def lab_info(lab_dir: Path, key_file: Path | None = None) -> fleet.LabInfo:
-    return fleet.LabInfo(
-        scenario="incident",
-        lab_dir=lab_dir,
-        ports=PORTS,
-        ca_bundle=lab_dir / "ca.pem",
-        api_key_env=fleet.API_KEY_ENV,
-        api_key_file=key_file,
-    )
 
 
 # --- read_env_file ----------------------------------------------------------------------

@@ -3,6 +3,7 @@ and ``probe --network NAME`` finding them in a lab directory (files only, no pro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,19 +12,12 @@ import pytest
 from kiloscribe_lab.config import parse_config
 from kiloscribe_lab.errors import ConfigError, LabStartError, UsageError
 from kiloscribe_lab.lab import fleet, lab_networks
-from kiloscribe_lab.lab.caddyfile import LabPorts
 from kiloscribe_lab.lab.lab_networks import CORPORATE, LAB_NETWORKS, MOBILE, POLLING_ONLY, MobileLink
 from kiloscribe_lab.lab.scenarios import NETWORK_GROUND_TRUTH, SCENARIOS
 from kiloscribe_lab.probes.command import ProbeRequest, resolve_network, validate
+from tests.unit.lab.samples import lab_info
 
 PROXY_PORTS = {CORPORATE: 43001, MOBILE: 43002}
-PORTS = LabPorts(
-    edge=41001,
-    lb=41002,
-    api=41003,
-    direct={"inscribe-1": 41011, "inscribe-2": 41012, "inscribe-3": 41013},
-    backend={"inscribe-1": 42001, "inscribe-2": 42002, "inscribe-3": 42003},
-)
 
 
 # --- the mobile link --------------------------------------------------------------------
@@ -155,13 +149,8 @@ def _fake_running_lab(lab_dir: Path, *, phase: str = "running") -> None:
     (lab_dir / "ca.pem").write_text("x")
     (lab_dir / "corporate-ca.pem").write_text("x")
     (lab_dir / lab_networks.NETWORKS_FILE).write_text(_networks_toml(lab_dir))
-    info = fleet.LabInfo(
-        scenario="incident",
-        lab_dir=lab_dir,
-        ports=PORTS,
-        ca_bundle=lab_dir / "ca.pem",
-        api_key_env=fleet.API_KEY_ENV,
-        api_key_file=None,
+    info = dataclasses.replace(
+        lab_info(lab_dir),
         networks=lab_networks.network_urls(PROXY_PORTS),
         networks_config=lab_dir / lab_networks.NETWORKS_FILE,
         mobile_link=MobileLink(),
