@@ -478,6 +478,7 @@ def up(
     The ``mobile`` network's link is ``mobile_link``, else ``$KILOSCRIBE_LAB_MOBILE_RTT_MS`` /
     ``$KILOSCRIBE_LAB_MOBILE_JITTER_MS``, else 150 ms ± 10 ms.
     """
+    lab_dir = (lab_dir or default_lab_dir()).resolve()
     # Ports are picked free, then bound by the components a moment later: another process may
     # take one in between. Fresh ports, once, make that race harmless.
     start = functools.partial(
@@ -491,7 +492,7 @@ def up(
     try:
         return start()
     except _PortTaken as exc:
-        logs = (lab_dir or default_lab_dir()).resolve() / "logs"
+        logs = lab_dir / "logs"
         kept = logs / "port-clash"
         shutil.rmtree(kept, ignore_errors=True)
         kept.mkdir(parents=True)
@@ -504,7 +505,7 @@ def up(
 
 
 def _up_once(
-    lab_dir: Path | None,
+    lab_dir: Path,
     scenario_name: str,
     *,
     environ: Mapping[str, str] | None,
@@ -512,7 +513,6 @@ def _up_once(
     mobile_link: MobileLink | None,
 ) -> LabInfo:
     scenario = get_scenario(scenario_name)
-    lab_dir = (lab_dir or default_lab_dir()).resolve()
     lab_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if (lab_dir / STATE_FILE).exists():
         down(lab_dir)
