@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from kiloscribe_lab.diagnosis import TargetVerdict, Verdict, overall, path_works
 from kiloscribe_lab.errors import ProtocolError
-from kiloscribe_lab.results import DERIVED_KINDS, Finding, Outcome, ProbeResult, Severity
+from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, is_derived
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -202,7 +202,7 @@ def read_results_file(path: Path, name: str | None = None) -> tuple[list[ProbeRe
             bad.append(f"line {lineno}: not a JSON object")
             continue
         kind = data.get("kind")
-        if kind == "finding" or (isinstance(kind, str) and kind in DERIVED_KINDS):
+        if kind == "finding" or is_derived(kind):
             continue
         if kind != "probe":
             bad.append(f"line {lineno}: unknown record kind {kind!r}")

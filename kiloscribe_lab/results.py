@@ -208,6 +208,11 @@ Record = ProbeResult | Finding
 DERIVED_KINDS = frozenset({"verdict", "summary"})
 
 
+def is_derived(kind: object) -> bool:
+    """A ``kind`` readers skip; any JSON value is asked safely (a list is not hashable)."""
+    return isinstance(kind, str) and kind in DERIVED_KINDS
+
+
 def record_from_json(data: Mapping[str, Any]) -> Record:
     kind = data.get("kind")
     if kind == "probe":
@@ -236,8 +241,7 @@ def read_jsonl(text: str) -> Iterator[Record]:
             raise ProtocolError(f"line {lineno}: not JSON: {exc.msg}") from exc
         if not isinstance(data, dict):
             raise ProtocolError(f"line {lineno}: not a JSON object")
-        kind = data.get("kind")
-        if isinstance(kind, str) and kind in DERIVED_KINDS:
+        if is_derived(data.get("kind")):
             continue
         yield record_from_json(data)
 
