@@ -269,6 +269,24 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
     return EXIT_CRITICAL if any(f.severity is Severity.CRITICAL for f in findings) else EXIT_OK
 
 
+def _add_api_key_env(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="the environment variable holding the API key (never the key itself)",
+    )
+
+
+def _add_no_inscription(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-inscription",
+        dest="inscription",
+        action="store_false",
+        help="skip the dry-run start-inscription after a connect (it executes nothing, but a "
+        "production server records a job)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kiloscribe-lab", description=__doc__.splitlines()[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -280,11 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="API_BASE",
         help="also probe the servers GET API_BASE/inscriptions/websocket-servers lists",
     )
-    probe.add_argument(
-        "--api-key-env",
-        metavar="NAME",
-        help="the environment variable holding the API key (never the key itself)",
-    )
+    _add_api_key_env(probe)
     probe.add_argument(
         "--network",
         metavar="PROFILE",
@@ -312,13 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeat the connects N times: success rate and latency percentiles",
     )
     probe.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs to trust")
-    probe.add_argument(
-        "--no-inscription",
-        dest="inscription",
-        action="store_false",
-        help="skip the dry-run start-inscription after a connect (it executes nothing, but a "
-        "production server records a job)",
-    )
+    _add_no_inscription(probe)
     probe.add_argument(
         "--json",
         action="store_true",
@@ -350,11 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sdk.add_argument("url", metavar="URL", help="the Socket.IO URL, as the SDK's wsBaseUrl (wss://…)")
     sdk.add_argument("--api-base", metavar="URL", help="REST base for the SDK (https://HOST/api)")
-    sdk.add_argument(
-        "--api-key-env",
-        metavar="NAME",
-        help="the environment variable holding the API key (never the key itself)",
-    )
+    _add_api_key_env(sdk)
     sdk.add_argument(
         "--sdk-version",
         default="2.0.9",
@@ -365,13 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     sdk.add_argument("--node", metavar="PATH", help="the Node.js to run (default: node on PATH)")
     sdk.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs for Node (NODE_EXTRA_CA_CERTS)")
     sdk.add_argument("--json", action="store_true", help="JSON lines: every ProbeResult, then every Finding")
-    sdk.add_argument(
-        "--no-inscription",
-        dest="inscription",
-        action="store_false",
-        help="skip the dry-run start-inscription after a connect (it executes nothing, but a "
-        "production server records a job)",
-    )
+    _add_no_inscription(sdk)
     sdk.set_defaults(func=cmd_sdk_check)
 
     lab = sub.add_parser("lab", help="the local lab: Caddy edge + LB in front of Socket.IO backends")
