@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiloscribe_lab import diagnosis
+from kiloscribe_lab.config import InvestigationConfig, load_config
 from kiloscribe_lab.errors import SecretError, UsageError
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 from kiloscribe_lab.probes.base import ProbeOptions
@@ -80,12 +81,17 @@ def resolve_network(
     """The profile called ``name``: from ``config``, else ``direct``, else from the lab running
     in ``lab_dir`` (default ``$KILOSCRIBE_LAB_DIR`` or ``./.lab``), whose ``lab up`` wrote its
     networks (``polling-only``, ``corporate-proxy``, ``mobile``); else a UsageError."""
-    if config is not None:
-        from kiloscribe_lab.config import load_config
+    return _resolve_network(name, None if config is None else load_config(config), lab_dir, environ)
 
-        cfg = load_config(config)
-        if name in cfg.networks:
-            return cfg.networks[name]
+
+def _resolve_network(
+    name: str,
+    cfg: InvestigationConfig | None,
+    lab_dir: Path | None,
+    environ: Mapping[str, str] | None,
+) -> NetworkProfile:
+    if cfg is not None and name in cfg.networks:
+        return cfg.networks[name]
     if name == "direct":
         return DIRECT
     from kiloscribe_lab.lab import fleet
@@ -138,14 +144,11 @@ def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
         if not request.api_key_env.replace("_", "").isalnum():
             raise UsageError(f"--api-key-env takes a variable NAME, got {request.api_key_env!r}")
         check_key(request.api_key_env, environ)
-    network = resolve_network(request.network, request.config, lab_dir=request.lab_dir, environ=environ)
+    cfg = None if request.config is None else load_config(request.config)
+    network = _resolve_network(request.network, cfg, request.lab_dir, environ)
     if network.ca_bundle is not None and not network.ca_bundle.is_file():
         raise UsageError(f"network {network.name}: CA bundle {network.ca_bundle} does not exist")
-    inscription = request.inscription
-    if inscription and request.config is not None:
-        from kiloscribe_lab.config import load_config
-
-        inscription = load_config(request.config).inscription  # the config's "false" holds too
+    inscription = request.inscription and (cfg is None or cfg.inscription)  # either "off" holds
     return ProbeOptions(
         timeout_s=request.timeout_s,
         attempts=request.attempts,
