@@ -238,7 +238,8 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
     import asyncio
 
     from kiloscribe_lab import diagnosis
-    from kiloscribe_lab.results import Severity, dumps_line
+    from kiloscribe_lab.names import Severity
+    from kiloscribe_lab.results import dumps_line
     from kiloscribe_lab.sdk import sdk_check
     from kiloscribe_lab.sdk.render import render_text
 

@@ -20,32 +20,33 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, replace
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.results import Finding, ProbeResult, replace
 
 FAILURES_OF_SERVICE = {Outcome.UPSTREAM_ERROR, Outcome.REFUSED, Outcome.RESET}
 # Probes whose success means "the Socket.IO service answered on this target".
 SOCKET_PROBES = {
-    "socketio_connect",
-    "engineio_handshake",
-    "engineio_upgrade",
-    "sdk_flow",
-    "sticky_session",
-    "connect_stats",
+    ProbeName.SOCKETIO_CONNECT,
+    ProbeName.ENGINEIO_HANDSHAKE,
+    ProbeName.ENGINEIO_UPGRADE,
+    ProbeName.SDK_FLOW,
+    ProbeName.STICKY_SESSION,
+    ProbeName.CONNECT_STATS,
 }
-WEBSOCKET_VARIANTS = {("websocket_plain", "socket.io"), ("engineio_upgrade", "")}
+WEBSOCKET_VARIANTS = {(ProbeName.WEBSOCKET_PLAIN, "socket.io"), (ProbeName.ENGINEIO_UPGRADE, "")}
 
 
 def is_websocket(r: ProbeResult) -> bool:
     return (
         (r.probe, r.variant) in WEBSOCKET_VARIANTS
-        or (r.probe in {"socketio_connect", "connect_stats"} and r.variant.startswith("websocket"))
-        or r.probe == "sdk_flow"
+        or (r.probe in {"socketio_connect", ProbeName.CONNECT_STATS} and r.variant.startswith("websocket"))
+        or r.probe == ProbeName.SDK_FLOW
     )
 
 
 def is_polling(r: ProbeResult) -> bool:
-    return r.probe == "engineio_handshake" or (
-        r.probe in {"socketio_connect", "connect_stats"} and r.variant.startswith("polling")
+    return r.probe == ProbeName.ENGINEIO_HANDSHAKE or (
+        r.probe in {"socketio_connect", ProbeName.CONNECT_STATS} and r.variant.startswith("polling")
     )
 
 
@@ -58,7 +59,7 @@ def path_works(r: ProbeResult) -> bool:
         return True
     return (
         r.outcome is Outcome.AUTH_REJECTED
-        and r.probe == "socketio_connect"
+        and r.probe == ProbeName.SOCKETIO_CONNECT
         and not r.variant.endswith(":valid")
     )
 
@@ -130,7 +131,7 @@ class Evidence:
     def targets(self) -> list[str]:
         seen: dict[str, None] = {}
         for r in self.results:
-            if r.probe != "discovery":
+            if r.probe != ProbeName.DISCOVERY:
                 seen.setdefault(r.target, None)
         return list(seen)
 
@@ -172,7 +173,7 @@ class Evidence:
             r
             for r in self.where(target=target, network=network)
             if (r.probe in SOCKET_PROBES or (r.probe, r.variant) in WEBSOCKET_VARIANTS)
-            and not (r.probe == "sdk_flow" and r.detail.get("failed_step") in _AFTER_CONNECT)
+            and not (r.probe == ProbeName.SDK_FLOW and r.detail.get("failed_step") in _AFTER_CONNECT)
         ]
 
     def health(self, target: str, network: str | None = None) -> TargetHealth:
@@ -242,9 +243,9 @@ class TargetHealth:
 
 def _partly_worked(r: ProbeResult) -> bool:
     """A sticky or stats probe that got some answers: the service is there."""
-    if r.probe == "sticky_session":
+    if r.probe == ProbeName.STICKY_SESSION:
         return bool(r.detail.get("answered")) or r.outcome is Outcome.SESSION_UNKNOWN
-    if r.probe == "connect_stats":
+    if r.probe == ProbeName.CONNECT_STATS:
         return bool(r.detail.get("successes"))
     return False
 
@@ -262,11 +263,11 @@ def _request_counts(rs: Sequence[ProbeResult]) -> tuple[int, int]:
     """(answers that were 502/503/504, requests seen), counting every sticky exchange."""
     upstream = requests = 0
     for r in rs:
-        if r.probe == "sticky_session":
+        if r.probe == ProbeName.STICKY_SESSION:
             exchanges = list(r.detail.get("open_attempts") or []) + list(r.detail.get("answers") or [])
             requests += len(exchanges)
             upstream += sum(1 for e in exchanges if e.get("status") in {502, 503, 504})
-        elif r.probe == "connect_stats":
+        elif r.probe == ProbeName.CONNECT_STATS:
             outcomes = r.detail.get("outcomes") or {}
             requests += int(r.detail.get("attempts") or 0)
             upstream += int(outcomes.get("upstream_error", 0))
@@ -311,7 +312,7 @@ def rule_all_backends_down(ev: Evidence) -> Finding | None:
             "service, or a wrong host or port)"
         )
     return Finding(
-        id="all-backends-down",
+        id=FindingId.ALL_BACKENDS_DOWN,
         severity=Severity.CRITICAL,
         title="Every backend is down",
         summary=(
@@ -371,7 +372,7 @@ def rule_backend_down(ev: Evidence) -> Finding | None:
     ]
     names = ev.names(t for t, _ in down) or "the failing upstream"
     return Finding(
-        id="backend-down",
+        id=FindingId.BACKEND_DOWN,
         severity=Severity.CRITICAL,
         title=f"Backend down: {names}" if down else "A backend behind the balancer is down",
         summary="; ".join(parts) + ". Clients routed there fail; the others connect, which is "
@@ -406,7 +407,7 @@ def rule_backend_timeout(ev: Evidence) -> Finding | None:
         }
     )
     return Finding(
-        id="backend-timeout",
+        id=FindingId.BACKEND_TIMEOUT,
         severity=Severity.CRITICAL,
         title=f"Backend accepts connections but never answers: {names}",
         summary=(
@@ -434,8 +435,8 @@ def rule_sticky(ev: Evidence) -> Finding | None:
     missing, cookie_only = [], []
     for t in ev.targets:
         for n in ev.networks:
-            with_cookies = ev.where("sticky_session", "cookies", t, n)
-            without = ev.where("sticky_session", "no-cookies", t, n)
+            with_cookies = ev.where(ProbeName.STICKY_SESSION, "cookies", t, n)
+            without = ev.where(ProbeName.STICKY_SESSION, "no-cookies", t, n)
             lost_with = any(_moved(r) for r in with_cookies)
             lost_without = any(_moved(r) for r in without)
             if lost_with or (lost_without and not any(r.ok for r in with_cookies)):
@@ -450,7 +451,7 @@ def rule_sticky(ev: Evidence) -> Finding | None:
         lost = sum(int(r.detail.get("moved") or 0) for _, rs in missing for r in rs)
         total = sum(int(r.detail.get("follow_ups") or 0) for _, rs in missing for r in rs)
         return Finding(
-            id="sticky-sessions-missing",
+            id=FindingId.STICKY_SESSIONS_MISSING,
             severity=severity,
             title=f"No sticky sessions: polling sessions are lost ({names})",
             summary=(
@@ -487,7 +488,7 @@ def rule_sticky(ev: Evidence) -> Finding | None:
             }
         )
         return Finding(
-            id="sticky-sessions-cookie-only",
+            id=FindingId.STICKY_SESSIONS_COOKIE_ONLY,
             severity=Severity.WARNING,
             title=f"Sticky only for clients that return the balancer's cookie ({names})",
             summary=(
@@ -510,11 +511,12 @@ def rule_sticky(ev: Evidence) -> Finding | None:
 def rule_plain_websocket_mismatch(ev: Evidence) -> Finding | None:
     hits = []
     for t in ev.targets:
-        plain = [r for r in ev.where("websocket_plain", "as-given", t) if not r.ok]
+        plain = [r for r in ev.where(ProbeName.WEBSOCKET_PLAIN, "as-given", t) if not r.ok]
         socketio = [
             r
             for r in ev.where(target=t)
-            if path_works(r) and (r.probe == "socketio_connect" or (r.probe, r.variant) in WEBSOCKET_VARIANTS)
+            if path_works(r)
+            and (r.probe == ProbeName.SOCKETIO_CONNECT or (r.probe, r.variant) in WEBSOCKET_VARIANTS)
         ]
         if plain and socketio:
             hits.append((t, plain + socketio[:2]))
@@ -525,11 +527,11 @@ def rule_plain_websocket_mismatch(ev: Evidence) -> Finding | None:
             str(r.status)
             for _, rs in hits
             for r in rs
-            if r.probe == "websocket_plain" and r.variant == "as-given" and r.status
+            if r.probe == ProbeName.WEBSOCKET_PLAIN and r.variant == "as-given" and r.status
         }
     )
     return Finding(
-        id="plain-websocket-protocol-mismatch",
+        id=FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
         severity=Severity.INFO,
         title="Plain WebSocket fails where Socket.IO works: expected, not an outage",
         summary=(
@@ -553,7 +555,7 @@ def rule_root_redirect(ev: Evidence) -> Finding | None:
     hits = [
         r
         for r in ev.results
-        if r.probe in {"http_upgrade", "websocket_plain"}
+        if r.probe in {"http_upgrade", ProbeName.WEBSOCKET_PLAIN}
         and r.variant != "socket.io"
         and r.outcome is Outcome.REDIRECT
     ]
@@ -562,7 +564,7 @@ def rule_root_redirect(ev: Evidence) -> Finding | None:
     locations = sorted({str(r.headers.get("location")) for r in hits if r.headers.get("location")})
     statuses = sorted({str(r.status) for r in hits if r.status})
     return Finding(
-        id="root-redirect",
+        id=FindingId.ROOT_REDIRECT,
         severity=Severity.INFO,
         title=f"/ answers {'/'.join(statuses)}: a redirect, not a failure",
         summary=(
@@ -577,8 +579,8 @@ def rule_root_redirect(ev: Evidence) -> Finding | None:
 
 
 def _auth_results(ev: Evidence, credential: str) -> list[ProbeResult]:
-    return [r for r in ev.where("socketio_connect") if r.variant.endswith(":" + credential)] + [
-        r for r in ev.where("sdk_replay") if r.variant.endswith(":connect-" + credential)
+    return [r for r in ev.where(ProbeName.SOCKETIO_CONNECT) if r.variant.endswith(":" + credential)] + [
+        r for r in ev.where(ProbeName.SDK_REPLAY) if r.variant.endswith(":connect-" + credential)
     ]
 
 
@@ -588,7 +590,7 @@ def rule_auth_path_healthy(ev: Evidence) -> Finding | None:
         return None
     messages = sorted({str(r.error) for r in refused if r.error})
     return Finding(
-        id="auth-path-healthy",
+        id=FindingId.AUTH_PATH_HEALTHY,
         severity=Severity.INFO,
         title="The auth path works: an invalid key is refused with the server's own message",
         summary=(
@@ -608,13 +610,13 @@ def rule_auth_path_healthy(ev: Evidence) -> Finding | None:
 def rule_auth_rejected(ev: Evidence) -> Finding | None:
     refused = [r for r in _auth_results(ev, "valid") if r.outcome is Outcome.AUTH_REJECTED]
     if ev.api_key_env:  # without a configured key, a 401 from discovery is not "the key refused"
-        refused += [r for r in ev.where("discovery") if r.outcome is Outcome.AUTH_REJECTED]
+        refused += [r for r in ev.where(ProbeName.DISCOVERY) if r.outcome is Outcome.AUTH_REJECTED]
     if not refused:
         return None
     name = f"${ev.api_key_env}" if ev.api_key_env else "the configured key"
     messages = sorted({str(r.error) for r in refused if r.error})
     return Finding(
-        id="auth-rejected",
+        id=FindingId.AUTH_REJECTED,
         severity=Severity.CRITICAL,
         title=f"The configured API key ({name}) is refused",
         summary=(
@@ -646,7 +648,7 @@ def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[Probe
     if not blocked or not all(r.outcome is Outcome.BLOCKED or r.outcome in before_upgrade for r in ws):
         return []
     if not any(
-        path_works(r) or _partly_worked(r) for r in rs if is_polling(r) or r.probe == "sticky_session"
+        path_works(r) or _partly_worked(r) for r in rs if is_polling(r) or r.probe == ProbeName.STICKY_SESSION
     ):
         return []
     return blocked
@@ -730,7 +732,7 @@ def rule_websocket_blocked(ev: Evidence) -> Finding | None:
         "often; note SDK 2.0.9 does not fall back by itself (connectionMode 'auto' does)"
     )
     return Finding(
-        id="websocket-blocked",
+        id=FindingId.WEBSOCKET_BLOCKED,
         severity=Severity.CRITICAL if at_edge else Severity.WARNING,
         title="WebSocket is blocked " + "; ".join(where),
         summary=summary,
@@ -778,7 +780,7 @@ def rule_network_timeouts(ev: Evidence) -> Finding | None:
             measured.append(f"{rtt:.0f} ms on {n}")
     deadlines = [m for _, _, rs in hits for r in rs if r.error and (m := _deadline_of(r.error)) is not None]
     return Finding(
-        id="network-timeouts",
+        id=FindingId.NETWORK_TIMEOUTS,
         severity=Severity.WARNING,
         title=f"Timeouts on network(s) {nets} only: the client's network, not the service",
         summary=(
@@ -817,7 +819,7 @@ def _deadline_of(error: str) -> float | None:
 def rule_not_socketio(ev: Evidence) -> Finding | None:
     hits = []
     for t in ev.targets:
-        handshakes = ev.where("engineio_handshake", target=t)
+        handshakes = ev.where(ProbeName.ENGINEIO_HANDSHAKE, target=t)
         alien = [
             r for r in handshakes if r.detail.get("not_engineio") and r.outcome is Outcome.PROTOCOL_MISMATCH
         ]
@@ -827,7 +829,7 @@ def rule_not_socketio(ev: Evidence) -> Finding | None:
         return None
     what = sorted({str(r.detail["not_engineio"]) for _, rs in hits for r in rs})
     return Finding(
-        id="not-socketio",
+        id=FindingId.NOT_SOCKETIO,
         severity=Severity.CRITICAL,
         title="The endpoint does not speak Engine.IO / Socket.IO",
         summary=(
@@ -846,13 +848,13 @@ def rule_not_socketio(ev: Evidence) -> Finding | None:
 def rule_engineio_version(ev: Evidence) -> Finding | None:
     hits = [
         r
-        for r in ev.where("engineio_handshake")
+        for r in ev.where(ProbeName.ENGINEIO_HANDSHAKE)
         if r.detail.get("engineio_version") == 3 or (r.detail.get("engineio_error") or {}).get("code") == 5
     ]
     if not hits:
         return None
     return Finding(
-        id="engineio-version-mismatch",
+        id=FindingId.ENGINEIO_VERSION_MISMATCH,
         severity=Severity.CRITICAL,
         title="Engine.IO protocol version mismatch",
         summary=(
@@ -869,7 +871,7 @@ def rule_engineio_version(ev: Evidence) -> Finding | None:
 
 
 def rule_discovery(ev: Evidence) -> Finding | None:
-    found = ev.where("discovery")
+    found = ev.where(ProbeName.DISCOVERY)
     if not found:
         return None
     problems: list[str] = []
@@ -892,7 +894,7 @@ def rule_discovery(ev: Evidence) -> Finding | None:
     if not problems:
         return None
     return Finding(
-        id="discovery-problem",
+        id=FindingId.DISCOVERY_PROBLEM,
         severity=Severity.WARNING,
         title="Discovery points clients at trouble",
         summary="; ".join(problems) + ".",
@@ -917,7 +919,7 @@ def rule_dns(ev: Evidence) -> Finding | None:
         return None
     errors = sorted({str(r.error) for _, rs in hits for r in rs if r.error})
     return Finding(
-        id="dns-problem",
+        id=FindingId.DNS_PROBLEM,
         severity=Severity.CRITICAL,
         title=f"The name does not resolve: {ev.names(t for t, _ in hits)}",
         summary=(
@@ -939,7 +941,7 @@ def rule_tls(ev: Evidence) -> Finding | None:
         return None
     errors = sorted({str(r.error) for r in hits if r.error})
     return Finding(
-        id="tls-problem",
+        id=FindingId.TLS_PROBLEM,
         severity=Severity.CRITICAL,
         title="TLS fails",
         summary=f"The TLS handshake failed: {'; '.join(errors[:3])}. Clients cannot connect at all.",
@@ -952,7 +954,7 @@ def rule_tls(ev: Evidence) -> Finding | None:
     )
 
 
-# --- rules from the SDK replay (probe "sdk_replay", kiloscribe_lab/sdk) ----------------------
+# --- rules from the SDK replay (probe ProbeName.SDK_REPLAY, kiloscribe_lab/sdk) ----------------------
 
 # SDK releases whose inscribeAndExecute logs "falling back to HTTP" after a WebSocket failure
 # and then re-throws (contract: no HTTP fallback happens).
@@ -982,7 +984,7 @@ def rule_sdk_runtime_missing_websocket(ev: Evidence) -> Finding | None:
     timed_out: list[ProbeResult] = []
     reached: list[ProbeResult] = []
     for t in ev.targets:
-        replays = ev.where("sdk_replay", target=t)
+        replays = ev.where(ProbeName.SDK_REPLAY, target=t)
         for r in replays:
             runtime, step = _sdk_step(r)
             if runtime != "node-plain" or not step.startswith("connect-") or r.outcome is not Outcome.TIMEOUT:
@@ -1011,7 +1013,7 @@ def rule_sdk_runtime_missing_websocket(ev: Evidence) -> Finding | None:
         answers.append(f"{_sdk_step(r)[1]} {said} in {_sdk_s(r)}")
     detect = [
         r
-        for r in ev.where("sdk_replay")
+        for r in ev.where(ProbeName.SDK_REPLAY)
         if _sdk_step(r) == ("node-plain", "detect")
         and r.outcome is Outcome.TIMEOUT
         and r.target in {x.target for x in timed_out}
@@ -1020,7 +1022,7 @@ def rule_sdk_runtime_missing_websocket(ev: Evidence) -> Finding | None:
         " detectBestConnection (connectionMode 'auto') gave up at its 3 s timer there too." if detect else ""
     )
     return Finding(
-        id="sdk-runtime-missing-websocket",
+        id=FindingId.SDK_RUNTIME_MISSING_WEBSOCKET,
         severity=Severity.CRITICAL,
         title=f"The SDK cannot open a WebSocket in the user's runtime (Node {nodes}: no global WebSocket)",
         summary=(
@@ -1058,7 +1060,7 @@ def _sdk_websocket_failure(r: ProbeResult) -> bool:
 def rule_sdk_fallback_not_effective(ev: Evidence) -> Finding | None:
     failures = [
         r
-        for r in ev.where("sdk_replay")
+        for r in ev.where(ProbeName.SDK_REPLAY)
         if _sdk_str(r, "sdk_version") in SDK_NO_FALLBACK_VERSIONS and _sdk_websocket_failure(r)
     ]
     if not failures:
@@ -1066,7 +1068,7 @@ def rule_sdk_fallback_not_effective(ev: Evidence) -> Finding | None:
     versions = ", ".join(sorted({_sdk_str(r, "sdk_version") for r in failures}))
     seen = sorted({f"{r.error or r.outcome.value} ({_sdk_step(r)[0]})" for r in failures})
     return Finding(
-        id="sdk-fallback-not-effective",
+        id=FindingId.SDK_FALLBACK_NOT_EFFECTIVE,
         severity=Severity.WARNING,
         title=f"SDK {versions} does not fall back to HTTP when its WebSocket fails",
         summary=(
@@ -1111,21 +1113,21 @@ RULES: tuple[Rule, ...] = (
 
 # A root cause on the left explains the findings on the right: drop them.
 SUPERSEDES: dict[str, frozenset[str]] = {
-    "all-backends-down": frozenset(
+    FindingId.ALL_BACKENDS_DOWN: frozenset(
         {
-            "backend-down",
-            "sticky-sessions-missing",
-            "sticky-sessions-cookie-only",
-            "plain-websocket-protocol-mismatch",
-            "auth-path-healthy",
-            "discovery-problem",
-            "root-redirect",
+            FindingId.BACKEND_DOWN,
+            FindingId.STICKY_SESSIONS_MISSING,
+            FindingId.STICKY_SESSIONS_COOKIE_ONLY,
+            FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
+            FindingId.AUTH_PATH_HEALTHY,
+            FindingId.DISCOVERY_PROBLEM,
+            FindingId.ROOT_REDIRECT,
         }
     ),
-    "auth-rejected": frozenset({"auth-path-healthy"}),
+    FindingId.AUTH_REJECTED: frozenset({"auth-path-healthy"}),
     # Discovery pointing at a server that is down or stalls is the same fault, seen earlier.
-    "backend-down": frozenset({"discovery-problem"}),
-    "backend-timeout": frozenset({"discovery-problem"}),
+    FindingId.BACKEND_DOWN: frozenset({"discovery-problem"}),
+    FindingId.BACKEND_TIMEOUT: frozenset({"discovery-problem"}),
 }
 
 
@@ -1170,7 +1172,9 @@ def verdicts(results: Iterable[ProbeResult]) -> list[TargetVerdict]:
     out = []
     for t in ev.targets:
         h = ev.health(t)
-        valid = [r for r in h.results if r.probe == "socketio_connect" and r.variant.endswith(":valid")]
+        valid = [
+            r for r in h.results if r.probe == ProbeName.SOCKETIO_CONNECT and r.variant.endswith(":valid")
+        ]
         if valid and all(r.outcome is Outcome.AUTH_REJECTED for r in valid):
             out.append(
                 TargetVerdict(t, Verdict.DOWN, "Down for its clients: the configured API key is refused.")

@@ -6,7 +6,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kiloscribe_lab.results import ProbeResult, Severity
+from kiloscribe_lab.names import Severity
+from kiloscribe_lab.results import ProbeResult
 
 if TYPE_CHECKING:
     from kiloscribe_lab.probes.command import ProbeReport

@@ -36,6 +36,7 @@ from typing import Any
 
 from kiloscribe_lab.config import InvestigationConfig, load_config
 from kiloscribe_lab.errors import ConfigError
+from kiloscribe_lab.names import ProbeName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.results import utc_now, write_jsonl
 
@@ -379,7 +380,9 @@ def run_discovery(plan: ReportPlan, run_dir: Path, env: Mapping[str, str]) -> li
     api = parse_endpoint(plan.api_base)
     result = asyncio.run(
         bounded(
-            discovery, ProbeContext(api, options, env), Recorder("discovery", "", api.url, "direct", "api")
+            discovery,
+            ProbeContext(api, options, env),
+            Recorder(ProbeName.DISCOVERY, "", api.url, "direct", "api"),
         )
     )
     (run_dir / "results").mkdir(parents=True, exist_ok=True)

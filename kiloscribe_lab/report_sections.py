@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from kiloscribe_lab.diagnosis import TargetVerdict, Verdict, overall, path_works
 from kiloscribe_lab.errors import ProtocolError
-from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, is_derived
+from kiloscribe_lab.names import Outcome, ProbeName, Severity
+from kiloscribe_lab.results import Finding, ProbeResult, is_derived
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -313,8 +314,8 @@ def _connect_samples(rs: Sequence[ProbeResult]) -> tuple[str, int, int, list[flo
     Socket.IO connects with the valid key where they were made (single connects and every
     attempt of connect_stats), else the Engine.IO polling handshake.
     """
-    valid = [r for r in rs if r.probe == "socketio_connect" and r.variant.endswith(":valid")]
-    stats = [r for r in rs if r.probe == "connect_stats"]
+    valid = [r for r in rs if r.probe == ProbeName.SOCKETIO_CONNECT and r.variant.endswith(":valid")]
+    stats = [r for r in rs if r.probe == ProbeName.CONNECT_STATS]
     attempts = successes = 0
     latencies: list[float] = []
     if valid or stats:
@@ -340,13 +341,13 @@ def _connect_samples(rs: Sequence[ProbeResult]) -> tuple[str, int, int, list[flo
                         latencies.append(ms)
         return basis, attempts, successes, latencies
     for r in rs:
-        if r.probe == "engineio_handshake":
+        if r.probe == ProbeName.ENGINEIO_HANDSHAKE:
             attempts += 1
             if r.ok:
                 successes += 1
                 if r.timings.handshake is not None:
                     latencies.append(r.timings.handshake)
-    return "engineio_handshake", attempts, successes, latencies
+    return ProbeName.ENGINEIO_HANDSHAKE, attempts, successes, latencies
 
 
 def summarize(
@@ -363,7 +364,7 @@ def summarize(
     Per target and network: the success rate of the Socket.IO connect probes and the p50
     handshake latency of the successful ones.
     """
-    rs = [r for r in results if r.probe != "discovery"]
+    rs = [r for r in results if r.probe != ProbeName.DISCOVERY]
     names = {**(labels or {}), **_labels_of(rs)}
     keys = target_keys(_targets_of(rs), names)
     status, sentence = overall(findings, verdicts)
@@ -747,48 +748,48 @@ ICONS = {
     "healthy": "✅",
 }
 PROBE_KINDS: dict[str, tuple[str, str]] = {
-    "discovery": (
+    ProbeName.DISCOVERY: (
         "Server discovery",
         "GET /inscriptions/websocket-servers: the list the SDK picks its WebSocket server from.",
     ),
-    "http_upgrade": (
+    ProbeName.HTTP_UPGRADE: (
         "WebSocket upgrade request at the URL as given (curl)",
         "The seed report's first test: curl sends Upgrade: websocket to the URL as given, over "
         "HTTP/1.1 and over HTTP/2. At / a 3xx is the site's redirect, not a failure; HTTP/2 forbids "
         "the Upgrade header (WebSocket over HTTP/2 needs extended CONNECT, RFC 8441).",
     ),
-    "websocket_plain": (
+    ProbeName.WEBSOCKET_PLAIN: (
         "Plain WebSocket client (wscat)",
         "A plain WebSocket client at the URL as given, and at /socket.io/?EIO=4&transport=websocket. "
         "A Socket.IO server only accepts the second; failing at the URL as given is expected.",
     ),
-    "engineio_handshake": (
+    ProbeName.ENGINEIO_HANDSHAKE: (
         "Engine.IO handshake over HTTP long-polling",
         "GET /socket.io/?EIO=4&transport=polling must answer an Engine.IO v4 open packet 0{sid…}.",
     ),
-    "engineio_upgrade": (
+    ProbeName.ENGINEIO_UPGRADE: (
         "Polling session upgraded to WebSocket",
         "What socket.io-client does by default: open a polling session, then upgrade it to "
         "WebSocket with the same sid. Behind a balancer this needs both requests on one backend.",
     ),
-    "socketio_connect": (
+    ProbeName.SOCKETIO_CONNECT: (
         "Socket.IO connect, per transport and credential",
         "A Socket.IO client connect with the configured key (valid), a deliberately invalid key and "
         "no key. A refused invalid or missing key ('Invalid API key') is the expected answer: client "
         "and application talked. A refused valid key is not.",
     ),
-    "sticky_session": (
+    ProbeName.STICKY_SESSION: (
         "Sticky sessions (polling follow-ups)",
         "Open a polling session, then send follow-up requests on it, as a browser (returns the "
         "balancer's cookies) and as the Node SDK (drops them). Every follow-up must reach the "
         "backend that opened the session.",
     ),
-    "sdk_flow": (
+    ProbeName.SDK_FLOW: (
         "The SDK's connection flow",
         "The SDK's own sequence (detectBestConnection, then connectWebSocket with its timers), "
         "replayed with the configured key.",
     ),
-    "connect_stats": (
+    ProbeName.CONNECT_STATS: (
         "Repeated connects",
         "The valid-key connect repeated, with backoff after failures: success rate and latency.",
     ),
@@ -923,7 +924,7 @@ def endpoints_section(run: RunData, results: Sequence[ProbeResult] | None = None
     """The tested endpoints and which notebook runs failed, and why; discovery's answer."""
     rs = list(run.results if results is None else results)
     labels = _labels_for(rs, run.labels)
-    apis = {r.target for r in rs if r.probe == "discovery"}
+    apis = {r.target for r in rs if r.probe == ProbeName.DISCOVERY}
     probed = [t for t in _targets_of(rs) if t not in apis]
     # The configured endpoints, then any target the results add (servers that discovery listed).
     rows: list[tuple[str, str]] = []
@@ -1001,7 +1002,7 @@ def endpoints_section(run: RunData, results: Sequence[ProbeResult] | None = None
         blocks.append(Heading(3, "Files that could not be read"))
         blocks.append(ListBlock([(Span(f.path, "code"), ": " + f.error) for f in run.failures]))
 
-    for r in (r for r in rs if r.probe == "discovery"):
+    for r in (r for r in rs if r.probe == ProbeName.DISCOVERY):
         blocks += _discovery_blocks(r)
     return Section("endpoints", tuple(blocks))
 
@@ -1047,9 +1048,11 @@ def _expected(r: ProbeResult) -> str:
     """Why a failed outcome is the expected answer, not a fault ("" when it is not)."""
     if r.ok:
         return ""
-    if r.probe == "socketio_connect" and r.outcome is Outcome.AUTH_REJECTED and path_works(r):
+    if r.probe == ProbeName.SOCKETIO_CONNECT and r.outcome is Outcome.AUTH_REJECTED and path_works(r):
         return "expected: the server refused the key in its own words"
-    at_root = r.probe == "http_upgrade" or (r.probe == "websocket_plain" and r.variant == "as-given")
+    at_root = r.probe == ProbeName.HTTP_UPGRADE or (
+        r.probe == ProbeName.WEBSOCKET_PLAIN and r.variant == "as-given"
+    )
     if at_root and r.outcome is Outcome.REDIRECT:
         return "expected: the URL as given redirects; the socket is at /socket.io/"
     if at_root and r.outcome in {Outcome.PROTOCOL_MISMATCH, Outcome.HTTP_ERROR}:
@@ -1063,17 +1066,17 @@ def _note(r: ProbeResult) -> str:
         parts.append(r.error)
     elif r.detail.get("status_line") and not r.ok:
         parts.append(str(r.detail["status_line"]))
-    if r.probe == "sticky_session" and r.detail.get("backends"):
+    if r.probe == ProbeName.STICKY_SESSION and r.detail.get("backends"):
         backends = ", ".join(str(b) for b in _items(r.detail.get("backends")))
         parts.append(f"opened on {r.detail.get('opener') or '?'}, answered by {backends}")
-    elif r.probe == "connect_stats" and r.detail.get("attempts") is not None:
+    elif r.probe == ProbeName.CONNECT_STATS and r.detail.get("attempts") is not None:
         parts.append(
             f"{r.detail.get('successes')} of {r.detail.get('attempts')} ok, "
             f"p50 {_ms(_float(r.detail.get('p50_ms')))} ms, p95 {_ms(_float(r.detail.get('p95_ms')))} ms"
         )
     elif r.detail.get("backend"):
         parts.append(f"backend {r.detail['backend']}")
-    if r.detail.get("alpn") and r.probe == "http_upgrade":
+    if r.detail.get("alpn") and r.probe == ProbeName.HTTP_UPGRADE:
         parts.append(f"ALPN {r.detail['alpn']}")
     if r.detail.get("stalled_during"):
         parts.append(f"stalled while {r.detail['stalled_during']}")
@@ -1088,7 +1091,7 @@ def test_details_section(
 ) -> Section:
     """One table per probe kind, and under each the commands a reader can rerun by hand."""
     names = _labels_for(results, labels)
-    kinds = [k for k in PROBE_KINDS if k != "discovery"]
+    kinds = [k for k in PROBE_KINDS if k != ProbeName.DISCOVERY]
     kinds += [k for k in dict.fromkeys(r.probe for r in results) if k not in PROBE_KINDS]
     blocks: list[Block] = []
     for kind in kinds:
@@ -1535,7 +1538,7 @@ def success_heatmap(summary: Mapping[str, Any]) -> PngImage:
 
 
 def _transport(r: ProbeResult) -> str:
-    if r.probe == "connect_stats":
+    if r.probe == ProbeName.CONNECT_STATS:
         return str(r.detail.get("transport") or r.variant or "?")
     return r.variant.split(":", 1)[0] or "?"
 
@@ -1546,13 +1549,13 @@ def latency_chart(results: Sequence[ProbeResult], *, labels: Mapping[str, str] |
     title = "Socket.IO handshake latency"
     names = _labels_for(results, labels)
     samples: dict[tuple[str, str], list[float]] = {}
-    connects = [r for r in results if r.probe in {"socketio_connect", "connect_stats"}]
+    connects = [r for r in results if r.probe in {"socketio_connect", ProbeName.CONNECT_STATS}]
     networks = {r.network for r in connects}
     targets = list(dict.fromkeys(_short(r.target, names) for r in connects))
     for r in results:
-        if r.probe == "socketio_connect" and path_works(r) and r.timings.handshake is not None:
+        if r.probe == ProbeName.SOCKETIO_CONNECT and path_works(r) and r.timings.handshake is not None:
             values = [r.timings.handshake]
-        elif r.probe == "connect_stats":
+        elif r.probe == ProbeName.CONNECT_STATS:
             values = [
                 ms
                 for a in _items(r.detail.get("runs"))

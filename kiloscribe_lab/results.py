@@ -7,7 +7,6 @@ them. A timing that did not happen is ``None`` (JSON null), never 0.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,41 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.names import Outcome, Severity
 
 JSON = dict[str, Any]
-
-
-class Outcome(enum.StrEnum):
-    """The closed vocabulary of what a probe observed."""
-
-    OK = "ok"
-    AUTH_REJECTED = "auth_rejected"
-    REDIRECT = "redirect"
-    HTTP_ERROR = "http_error"
-    UPSTREAM_ERROR = "upstream_error"  # 502/503/504 from a proxy
-    PROTOCOL_MISMATCH = "protocol_mismatch"
-    SESSION_UNKNOWN = "session_unknown"
-    BLOCKED = "blocked"
-    TIMEOUT = "timeout"
-    REFUSED = "refused"
-    RESET = "reset"
-    DNS_ERROR = "dns_error"
-    TLS_ERROR = "tls_error"
-    MALFORMED = "malformed"
-
-    @property
-    def ok(self) -> bool:
-        return self is Outcome.OK
-
-
-class Severity(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return {"info": 0, "warning": 1, "critical": 2}[self.value]
 
 
 TIMING_PHASES = ("dns", "connect", "tls", "first_byte", "handshake", "total")

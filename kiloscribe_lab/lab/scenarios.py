@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from kiloscribe_lab.errors import UsageError
+from kiloscribe_lab.names import FindingId
 
 BACKENDS: tuple[str, ...] = ("inscribe-1", "inscribe-2", "inscribe-3")
 
@@ -49,7 +50,7 @@ class Scenario:
         }
 
 
-_HEALTHY_TRUTH = ("plain-websocket-protocol-mismatch", "auth-path-healthy")
+_HEALTHY_TRUTH = (FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH, FindingId.AUTH_PATH_HEALTHY)
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -64,7 +65,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="cookie-sticky",
             description="As healthy, but stickiness comes from the balancer's cookie (lb_policy cookie).",
             lb_policy=LbPolicy.COOKIE,
-            expected_findings=("sticky-sessions-cookie-only", *_HEALTHY_TRUTH),
+            expected_findings=(FindingId.STICKY_SESSIONS_COOKIE_ONLY, *_HEALTHY_TRUTH),
         ),
         Scenario(
             name="incident",
@@ -73,11 +74,11 @@ SCENARIOS: dict[str, Scenario] = {
             down=frozenset({"inscribe-2"}),
             root_redirect=True,
             expected_findings=(
-                "backend-down",
-                "sticky-sessions-missing",
-                "plain-websocket-protocol-mismatch",
-                "root-redirect",
-                "auth-path-healthy",
+                FindingId.BACKEND_DOWN,
+                FindingId.STICKY_SESSIONS_MISSING,
+                FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
+                FindingId.ROOT_REDIRECT,
+                FindingId.AUTH_PATH_HEALTHY,
             ),
         ),
         Scenario(
@@ -85,14 +86,14 @@ SCENARIOS: dict[str, Scenario] = {
             description="Every backend down: the balancer and every direct site answer 502.",
             lb_policy=LbPolicy.ROUND_ROBIN,
             down=frozenset(BACKENDS),
-            expected_findings=("all-backends-down",),
+            expected_findings=(FindingId.ALL_BACKENDS_DOWN,),
         ),
         Scenario(
             name="edge-blocks-websocket",
             description="The CDN edge refuses WebSocket upgrades; polling still works.",
             lb_policy=LbPolicy.IP_HASH,
             edge_blocks_websocket=True,
-            expected_findings=("websocket-blocked",),
+            expected_findings=(FindingId.WEBSOCKET_BLOCKED,),
         ),
         Scenario(
             name="slow-backend",
@@ -101,14 +102,14 @@ SCENARIOS: dict[str, Scenario] = {
             # ports, and the balancer would stall entirely in some labs and not in others.
             lb_policy=LbPolicy.FIRST,
             stalled=frozenset({"inscribe-3"}),
-            expected_findings=("backend-timeout",),
+            expected_findings=(FindingId.BACKEND_TIMEOUT,),
         ),
         Scenario(
             name="auth-broken",
             description="The servers refuse every key, the valid one included.",
             lb_policy=LbPolicy.IP_HASH,
             auth_broken=True,
-            expected_findings=("auth-rejected",),
+            expected_findings=(FindingId.AUTH_REJECTED,),
         ),
     )
 }
@@ -148,13 +149,13 @@ NETWORK_GROUND_TRUTH: dict[str, tuple[NetworkTruth, ...]] = {
         NetworkTruth("polling-only", why="polling works wherever it works direct: nothing new"),
         NetworkTruth(
             "corporate-proxy",
-            ("websocket-blocked",),
+            (FindingId.WEBSOCKET_BLOCKED,),
             why="the proxy answers 403 to every WebSocket upgrade; polling through it works",
         ),
         NetworkTruth("mobile", why="slower, but every deadline is met: nothing new"),
         NetworkTruth(
             "mobile",
-            ("network-timeouts",),
+            (FindingId.NETWORK_TIMEOUTS,),
             probe_timeout_s=1.0,
             why="a deadline shorter than the round trips a Socket.IO connect needs on the slow link",
         ),

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.errors import SecretError
+from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 from kiloscribe_lab.probes.wire import Clock, Endpoint, classify_exception
-from kiloscribe_lab.results import Outcome, ProbeResult, Timings, replace, utc_now
+from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 
 DEFAULT_TIMEOUT_S = 5.0
 STRICT_ENV = "KILOSCRIBE_LAB_STRICT"

@@ -17,11 +17,12 @@ from pathlib import Path
 from kiloscribe_lab import diagnosis
 from kiloscribe_lab.config import InvestigationConfig, load_config
 from kiloscribe_lab.errors import SecretError, UsageError
+from kiloscribe_lab.names import Severity
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import Progress, investigate, parse_target
 from kiloscribe_lab.probes.wire import parse_endpoint
-from kiloscribe_lab.results import Finding, ProbeResult, Severity
+from kiloscribe_lab.results import Finding, ProbeResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.polling import Session
 from kiloscribe_lab.probes.wire import evidence_headers, outcome_for_status, snippet
-from kiloscribe_lab.results import Outcome, ProbeResult
+from kiloscribe_lab.results import ProbeResult
 
 PATH = "/inscriptions/websocket-servers"
 

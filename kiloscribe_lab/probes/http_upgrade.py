@@ -13,6 +13,7 @@ from typing import Any
 
 from kiloscribe_lab import protocol
 from kiloscribe_lab.errors import UsageError
+from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
     Endpoint,
@@ -23,7 +24,7 @@ from kiloscribe_lab.probes.wire import (
     read_head,
     snippet,
 )
-from kiloscribe_lab.results import Outcome, ProbeResult
+from kiloscribe_lab.results import ProbeResult
 
 SEED_KEY = "x3JJHMbDL1EzLkh9GBhXDw=="  # the key the seed's curl sent; any valid key works
 

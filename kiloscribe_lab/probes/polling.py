@@ -15,6 +15,7 @@ from typing import Any
 
 from kiloscribe_lab import protocol
 from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
     Endpoint,
@@ -27,7 +28,7 @@ from kiloscribe_lab.probes.wire import (
     outcome_for_status,
     snippet,
 )
-from kiloscribe_lab.results import Outcome, ProbeResult
+from kiloscribe_lab.results import ProbeResult
 
 POLLING = "/socket.io/?EIO={eio}&transport=polling"
 BACKEND_HEADERS = ("x-lab-backend", "x-served-by", "x-backend", "x-upstream")

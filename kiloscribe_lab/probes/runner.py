@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kiloscribe_lab.errors import UsageError
+from kiloscribe_lab.names import ProbeName
 from kiloscribe_lab.probes.base import (
     ProbeBody,
     ProbeContext,
@@ -55,47 +56,51 @@ def suite(options: ProbeOptions, *, tls: bool = True) -> list[ProbeSpec]:
     over TLS, so a plain-HTTP target gets no h2 probe (as curl would not speak h2 there)."""
     t = options.timeout_s
     specs = [
-        ProbeSpec("http_upgrade", "http1.1", http_upgrade_h1, t),
-        *([ProbeSpec("http_upgrade", "h2", http_upgrade_h2, t)] if tls else []),
+        ProbeSpec(ProbeName.HTTP_UPGRADE, "http1.1", http_upgrade_h1, t),
+        *([ProbeSpec(ProbeName.HTTP_UPGRADE, "h2", http_upgrade_h2, t)] if tls else []),
         ProbeSpec(
-            "websocket_plain",
+            ProbeName.WEBSOCKET_PLAIN,
             "as-given",
             functools.partial(websocket_plain, socketio_path=False),
             t,
         ),
         ProbeSpec(
-            "websocket_plain",
+            ProbeName.WEBSOCKET_PLAIN,
             "socket.io",
             functools.partial(websocket_plain, socketio_path=True),
             t,
         ),
-        ProbeSpec("engineio_handshake", "", engineio_handshake, t),
-        ProbeSpec("engineio_upgrade", "", engineio_upgrade, t),
+        ProbeSpec(ProbeName.ENGINEIO_HANDSHAKE, "", engineio_handshake, t),
+        ProbeSpec(ProbeName.ENGINEIO_UPGRADE, "", engineio_upgrade, t),
     ]
     credentials = ["valid", "invalid", "none"] if options.api_key_env else ["invalid", "none"]
     for transport in options.network.transports:
         for credential in credentials:
             specs.append(
                 ProbeSpec(
-                    "socketio_connect",
+                    ProbeName.SOCKETIO_CONNECT,
                     f"{transport}:{credential}",
                     functools.partial(socketio_connect, transport=transport, credential=credential),
                     t,
                 )
             )
     specs += [
-        ProbeSpec("sticky_session", "cookies", functools.partial(sticky_session, keep_cookies=True), t),
-        ProbeSpec("sticky_session", "no-cookies", functools.partial(sticky_session, keep_cookies=False), t),
+        ProbeSpec(
+            ProbeName.STICKY_SESSION, "cookies", functools.partial(sticky_session, keep_cookies=True), t
+        ),
+        ProbeSpec(
+            ProbeName.STICKY_SESSION, "no-cookies", functools.partial(sticky_session, keep_cookies=False), t
+        ),
     ]
     if options.api_key_env and options.network.allows("websocket"):
-        specs.append(ProbeSpec("sdk_flow", "", sdk_flow, t))
+        specs.append(ProbeSpec(ProbeName.SDK_FLOW, "", sdk_flow, t))
     if options.attempts > 1 and options.api_key_env:
         # Attempts run one after another, with backoff between failures.
         budget = options.attempts * t + (options.attempts - 1) * BACKOFF_CAP_S
         for transport in options.network.transports:
             specs.append(
                 ProbeSpec(
-                    "connect_stats",
+                    ProbeName.CONNECT_STATS,
                     transport,
                     functools.partial(connect_stats, transport=transport),
                     budget,
@@ -188,7 +193,7 @@ async def investigate(
         api = parse_endpoint(discover)
         ctx = ProbeContext(api, options, env)
         ctx.api_key()  # an unset key variable is a usage error, before any traffic
-        rec = Recorder("discovery", "", api.url, network)
+        rec = Recorder(ProbeName.DISCOVERY, "", api.url, network)
         found = await bounded(discovery, ctx, rec, max(0.05, min(options.timeout_s, end - time.monotonic())))
         results.append(found)
         for server in found.detail.get("servers", []):

@@ -28,6 +28,7 @@ import aiohttp
 import aiohttp.abc
 import socketio
 
+from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.probes.base import INVALID_KEY, ProbeContext, Recorder
 from kiloscribe_lab.probes.polling import BACKEND_HEADERS
 from kiloscribe_lab.probes.wire import (
@@ -39,7 +40,7 @@ from kiloscribe_lab.probes.wire import (
     resolve_host,
     ssl_context,
 )
-from kiloscribe_lab.results import Outcome, ProbeResult
+from kiloscribe_lab.results import ProbeResult
 
 EVENTS_WAIT_S = 2.0  # after an ack, how long to collect inscription events
 CLEANUP_S = 0.2  # how long closing may take after the outcome is known

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from kiloscribe_lab import protocol
 from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
     Endpoint,
@@ -26,7 +27,7 @@ from kiloscribe_lab.probes.wire import (
     read_head,
     snippet,
 )
-from kiloscribe_lab.results import Outcome, ProbeResult
+from kiloscribe_lab.results import ProbeResult
 
 SOCKETIO_WS_PATH = "/socket.io/?EIO=4&transport=websocket"
 POLLING_PATH = "/socket.io/?EIO=4&transport=polling"

@@ -32,8 +32,8 @@ import h11
 
 from kiloscribe_lab import protocol
 from kiloscribe_lab.errors import ProtocolError, UsageError
+from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.networks import NetworkProfile, parse_proxy
-from kiloscribe_lab.results import Outcome
 
 READ_CHUNK = 65536
 MAX_BODY = 64 * 1024  # evidence, not content: a probe keeps the first bytes only

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kiloscribe_lab.results import Outcome, ProbeResult, Timings, replace, utc_now
+from kiloscribe_lab.names import Outcome, ProbeName
+from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 
-SDK_PROBE = "sdk_replay"
+SDK_PROBE = ProbeName.SDK_REPLAY
 SDK_PACKAGE = "@kiloscribe/inscription-sdk"
 MODES = ("plain", "websocket")
 STEPS = ("connect-valid", "connect-invalid", "detect", "discover", "start-inscription")

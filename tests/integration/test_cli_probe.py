@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.results import Finding, Outcome, ProbeResult, read_jsonl
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName
+from kiloscribe_lab.results import Finding, ProbeResult, read_jsonl
 from tests.integration.clients import jobs_started
 from tests.integration.conftest import LabGetter, lab_targets
 
@@ -53,7 +54,7 @@ def test_incident_json_lines_then_exit_1(labs: LabGetter, lab_key: str) -> None:
     assert kinds == sorted(kinds, key=["probe", "finding", "verdict", "summary"].index)
     assert kinds.count("summary") == 1 and "probe" in kinds and "finding" in kinds
     ids = {r["id"] for r in records if r["kind"] == "finding"}
-    assert {"backend-down", "sticky-sessions-missing", "root-redirect"} <= ids
+    assert {"backend-down", FindingId.STICKY_SESSIONS_MISSING, FindingId.ROOT_REDIRECT} <= ids
     assert lab_key not in proc.stdout and lab_key not in proc.stderr
     # the output reads back: the records, with the derived verdict/summary lines skipped
     read_back = list(read_jsonl(proc.stdout))
@@ -119,7 +120,9 @@ def test_no_inscription_sends_no_start_inscription(labs: LabGetter, lab_key: str
     args = ["probe", f"lb={lab.lb}", "--ca-bundle", str(lab.ca_bundle), "--api-key-env", fleet.API_KEY_ENV]
     proc = run([*args, "--json", *([] if inscription else ["--no-inscription"])], env)
     assert proc.returncode == 0, proc.stderr
-    flows = [r for r in read_jsonl(proc.stdout) if isinstance(r, ProbeResult) and r.probe == "sdk_flow"]
+    flows = [
+        r for r in read_jsonl(proc.stdout) if isinstance(r, ProbeResult) and r.probe == ProbeName.SDK_FLOW
+    ]
     assert flows and all(r.outcome is Outcome.OK for r in flows)
     steps = {s["step"]: s for s in flows[0].detail["steps"]}
     if inscription:

@@ -6,7 +6,7 @@ import pytest
 
 from kiloscribe_lab import diagnosis
 from kiloscribe_lab.lab.scenarios import SCENARIOS
-from kiloscribe_lab.results import Severity
+from kiloscribe_lab.names import FindingId, Severity
 from tests.integration.conftest import InvestigationGetter
 
 pytestmark = pytest.mark.timeout(120)
@@ -41,19 +41,19 @@ def test_incident_reaches_the_seeds_true_conclusions_and_none_of_its_false_ones(
     results = investigation("incident")
     findings = {f.id: f for f in diagnosis.diagnose(results, "KILOSCRIBE_API_KEY")}
     # Socket.IO works and the auth path works
-    assert findings["auth-path-healthy"].severity is Severity.INFO
+    assert findings[FindingId.AUTH_PATH_HEALTHY].severity is Severity.INFO
     # inscribe-2, and only inscribe-2, is down
-    down = findings["backend-down"]
+    down = findings[FindingId.BACKEND_DOWN]
     assert down.severity is Severity.CRITICAL
     assert "inscribe-2" in down.title
     assert "inscribe-1 (" not in down.title and "inscribe-3 (" not in down.title
     # sessions are not sticky, and the fix is named
-    sticky = findings["sticky-sessions-missing"]
+    sticky = findings[FindingId.STICKY_SESSIONS_MISSING]
     assert "lb_policy ip_hash" in sticky.recommendation
     # not "protocol mismatch means the server is broken", not "308 means the backend is failing"
-    assert findings["plain-websocket-protocol-mismatch"].severity is Severity.INFO
-    assert "not an outage" in findings["plain-websocket-protocol-mismatch"].title
-    assert findings["root-redirect"].severity is Severity.INFO
+    assert findings[FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH].severity is Severity.INFO
+    assert "not an outage" in findings[FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH].title
+    assert findings[FindingId.ROOT_REDIRECT].severity is Severity.INFO
     verdicts = {v.label: v.verdict for v in diagnosis.verdicts(results)}
     assert verdicts["inscribe-1"] is diagnosis.Verdict.HEALTHY
     assert verdicts["inscribe-3"] is diagnosis.Verdict.HEALTHY
@@ -63,13 +63,13 @@ def test_incident_reaches_the_seeds_true_conclusions_and_none_of_its_false_ones(
 
 def test_slow_backend_names_inscribe_3(investigation: InvestigationGetter) -> None:
     findings = {f.id: f for f in diagnosis.diagnose(investigation("slow-backend"))}
-    assert "inscribe-3" in findings["backend-timeout"].title
-    assert "inscribe-1" not in findings["backend-timeout"].title
+    assert "inscribe-3" in findings[FindingId.BACKEND_TIMEOUT].title
+    assert "inscribe-1" not in findings[FindingId.BACKEND_TIMEOUT].title
 
 
 def test_edge_blocks_websocket_says_where(investigation: InvestigationGetter) -> None:
     findings = {f.id: f for f in diagnosis.diagnose(investigation("edge-blocks-websocket"))}
-    blocked = findings["websocket-blocked"]
+    blocked = findings[FindingId.WEBSOCKET_BLOCKED]
     assert "CDN edge" in blocked.title
     assert "tryAllTransports" in blocked.recommendation
     assert all("edge" in t or "wss://" in t or "https://" in t for t in blocked.targets)

@@ -14,6 +14,7 @@ import papermill as pm
 import pytest
 
 from kiloscribe_lab.lab.scenarios import SCENARIOS
+from kiloscribe_lab.names import FindingId
 from kiloscribe_lab.results import Finding, ProbeResult, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.timeout(180)
@@ -121,7 +122,7 @@ def test_findings_notebook_writes_the_ground_truth_and_renders_every_section(tmp
     assert len(outputs_of(nb, "text/html")) == len(outputs_of(nb, "text/markdown")) == 9
     assert len(outputs_of(nb, "image/png")) == 2
     for out in (html, markdown):
-        assert "backend-down" in out and "inscribe-2" in out
+        assert FindingId.BACKEND_DOWN in out and "inscribe-2" in out
         assert "edge-mobile" in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
         assert "cloudflare" in out
         assert "wscat -c wss://127.0.0.1:" in out

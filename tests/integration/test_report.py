@@ -18,6 +18,7 @@ import pytest
 from kiloscribe_lab import report
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import SCENARIOS
+from kiloscribe_lab.names import FindingId
 from tests.integration.servers import canned_server, http_answer
 
 pytestmark = pytest.mark.timeout(300)
@@ -174,7 +175,7 @@ def test_second_run_compares_and_does_not_overwrite(first_run: Run) -> None:
     meta = json.loads((second / "run.json").read_text())
     assert meta["compare_dir"] == str(first_run.outcome.run_dir)
     page = (second / "findings.html").read_text()
-    assert "backend-down" in page  # listed as resolved since the previous run
+    assert FindingId.BACKEND_DOWN in page  # listed as resolved since the previous run
     assert "resolved" in page.lower()
     index = (first_run.out_root / "index.html").read_text()
     assert runs[0] in index and runs[1] in index

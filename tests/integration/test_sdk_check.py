@@ -26,7 +26,8 @@ import pytest
 from kiloscribe_lab import cli, diagnosis, report
 from kiloscribe_lab.errors import ToolchainMissingError
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.results import Outcome, ProbeResult, Severity
+from kiloscribe_lab.names import FindingId, Outcome, Severity
+from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.sdk import DEFAULT_SDK_VERSION, SdkInstall, ensure_sdk, sdk_check
 from kiloscribe_lab.sdk.subproc import run_bounded
 from tests.integration.clients import jobs_started
@@ -113,11 +114,14 @@ def test_plain_node20_reproduces_the_sdks_10s_timeout(healthy_replay: Replay) ->
 def test_plain_node20_yields_the_runtime_finding(healthy_replay: Replay) -> None:
     findings = diagnosis.diagnose(healthy_replay.results, fleet.API_KEY_ENV)
     by_id = {f.id: f for f in findings}
-    runtime = by_id["sdk-runtime-missing-websocket"]
+    runtime = by_id[FindingId.SDK_RUNTIME_MISSING_WEBSOCKET]
     assert runtime.severity is Severity.CRITICAL and "v20." in runtime.title
-    assert by_id["sdk-fallback-not-effective"].severity is Severity.WARNING
-    assert "auth-path-healthy" in by_id  # the SDK's refused invalid key counts
-    assert healthy_replay.finding_ids[:2] == ["sdk-runtime-missing-websocket", "sdk-fallback-not-effective"]
+    assert by_id[FindingId.SDK_FALLBACK_NOT_EFFECTIVE].severity is Severity.WARNING
+    assert FindingId.AUTH_PATH_HEALTHY in by_id  # the SDK's refused invalid key counts
+    assert healthy_replay.finding_ids[:2] == [
+        FindingId.SDK_RUNTIME_MISSING_WEBSOCKET,
+        FindingId.SDK_FALLBACK_NOT_EFFECTIVE,
+    ]
 
 
 # --- the same Node with a WebSocket global ----------------------------------------------------
@@ -185,8 +189,8 @@ def test_auth_broken_the_valid_key_is_refused_in_the_sdks_words(
     assert (valid.outcome, valid.error) == (Outcome.AUTH_REJECTED, INVALID)
     assert not any(r.variant.endswith(":start-inscription") for r in run.results)
     ids = run.finding_ids
-    assert "auth-rejected" in ids and "auth-path-healthy" not in ids
-    assert "sdk-fallback-not-effective" not in ids  # a refused key is not a WebSocket failure
+    assert FindingId.AUTH_REJECTED in ids and FindingId.AUTH_PATH_HEALTHY not in ids
+    assert FindingId.SDK_FALLBACK_NOT_EFFECTIVE not in ids  # a refused key is not a WebSocket failure
 
 
 # --- toolchain problems: one line, exit 2 -------------------------------------------------

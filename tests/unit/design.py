@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+from kiloscribe_lab.names import FindingId
+
 # DESIGN.md, "Finding (one JSON object)": the stable finding ids, plus dns-problem, which this
 # project added (see the closing note: DESIGN.md should list it).
 DESIGN_FINDING_IDS = frozenset(
     {
-        "plain-websocket-protocol-mismatch",
-        "root-redirect",
-        "auth-path-healthy",
-        "auth-rejected",
-        "backend-down",
-        "all-backends-down",
-        "backend-timeout",
-        "sticky-sessions-missing",
-        "sticky-sessions-cookie-only",
-        "websocket-blocked",
-        "network-timeouts",
-        "not-socketio",
-        "engineio-version-mismatch",
-        "discovery-problem",
-        "tls-problem",
-        "dns-problem",
-        "sdk-runtime-missing-websocket",
-        "sdk-fallback-not-effective",
+        FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
+        FindingId.ROOT_REDIRECT,
+        FindingId.AUTH_PATH_HEALTHY,
+        FindingId.AUTH_REJECTED,
+        FindingId.BACKEND_DOWN,
+        FindingId.ALL_BACKENDS_DOWN,
+        FindingId.BACKEND_TIMEOUT,
+        FindingId.STICKY_SESSIONS_MISSING,
+        FindingId.STICKY_SESSIONS_COOKIE_ONLY,
+        FindingId.WEBSOCKET_BLOCKED,
+        FindingId.NETWORK_TIMEOUTS,
+        FindingId.NOT_SOCKETIO,
+        FindingId.ENGINEIO_VERSION_MISMATCH,
+        FindingId.DISCOVERY_PROBLEM,
+        FindingId.TLS_PROBLEM,
+        FindingId.DNS_PROBLEM,
+        FindingId.SDK_RUNTIME_MISSING_WEBSOCKET,
+        FindingId.SDK_FALLBACK_NOT_EFFECTIVE,
     }
 )

@@ -40,10 +40,11 @@ from kiloscribe_lab.diagnosis import (
     verdicts,
 )
 from kiloscribe_lab.lab.scenarios import SCENARIOS
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import suite
-from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, Timings, read_jsonl
+from kiloscribe_lab.results import Finding, ProbeResult, Timings, read_jsonl
 from tests.unit.design import DESIGN_FINDING_IDS
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -95,12 +96,12 @@ def working(
     d: dict[str, Any] = {"label": label} if label else {}
     ok = Outcome.OK
     return [
-        pr("websocket_plain", "socket.io", target, ok, 101, network=network, **d, **kw),
-        pr("engineio_handshake", "", target, ok, 200, network=network, engineio_version=4, **d, **kw),
-        pr("engineio_upgrade", "", target, ok, 101, network=network, **d, **kw),
-        pr("socketio_connect", "websocket:valid", target, ok, 101, network=network, **d, **kw),
+        pr(ProbeName.WEBSOCKET_PLAIN, "socket.io", target, ok, 101, network=network, **d, **kw),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", target, ok, 200, network=network, engineio_version=4, **d, **kw),
+        pr(ProbeName.ENGINEIO_UPGRADE, "", target, ok, 101, network=network, **d, **kw),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", target, ok, 101, network=network, **d, **kw),
         pr(
-            "socketio_connect",
+            ProbeName.SOCKETIO_CONNECT,
             "websocket:invalid",
             target,
             Outcome.AUTH_REJECTED,
@@ -110,7 +111,7 @@ def working(
             **d,
             **kw,
         ),
-        pr("socketio_connect", "polling:valid", target, ok, 200, network=network, **d, **kw),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", target, ok, 200, network=network, **d, **kw),
     ]
 
 
@@ -130,12 +131,12 @@ def failing(
     return [
         pr(p, v, target, outcome, status, network=network, connect=connect, **detail)
         for p, v in (
-            ("websocket_plain", "socket.io"),
-            ("engineio_handshake", ""),
-            ("engineio_upgrade", ""),
-            ("socketio_connect", "websocket:valid"),
-            ("socketio_connect", "websocket:invalid"),
-            ("socketio_connect", "polling:valid"),
+            (ProbeName.WEBSOCKET_PLAIN, "socket.io"),
+            (ProbeName.ENGINEIO_HANDSHAKE, ""),
+            (ProbeName.ENGINEIO_UPGRADE, ""),
+            (ProbeName.SOCKETIO_CONNECT, "websocket:valid"),
+            (ProbeName.SOCKETIO_CONNECT, "websocket:invalid"),
+            (ProbeName.SOCKETIO_CONNECT, "polling:valid"),
         )
     ]
 
@@ -227,29 +228,33 @@ def test_incident_names_inscribe_2_and_only_it_as_down() -> None:
     results = fixture("incident")
     labels = label_map(results)
     findings = by_id(diagnose(results, KEY_ENV))
-    down = findings["backend-down"]
+    down = findings[FindingId.BACKEND_DOWN]
     assert down.severity is Severity.CRITICAL
     assert "inscribe-2" in down.title
     assert labels["inscribe-2"] in down.targets
     for healthy in ("inscribe-1", "inscribe-3"):
         assert healthy not in down.title
         assert labels[healthy] not in down.targets
-    assert "all-backends-down" not in findings
+    assert FindingId.ALL_BACKENDS_DOWN not in findings
 
 
 def test_incident_expected_answers_are_not_outages() -> None:
     """The seed's false conclusions: a protocol mismatch or a 308 is not a broken server."""
     findings = by_id(diagnose(fixture("incident"), KEY_ENV))
-    for fid in ("root-redirect", "plain-websocket-protocol-mismatch", "auth-path-healthy"):
+    for fid in (
+        FindingId.ROOT_REDIRECT,
+        FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
+        FindingId.AUTH_PATH_HEALTHY,
+    ):
         assert findings[fid].severity is Severity.INFO, fid
-    assert "308" in findings["root-redirect"].title
-    assert "expected" in findings["plain-websocket-protocol-mismatch"].title.lower()
+    assert "308" in findings[FindingId.ROOT_REDIRECT].title
+    assert "expected" in findings[FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH].title.lower()
 
 
 def test_incident_sticky_sessions_missing_is_a_warning_on_the_balancers() -> None:
     results = fixture("incident")
     labels = label_map(results)
-    sticky = by_id(diagnose(results, KEY_ENV))["sticky-sessions-missing"]
+    sticky = by_id(diagnose(results, KEY_ENV))[FindingId.STICKY_SESSIONS_MISSING]
     assert sticky.severity is Severity.WARNING  # WebSocket works, so polling is not the only way
     assert set(sticky.targets) == {labels["edge"], labels["lb"]}
 
@@ -330,10 +335,12 @@ def test_supersedes_table_shape() -> None:
     rule_ids = DESIGN_FINDING_IDS
     assert set(SUPERSEDES) <= rule_ids
     assert all(dropped <= rule_ids for dropped in SUPERSEDES.values())
-    assert {"backend-down", "sticky-sessions-missing", "sticky-sessions-cookie-only"} <= SUPERSEDES[
-        "all-backends-down"
-    ]
-    assert "auth-path-healthy" in SUPERSEDES["auth-rejected"]
+    assert {
+        "backend-down",
+        FindingId.STICKY_SESSIONS_MISSING,
+        FindingId.STICKY_SESSIONS_COOKIE_ONLY,
+    } <= SUPERSEDES[FindingId.ALL_BACKENDS_DOWN]
+    assert FindingId.AUTH_PATH_HEALTHY in SUPERSEDES[FindingId.AUTH_REJECTED]
     assert all(cause not in dropped for cause, dropped in SUPERSEDES.items())
 
 
@@ -344,34 +351,34 @@ def _stub(fid: str, severity: Severity) -> Any:
 
 def test_all_backends_down_drops_backend_down_and_sticky_findings(monkeypatch: pytest.MonkeyPatch) -> None:
     stubs = (
-        _stub("sticky-sessions-missing", Severity.WARNING),
-        _stub("backend-down", Severity.CRITICAL),
-        _stub("websocket-blocked", Severity.CRITICAL),
-        _stub("sticky-sessions-cookie-only", Severity.WARNING),
-        _stub("all-backends-down", Severity.CRITICAL),
-        _stub("root-redirect", Severity.INFO),
+        _stub(FindingId.STICKY_SESSIONS_MISSING, Severity.WARNING),
+        _stub(FindingId.BACKEND_DOWN, Severity.CRITICAL),
+        _stub(FindingId.WEBSOCKET_BLOCKED, Severity.CRITICAL),
+        _stub(FindingId.STICKY_SESSIONS_COOKIE_ONLY, Severity.WARNING),
+        _stub(FindingId.ALL_BACKENDS_DOWN, Severity.CRITICAL),
+        _stub(FindingId.ROOT_REDIRECT, Severity.INFO),
     )
     monkeypatch.setattr(diagnosis, "RULES", stubs)
-    found = ids(diagnose([pr("socketio_connect", "polling:valid", A, "ok", 200)]))
-    assert sorted(found) == ["all-backends-down", "websocket-blocked"]
+    found = ids(diagnose([pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", A, "ok", 200)]))
+    assert sorted(found) == [FindingId.ALL_BACKENDS_DOWN, FindingId.WEBSOCKET_BLOCKED]
 
 
 def test_auth_rejected_drops_only_auth_path_healthy(monkeypatch: pytest.MonkeyPatch) -> None:
     stubs = (
-        _stub("auth-path-healthy", Severity.INFO),
-        _stub("root-redirect", Severity.INFO),
-        _stub("auth-rejected", Severity.CRITICAL),
+        _stub(FindingId.AUTH_PATH_HEALTHY, Severity.INFO),
+        _stub(FindingId.ROOT_REDIRECT, Severity.INFO),
+        _stub(FindingId.AUTH_REJECTED, Severity.CRITICAL),
     )
     monkeypatch.setattr(diagnosis, "RULES", stubs)
-    found = ids(diagnose([pr("socketio_connect", "polling:valid", A, "ok", 200)]))
-    assert found == ["auth-rejected", "root-redirect"]  # and most severe first
+    found = ids(diagnose([pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", A, "ok", 200)]))
+    assert found == [FindingId.AUTH_REJECTED, FindingId.ROOT_REDIRECT]  # and most severe first
 
 
 def test_all_down_fixture_backend_down_fires_but_is_superseded() -> None:
     results = fixture("all-down")
     assert rule_backend_down(ev(results)) is not None
     found = ids(diagnose(results, KEY_ENV))
-    assert found == ["all-backends-down"]
+    assert found == [FindingId.ALL_BACKENDS_DOWN]
 
 
 # --- rule tables: one case where each fires, one where it must not ------------------------
@@ -410,7 +417,7 @@ def test_all_backends_down_fires_when_every_target_is_down() -> None:
     assert f.severity is Severity.CRITICAL
     assert set(f.targets) == {A, B}
     assert "502" in f.summary
-    assert ids(diagnose(results)) == ["all-backends-down"]
+    assert ids(diagnose(results)) == [FindingId.ALL_BACKENDS_DOWN]
 
 
 def test_all_backends_down_quiet_when_one_target_works() -> None:
@@ -419,7 +426,7 @@ def test_all_backends_down_quiet_when_one_target_works() -> None:
 
 
 def test_all_backends_down_quiet_without_targets() -> None:
-    results = [pr("discovery", "", API, "upstream_error", 502)]
+    results = [pr(ProbeName.DISCOVERY, "", API, "upstream_error", 502)]
     assert rule_all_backends_down(ev(results)) is None
 
 
@@ -444,8 +451,8 @@ def test_backend_down_names_the_dead_target(outcome: Outcome, status: int | None
     assert "inscribe-1" not in f.title
     assert "inscribe-2" in f.recommendation
     assert all(ref.endswith(f"@{B}#direct") for ref in f.evidence)
-    assert "backend-down" in ids(diagnose(results))
-    assert "all-backends-down" not in ids(diagnose(results))
+    assert FindingId.BACKEND_DOWN in ids(diagnose(results))
+    assert FindingId.ALL_BACKENDS_DOWN not in ids(diagnose(results))
 
 
 def test_backend_down_quiet_when_all_targets_work() -> None:
@@ -454,10 +461,10 @@ def test_backend_down_quiet_when_all_targets_work() -> None:
 
 def test_backend_down_on_a_balancer_gives_the_share_and_who_answered() -> None:
     results = [
-        pr("socketio_connect", "websocket:valid", LB, "ok", 101, backend="inscribe-1"),
-        pr("socketio_connect", "polling:valid", LB, "upstream_error", 502),
-        pr("engineio_handshake", "", LB, "ok", 200, headers={"x-lab-backend": "inscribe-3"}),
-        pr("engineio_upgrade", "", LB, "upstream_error", 502),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", LB, "ok", 101, backend="inscribe-1"),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", LB, "upstream_error", 502),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", LB, "ok", 200, headers={"x-lab-backend": "inscribe-3"}),
+        pr(ProbeName.ENGINEIO_UPGRADE, "", LB, "upstream_error", 502),
     ]
     f = fire(rule_backend_down, results)
     assert f.title == "A backend behind the balancer is down"
@@ -469,9 +476,9 @@ def test_backend_down_on_a_balancer_gives_the_share_and_who_answered() -> None:
 
 def test_backend_down_share_counts_every_sticky_exchange() -> None:
     results = [
-        pr("socketio_connect", "websocket:valid", LB, "ok", 101),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", LB, "ok", 101),
         pr(
-            "sticky_session",
+            ProbeName.STICKY_SESSION,
             "no-cookies",
             LB,
             "upstream_error",
@@ -481,7 +488,7 @@ def test_backend_down_share_counts_every_sticky_exchange() -> None:
             answered=1,
         ),
         pr(
-            "sticky_session",
+            ProbeName.STICKY_SESSION,
             "cookies",
             LB,
             "ok",
@@ -500,7 +507,7 @@ def test_backend_down_cites_a_probe_that_succeeded_after_a_502() -> None:
     """Found by the property test: a sticky probe that opened on its second try (the first
     open met the dead upstream) ends OK, yet it is the only evidence of the 502."""
     sticky = pr(
-        "sticky_session",
+        ProbeName.STICKY_SESSION,
         "cookies",
         LB,
         "ok",
@@ -509,7 +516,7 @@ def test_backend_down_cites_a_probe_that_succeeded_after_a_502() -> None:
         answers=[{"status": 200}] * 3,
         answered=3,
     )
-    results = [pr("socketio_connect", "websocket:valid", LB, "ok", 101), sticky]
+    results = [pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", LB, "ok", 101), sticky]
     f = fire(rule_backend_down, results)
     assert f.evidence == (sticky.ref,)
     assert "(1 of 6)" in f.summary
@@ -541,7 +548,7 @@ def test_backend_timeout_fires_when_accepted_connections_stall_on_every_network(
     assert "inscribe-3" in f.title
     assert "waiting for response" in f.summary
     found = ids(diagnose(results))
-    assert "backend-timeout" in found and "network-timeouts" not in found
+    assert FindingId.BACKEND_TIMEOUT in found and FindingId.NETWORK_TIMEOUTS not in found
 
 
 def test_backend_timeout_needs_the_connection_accepted() -> None:
@@ -561,7 +568,7 @@ def test_backend_timeout_stall_during_tls_counts_as_accepted() -> None:
 def test_backend_timeout_quiet_when_another_network_works() -> None:
     results = working(C, network="direct") + failing(C, Outcome.TIMEOUT, network="vpn", connect=2.0)
     assert rule_backend_timeout(ev(results)) is None
-    assert "network-timeouts" in ids(diagnose(results))
+    assert FindingId.NETWORK_TIMEOUTS in ids(diagnose(results))
 
 
 # sticky sessions
@@ -573,7 +580,7 @@ def _sticky(
     # The no-cookie jar loses more sessions (3 of 6) than the one that returns cookies (2 of 6).
     return [
         pr(
-            "sticky_session",
+            ProbeName.STICKY_SESSION,
             variant,
             target,
             outcome,
@@ -592,7 +599,7 @@ def _sticky(
 def test_sticky_missing_when_the_cookie_client_loses_its_session() -> None:
     results = working(LB, label="lb") + _sticky(LB, Outcome.SESSION_UNKNOWN, Outcome.SESSION_UNKNOWN)
     f = fire(rule_sticky, results)
-    assert f.id == "sticky-sessions-missing"
+    assert f.id == FindingId.STICKY_SESSIONS_MISSING
     assert f.severity is Severity.WARNING  # WebSocket still works here
     assert f.targets == (LB,)
     assert "lb" in f.title
@@ -602,15 +609,15 @@ def test_sticky_missing_when_the_cookie_client_loses_its_session() -> None:
 
 def test_sticky_missing_is_critical_when_websocket_fails_everywhere_and_polling_works() -> None:
     results = [
-        pr("websocket_plain", "socket.io", LB, "blocked", 403),
-        pr("engineio_upgrade", "", LB, "blocked", 403),
-        pr("socketio_connect", "websocket:valid", LB, "blocked", 403),
-        pr("engineio_handshake", "", LB, "ok", 200),
-        pr("socketio_connect", "polling:valid", LB, "ok", 200),
+        pr(ProbeName.WEBSOCKET_PLAIN, "socket.io", LB, "blocked", 403),
+        pr(ProbeName.ENGINEIO_UPGRADE, "", LB, "blocked", 403),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", LB, "blocked", 403),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", LB, "ok", 200),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", LB, "ok", 200),
         *_sticky(LB, Outcome.SESSION_UNKNOWN, Outcome.OK),
     ]
     f = fire(rule_sticky, results)
-    assert f.id == "sticky-sessions-missing"
+    assert f.id == FindingId.STICKY_SESSIONS_MISSING
     assert f.severity is Severity.CRITICAL
     assert "only transport" in f.summary
 
@@ -618,7 +625,7 @@ def test_sticky_missing_is_critical_when_websocket_fails_everywhere_and_polling_
 def test_sticky_cookie_only_when_only_the_cookieless_client_loses_it() -> None:
     results = working(LB) + _sticky(LB, Outcome.OK, Outcome.SESSION_UNKNOWN, cookie_names=["lb_sticky"])
     f = fire(rule_sticky, results)
-    assert f.id == "sticky-sessions-cookie-only"
+    assert f.id == FindingId.STICKY_SESSIONS_COOKIE_ONLY
     assert f.severity is Severity.WARNING
     assert f.targets == (LB,)
     assert "lb_sticky" in f.summary
@@ -632,18 +639,27 @@ def test_sticky_missing_when_the_cookieless_client_loses_it_and_cookies_do_not_h
     """Cookie-only stickiness needs proof that the cookie helps: a failing cookie client is none."""
     results = working(LB) + _sticky(LB, Outcome.UPSTREAM_ERROR, Outcome.SESSION_UNKNOWN)
     f = fire(rule_sticky, results)
-    assert f.id == "sticky-sessions-missing"
+    assert f.id == FindingId.STICKY_SESSIONS_MISSING
 
 
 def test_sticky_moved_counts_even_without_session_unknown() -> None:
     """A follow-up answered by another backend (or a dead one's 502) is a lost session too."""
     results = [
         *working(LB),
-        pr("sticky_session", "cookies", LB, "upstream_error", 200, follow_ups=6, moved=2, answered=4),
-        pr("sticky_session", "no-cookies", LB, "upstream_error", 200, follow_ups=6, moved=4, answered=2),
+        pr(ProbeName.STICKY_SESSION, "cookies", LB, "upstream_error", 200, follow_ups=6, moved=2, answered=4),
+        pr(
+            ProbeName.STICKY_SESSION,
+            "no-cookies",
+            LB,
+            "upstream_error",
+            200,
+            follow_ups=6,
+            moved=4,
+            answered=2,
+        ),
     ]
     f = fire(rule_sticky, results)
-    assert f.id == "sticky-sessions-missing"
+    assert f.id == FindingId.STICKY_SESSIONS_MISSING
     assert "6 of 12" in f.summary
 
 
@@ -655,12 +671,20 @@ def _ws_blocked(
 ) -> list[ProbeResult]:
     h = headers or {}
     return [
-        pr("websocket_plain", "socket.io", target, "blocked", 403, network=network, headers=h),
-        pr("engineio_upgrade", "", target, "blocked", 403, network=network, headers=h),
-        pr("socketio_connect", "websocket:valid", target, "blocked", 403, network=network, headers=h),
-        pr("engineio_handshake", "", target, "ok", 200, network=network, headers=h),
-        pr("socketio_connect", "polling:valid", target, "ok", 200, network=network, headers=h),
-        pr("socketio_connect", "polling:invalid", target, "auth_rejected", 200, network=network, headers=h),
+        pr(ProbeName.WEBSOCKET_PLAIN, "socket.io", target, "blocked", 403, network=network, headers=h),
+        pr(ProbeName.ENGINEIO_UPGRADE, "", target, "blocked", 403, network=network, headers=h),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", target, "blocked", 403, network=network, headers=h),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", target, "ok", 200, network=network, headers=h),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", target, "ok", 200, network=network, headers=h),
+        pr(
+            ProbeName.SOCKETIO_CONNECT,
+            "polling:invalid",
+            target,
+            "auth_rejected",
+            200,
+            network=network,
+            headers=h,
+        ),
     ]
 
 
@@ -691,18 +715,18 @@ def test_websocket_blocked_on_one_network_only_is_a_warning() -> None:
 
 def test_websocket_blocked_quiet_when_websocket_fails_for_another_reason() -> None:
     results = [
-        pr("engineio_upgrade", "", LB, "upstream_error", 502),
-        pr("socketio_connect", "websocket:valid", LB, "upstream_error", 502),
-        pr("socketio_connect", "polling:valid", LB, "ok", 200),
+        pr(ProbeName.ENGINEIO_UPGRADE, "", LB, "upstream_error", 502),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", LB, "upstream_error", 502),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", LB, "ok", 200),
     ]
     assert rule_websocket_blocked(ev(results)) is None
 
 
 def test_websocket_blocked_quiet_when_polling_fails_too() -> None:
     results = [
-        pr("engineio_upgrade", "", LB, "blocked", 403),
-        pr("socketio_connect", "polling:valid", LB, "timeout"),
-        pr("engineio_handshake", "", LB, "ok", 200),
+        pr(ProbeName.ENGINEIO_UPGRADE, "", LB, "blocked", 403),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", LB, "timeout"),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", LB, "ok", 200),
     ]
     assert rule_websocket_blocked(ev(results)) is None
 
@@ -734,9 +758,16 @@ def test_network_timeouts_quiet_when_every_network_times_out() -> None:
 
 def test_not_socketio_when_the_handshake_is_something_else_and_nothing_connects() -> None:
     results = [
-        pr("engineio_handshake", "", A, "protocol_mismatch", 200, not_engineio="an HTML page (text/html)"),
-        pr("socketio_connect", "polling:valid", A, "protocol_mismatch", 200),
-        pr("socketio_connect", "websocket:valid", A, "http_error", 404),
+        pr(
+            ProbeName.ENGINEIO_HANDSHAKE,
+            "",
+            A,
+            "protocol_mismatch",
+            200,
+            not_engineio="an HTML page (text/html)",
+        ),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", A, "protocol_mismatch", 200),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", A, "http_error", 404),
     ]
     f = fire(rule_not_socketio, results)
     assert f.severity is Severity.CRITICAL
@@ -746,8 +777,8 @@ def test_not_socketio_when_the_handshake_is_something_else_and_nothing_connects(
 
 def test_not_socketio_quiet_when_socketio_connects_anyway() -> None:
     results = [
-        pr("engineio_handshake", "", A, "protocol_mismatch", 200, not_engineio="an HTML page"),
-        pr("socketio_connect", "websocket:valid", A, "ok", 101),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", A, "protocol_mismatch", 200, not_engineio="an HTML page"),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", A, "ok", 101),
     ]
     assert rule_not_socketio(ev(results)) is None
 
@@ -756,7 +787,7 @@ def test_not_socketio_quiet_for_a_502_without_engineio_body() -> None:
     """A dead backend's empty 502 is backend-down, not 'this is not Socket.IO'."""
     results = failing(B, Outcome.UPSTREAM_ERROR, 502, not_engineio="HTTP 502, empty body")
     assert rule_not_socketio(ev(results)) is None
-    assert "not-socketio" not in ids(diagnose(results))
+    assert FindingId.NOT_SOCKETIO not in ids(diagnose(results))
 
 
 # engineio-version-mismatch
@@ -770,7 +801,7 @@ def test_not_socketio_quiet_for_a_502_without_engineio_body() -> None:
     ],
 )
 def test_engineio_version_mismatch_fires(detail: dict[str, Any]) -> None:
-    results = [pr("engineio_handshake", "", A, "protocol_mismatch", 400, **detail)]
+    results = [pr(ProbeName.ENGINEIO_HANDSHAKE, "", A, "protocol_mismatch", 400, **detail)]
     f = fire(rule_engineio_version, results)
     assert f.severity is Severity.CRITICAL
     assert f.targets == (A,)
@@ -779,10 +810,10 @@ def test_engineio_version_mismatch_fires(detail: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("probe", "detail"),
     [
-        ("engineio_handshake", {"engineio_version": 4}),
-        ("engineio_handshake", {"engineio_error": {"code": 1, "message": "Session ID unknown"}}),
-        ("engineio_handshake", {}),
-        ("socketio_connect", {"engineio_version": 3}),  # only the handshake probe tells
+        (ProbeName.ENGINEIO_HANDSHAKE, {"engineio_version": 4}),
+        (ProbeName.ENGINEIO_HANDSHAKE, {"engineio_error": {"code": 1, "message": "Session ID unknown"}}),
+        (ProbeName.ENGINEIO_HANDSHAKE, {}),
+        (ProbeName.SOCKETIO_CONNECT, {"engineio_version": 3}),  # only the handshake probe tells
     ],
 )
 def test_engineio_version_mismatch_quiet(probe: str, detail: dict[str, Any]) -> None:
@@ -794,7 +825,10 @@ def test_engineio_version_mismatch_quiet(probe: str, detail: dict[str, Any]) -> 
 
 
 def test_discovery_problem_when_the_call_fails() -> None:
-    results = [pr("discovery", "", API, "upstream_error", 502, error="HTTP/1.1 502 Bad Gateway"), *working(A)]
+    results = [
+        pr(ProbeName.DISCOVERY, "", API, "upstream_error", 502, error="HTTP/1.1 502 Bad Gateway"),
+        *working(A),
+    ]
     f = fire(rule_discovery, results)
     assert f.severity is Severity.WARNING
     assert f.targets == (API,)
@@ -803,7 +837,7 @@ def test_discovery_problem_when_the_call_fails() -> None:
 
 def test_discovery_problem_lists_the_documents_problems() -> None:
     results = [
-        pr("discovery", "", API, "ok", 200, problems=["no server has status 'active'"], chosen=None),
+        pr(ProbeName.DISCOVERY, "", API, "ok", 200, problems=["no server has status 'active'"], chosen=None),
         *working(A),
     ]
     f = fire(rule_discovery, results)
@@ -812,7 +846,7 @@ def test_discovery_problem_lists_the_documents_problems() -> None:
 
 def test_discovery_problem_when_the_chosen_server_is_down() -> None:
     results = [
-        pr("discovery", "", API, "ok", 200, problems=[], chosen=B),
+        pr(ProbeName.DISCOVERY, "", API, "ok", 200, problems=[], chosen=B),
         *working(A),
         *failing(B, Outcome.UPSTREAM_ERROR, 502),
     ]
@@ -822,7 +856,7 @@ def test_discovery_problem_when_the_chosen_server_is_down() -> None:
 
 def test_discovery_quiet_when_the_chosen_server_works() -> None:
     results = [
-        pr("discovery", "", API, "ok", 200, problems=[], chosen=A),
+        pr(ProbeName.DISCOVERY, "", API, "ok", 200, problems=[], chosen=A),
         *working(A),
         *failing(B, "refused"),
     ]
@@ -830,7 +864,7 @@ def test_discovery_quiet_when_the_chosen_server_works() -> None:
 
 
 def test_discovery_refused_key_is_auth_rejected_not_a_discovery_problem() -> None:
-    results = [pr("discovery", "", API, "auth_rejected", 401, error="Invalid API key"), *working(A)]
+    results = [pr(ProbeName.DISCOVERY, "", API, "auth_rejected", 401, error="Invalid API key"), *working(A)]
     assert rule_discovery(ev(results)) is None
     f = fire(rule_auth_rejected, results)
     assert API in f.targets
@@ -846,8 +880,8 @@ def test_discovery_quiet_without_a_discovery_call() -> None:
 def test_tls_problem_fires_with_the_error() -> None:
     message = "certificate not trusted: self-signed certificate"
     results = [
-        pr("socketio_connect", "websocket:valid", A, "tls_error", error=message),
-        pr("engineio_handshake", "", A, "tls_error", error=message),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", A, "tls_error", error=message),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", A, "tls_error", error=message),
     ]
     f = fire(rule_tls, results)
     assert f.severity is Severity.CRITICAL
@@ -862,11 +896,13 @@ def test_tls_problem_quiet_without_tls_errors() -> None:
 
 def test_tls_problem_does_not_hide_a_dead_backend_elsewhere() -> None:
     # One TLS failure somewhere must not make a 502-answering backend disappear.
-    results = [pr("http_upgrade", "http1.1", A, "tls_error", error="TLS failed: WRONG_VERSION_NUMBER")]
+    results = [
+        pr(ProbeName.HTTP_UPGRADE, "http1.1", A, "tls_error", error="TLS failed: WRONG_VERSION_NUMBER")
+    ]
     results += failing(A, Outcome.UPSTREAM_ERROR, 502) + failing(B, Outcome.UPSTREAM_ERROR, 502)
     found = ids(diagnose(results))
-    assert "tls-problem" in found
-    assert "all-backends-down" in found
+    assert FindingId.TLS_PROBLEM in found
+    assert FindingId.ALL_BACKENDS_DOWN in found
 
 
 def test_dns_problem_names_the_names_that_do_not_resolve() -> None:
@@ -883,16 +919,25 @@ def test_dns_problem_names_the_names_that_do_not_resolve() -> None:
 def _auth(target: str, valid: Outcome) -> list[ProbeResult]:
     return [
         pr(
-            "socketio_connect",
+            ProbeName.SOCKETIO_CONNECT,
             "websocket:valid",
             target,
             valid,
             101,
             error="Invalid API key" if valid is Outcome.AUTH_REJECTED else None,
         ),
-        pr("socketio_connect", "websocket:invalid", target, "auth_rejected", 101, error="Invalid API key"),
-        pr("socketio_connect", "polling:none", target, "auth_rejected", 200, error="API key required"),
-        pr("engineio_handshake", "", target, "ok", 200),
+        pr(
+            ProbeName.SOCKETIO_CONNECT,
+            "websocket:invalid",
+            target,
+            "auth_rejected",
+            101,
+            error="Invalid API key",
+        ),
+        pr(
+            ProbeName.SOCKETIO_CONNECT, "polling:none", target, "auth_rejected", 200, error="API key required"
+        ),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", target, "ok", 200),
     ]
 
 
@@ -904,10 +949,10 @@ def test_auth_rejected_when_the_configured_key_is_refused() -> None:
     assert "'Invalid API key'" in f.summary and "2 target(s)" in f.summary
     assert set(f.targets) == {A, B}
     found = ids(diagnose(results, KEY_ENV))
-    assert "auth-rejected" in found
+    assert FindingId.AUTH_REJECTED in found
     # the invalid key was refused too, but "the auth path is healthy" would mislead
     assert rule_auth_path_healthy(ev(results)) is not None
-    assert "auth-path-healthy" not in found
+    assert FindingId.AUTH_PATH_HEALTHY not in found
     assert {v.verdict for v in verdicts(results)} == {Verdict.DOWN}
 
 
@@ -925,12 +970,12 @@ def test_auth_path_healthy_when_only_the_invalid_key_is_refused() -> None:
     assert "'Invalid API key'" in f.summary
     assert f.evidence == (f"socketio_connect:websocket:invalid@{A}#direct",)
     found = by_id(diagnose(results, KEY_ENV))
-    assert found["auth-path-healthy"].severity is Severity.INFO
+    assert found[FindingId.AUTH_PATH_HEALTHY].severity is Severity.INFO
     assert [v.verdict for v in verdicts(results)] == [Verdict.HEALTHY]
 
 
 def test_auth_path_healthy_quiet_when_no_invalid_key_was_refused() -> None:
-    results = [pr("socketio_connect", "websocket:invalid", A, "upstream_error", 502)]
+    results = [pr(ProbeName.SOCKETIO_CONNECT, "websocket:invalid", A, "upstream_error", 502)]
     assert rule_auth_path_healthy(ev(results)) is None
 
 
@@ -938,7 +983,7 @@ def test_auth_path_healthy_quiet_when_no_invalid_key_was_refused() -> None:
 
 
 def test_plain_websocket_mismatch_when_socketio_works() -> None:
-    results = [pr("websocket_plain", "as-given", A, "http_error", 400), *working(A)]
+    results = [pr(ProbeName.WEBSOCKET_PLAIN, "as-given", A, "http_error", 400), *working(A)]
     f = fire(rule_plain_websocket_mismatch, results)
     assert f.severity is Severity.INFO
     assert f.targets == (A,)
@@ -948,14 +993,14 @@ def test_plain_websocket_mismatch_when_socketio_works() -> None:
 
 def test_plain_websocket_mismatch_quiet_when_socketio_fails_too() -> None:
     results = [
-        pr("websocket_plain", "as-given", A, "upstream_error", 502),
+        pr(ProbeName.WEBSOCKET_PLAIN, "as-given", A, "upstream_error", 502),
         *failing(A, Outcome.UPSTREAM_ERROR, 502),
     ]
     assert rule_plain_websocket_mismatch(ev(results)) is None
 
 
 def test_plain_websocket_mismatch_quiet_when_plain_websocket_works() -> None:
-    results = [pr("websocket_plain", "as-given", A, "ok", 101), *working(A)]
+    results = [pr(ProbeName.WEBSOCKET_PLAIN, "as-given", A, "ok", 101), *working(A)]
     assert rule_plain_websocket_mismatch(ev(results)) is None
 
 
@@ -964,23 +1009,23 @@ def test_plain_websocket_mismatch_quiet_when_plain_websocket_works() -> None:
 
 def test_root_redirect_is_info_and_names_the_location() -> None:
     results = [
-        pr("http_upgrade", "http1.1", A, "redirect", 308, headers={"location": "/api/health"}),
+        pr(ProbeName.HTTP_UPGRADE, "http1.1", A, "redirect", 308, headers={"location": "/api/health"}),
         *working(A),
     ]
     f = fire(rule_root_redirect, results)
     assert f.severity is Severity.INFO
     assert "308" in f.title
     assert "/api/health" in f.summary
-    assert "root-redirect" in ids(diagnose(results))
+    assert FindingId.ROOT_REDIRECT in ids(diagnose(results))
     assert [v.verdict for v in verdicts(results)] == [Verdict.HEALTHY]
 
 
 @pytest.mark.parametrize(
     ("probe", "variant", "outcome"),
     [
-        ("websocket_plain", "socket.io", "redirect"),  # the socket path redirecting is another story
-        ("http_upgrade", "http1.1", "upstream_error"),
-        ("engineio_handshake", "", "redirect"),
+        (ProbeName.WEBSOCKET_PLAIN, "socket.io", "redirect"),  # the socket path redirecting is another story
+        (ProbeName.HTTP_UPGRADE, "http1.1", "upstream_error"),
+        (ProbeName.ENGINEIO_HANDSHAKE, "", "redirect"),
     ],
 )
 def test_root_redirect_quiet(probe: str, variant: str, outcome: str) -> None:
@@ -996,7 +1041,7 @@ def test_verdicts_for_each_kind_of_health() -> None:
         + failing(B, Outcome.TIMEOUT, connect=1.0)
         + failing(C, Outcome.TLS_ERROR)
         + _ws_blocked(EDGE)
-        + [pr("http_upgrade", "http1.1", LB, "ok", 101)]  # no Socket.IO evidence at all
+        + [pr(ProbeName.HTTP_UPGRADE, "http1.1", LB, "ok", 101)]  # no Socket.IO evidence at all
     )
     got = {v.target: v for v in verdicts(results)}
     assert got[A].verdict is Verdict.HEALTHY and got[A].label == "inscribe-1"
@@ -1009,9 +1054,11 @@ def test_verdicts_for_each_kind_of_health() -> None:
 
 
 def test_overall_table() -> None:
-    crit = Finding("backend-down", Severity.CRITICAL, "B down", "s", "r", ("e",), ("t",))
-    warn = Finding("sticky-sessions-missing", Severity.WARNING, "not sticky", "s", "r", ("e",), ("t",))
-    info = Finding("root-redirect", Severity.INFO, "redirect", "s", "r", ("e",), ("t",))
+    crit = Finding(FindingId.BACKEND_DOWN, Severity.CRITICAL, "B down", "s", "r", ("e",), ("t",))
+    warn = Finding(
+        FindingId.STICKY_SESSIONS_MISSING, Severity.WARNING, "not sticky", "s", "r", ("e",), ("t",)
+    )
+    info = Finding(FindingId.ROOT_REDIRECT, Severity.INFO, "redirect", "s", "r", ("e",), ("t",))
     healthy = verdicts(working(A))
     down = verdicts(failing(A, Outcome.REFUSED))
     assert overall([info], healthy)[0] == "healthy"
@@ -1025,7 +1072,7 @@ def test_overall_table() -> None:
 
 
 def _suite_pairs() -> list[tuple[str, str]]:
-    pairs: dict[tuple[str, str], None] = {("discovery", ""): None}
+    pairs: dict[tuple[str, str], None] = {(ProbeName.DISCOVERY, ""): None}
     for options in (
         ProbeOptions(api_key_env=KEY_ENV, attempts=3),
         ProbeOptions(network=NetworkProfile("corp", transports=("polling",))),
@@ -1126,6 +1173,6 @@ def test_diagnose_never_raises_and_ids_are_known(results: list[ProbeResult], key
     ranks = [f.severity.rank for f in findings]
     assert ranks == sorted(ranks, reverse=True)
     vs = verdicts(results)
-    assert {v.target for v in vs} == {r.target for r in results if r.probe != "discovery"}
+    assert {v.target for v in vs} == {r.target for r in results if r.probe != ProbeName.DISCOVERY}
     status, _ = overall(findings, vs)
     assert status in {"healthy", "degraded", "critical", "down"}

@@ -4,7 +4,8 @@ on synthetic evidence shaped like the lab networks' (corporate-proxy, mobile).""
 from __future__ import annotations
 
 from kiloscribe_lab.diagnosis import diagnose, rule_network_timeouts, rule_websocket_blocked
-from kiloscribe_lab.results import Outcome, ProbeResult, Severity, Timings, replace
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.results import ProbeResult, Timings, replace
 from tests.unit.test_diagnosis import LB, A, B, ev, failing, fire, ids, pr, working
 
 VIA = {"via": "1.1 corporate-proxy (kiloscribe-lab)", "server": "corporate-proxy"}
@@ -14,12 +15,12 @@ def corporate(target: str, *, polling: Outcome = Outcome.OK, status: int = 200) 
     """Through a proxy that refuses every WebSocket upgrade itself, before the origin."""
     net = "corporate-proxy"
     return [
-        pr("websocket_plain", "socket.io", target, "blocked", 403, network=net, headers=VIA),
-        pr("engineio_upgrade", "", target, "blocked", 403, network=net, headers=VIA),
-        pr("socketio_connect", "websocket:valid", target, "blocked", 403, network=net, headers=VIA),
-        pr("sdk_flow", "", target, "blocked", 403, network=net, headers=VIA),
-        pr("engineio_handshake", "", target, polling, status, network=net),
-        pr("socketio_connect", "polling:valid", target, polling, status, network=net),
+        pr(ProbeName.WEBSOCKET_PLAIN, "socket.io", target, "blocked", 403, network=net, headers=VIA),
+        pr(ProbeName.ENGINEIO_UPGRADE, "", target, "blocked", 403, network=net, headers=VIA),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", target, "blocked", 403, network=net, headers=VIA),
+        pr(ProbeName.SDK_FLOW, "", target, "blocked", 403, network=net, headers=VIA),
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", target, polling, status, network=net),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", target, polling, status, network=net),
     ]
 
 
@@ -30,7 +31,7 @@ def with_tls(results: list[ProbeResult], tls_ms: float) -> list[ProbeResult]:
 def test_blocked_on_a_network_while_the_balancer_also_fails_some_requests() -> None:
     """incident's balancer: direct, some requests 502 (PARTIAL) but WebSocket works; through
     the corporate proxy every upgrade is refused. The target is named, on that network."""
-    refused = pr("socketio_connect", "polling:invalid", LB, "upstream_error", 502)
+    refused = pr(ProbeName.SOCKETIO_CONNECT, "polling:invalid", LB, "upstream_error", 502)
     direct = [*working(LB), refused]
     through = [*corporate(LB), replace(refused, network="corporate-proxy")]
     f = fire(rule_websocket_blocked, direct + through)
@@ -71,7 +72,7 @@ def test_network_timeouts_says_the_deadline_the_phases_and_the_round_trips() -> 
     assert "waiting in: socket.io connect (websocket)" in f.summary
     assert "152 ms on mobile, 2 ms on direct" in f.summary
     assert "round trips" in f.recommendation
-    assert "network-timeouts" in ids(diagnose(direct + mobile))
+    assert FindingId.NETWORK_TIMEOUTS in ids(diagnose(direct + mobile))
 
 
 def test_network_timeouts_without_timings_still_fires() -> None:

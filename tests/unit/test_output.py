@@ -8,9 +8,10 @@ import pytest
 
 from kiloscribe_lab.diagnosis import Verdict
 from kiloscribe_lab.lab.scenarios import SCENARIOS
+from kiloscribe_lab.names import Outcome, ProbeName
 from kiloscribe_lab.output import render_text
 from kiloscribe_lab.probes.command import ProbeReport, build_report
-from kiloscribe_lab.results import Outcome, ProbeResult, read_jsonl
+from kiloscribe_lab.results import ProbeResult, read_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KEY = "KILOSCRIBE_API_KEY"
@@ -54,7 +55,7 @@ def test_render_text_incident_specifics() -> None:
 
 def test_render_text_without_findings_says_none() -> None:
     result = ProbeResult(
-        "socketio_connect", "https://h.example", Outcome.OK, variant="polling:valid", status=200
+        ProbeName.SOCKETIO_CONNECT, "https://h.example", Outcome.OK, variant="polling:valid", status=200
     )
     report = ProbeReport(
         [result], [], [], "healthy", "Socket.IO works on every target; nothing needs fixing."
@@ -68,7 +69,7 @@ def test_render_text_without_findings_says_none() -> None:
 
 def test_render_text_shortens_long_errors_to_one_line() -> None:
     result = ProbeResult(
-        "engineio_handshake", "https://h.example", Outcome.MALFORMED, error="x\n" + "y" * 200
+        ProbeName.ENGINEIO_HANDSHAKE, "https://h.example", Outcome.MALFORMED, error="x\n" + "y" * 200
     )
     report = ProbeReport([result], [], [], "degraded", "s.")
     row = next(line for line in render_text(report).splitlines() if line.startswith("  engineio_handshake"))

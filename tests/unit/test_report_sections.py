@@ -18,7 +18,8 @@ import pytest
 from kiloscribe_lab import report_sections as rs
 from kiloscribe_lab.diagnosis import TargetVerdict, Verdict, diagnose, verdicts
 from kiloscribe_lab.lab.scenarios import SCENARIOS
-from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, Timings, read_jsonl, write_jsonl
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.results import Finding, ProbeResult, Timings, read_jsonl, write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "findings_report.ipynb"
@@ -291,7 +292,7 @@ def test_summarize_keys_targets_by_label_and_is_json(incident: Any) -> None:
     assert summary["status"] == "critical"
     assert [f["id"] for f in summary["findings"]] == [f.id for f in findings]
     assert {f["severity"] for f in summary["findings"]} == {"critical", "warning", "info"}
-    backend_down = next(f for f in summary["findings"] if f["id"] == "backend-down")
+    backend_down = next(f for f in summary["findings"] if f["id"] == FindingId.BACKEND_DOWN)
     assert "inscribe-2" in backend_down["targets"]
 
 
@@ -305,7 +306,7 @@ def test_summarize_success_rates_and_latency(incident: Any) -> None:
         r.timings.handshake
         for r in results
         if r.detail.get("label") == "inscribe-1"
-        and r.probe == "socketio_connect"
+        and r.probe == ProbeName.SOCKETIO_CONNECT
         and r.variant.endswith(":valid")
     ]
     assert one["p50_handshake_ms"] == pytest.approx(statistics.median(valid), abs=0.06)
@@ -313,7 +314,9 @@ def test_summarize_success_rates_and_latency(incident: Any) -> None:
     lb_valid = [
         r
         for r in results
-        if r.detail.get("label") == "lb" and r.probe == "socketio_connect" and r.variant.endswith(":valid")
+        if r.detail.get("label") == "lb"
+        and r.probe == ProbeName.SOCKETIO_CONNECT
+        and r.variant.endswith(":valid")
     ]
     assert lb["success_rate"] == sum(r.ok for r in lb_valid) / len(lb_valid)
     assert targets["inscribe-2"]["verdict"] == "down"
@@ -324,7 +327,7 @@ def test_summarize_falls_back_to_the_engineio_handshake_without_a_key() -> None:
     results = [r for r in fixture("healthy") if not r.variant.endswith(":valid")]
     summary = rs.summarize(results, diagnose(results), verdicts(results))
     cell = summary["targets"]["inscribe-1"]["networks"]["direct"]
-    assert cell["basis"] == "engineio_handshake"
+    assert cell["basis"] == ProbeName.ENGINEIO_HANDSHAKE
     assert (cell["attempts"], cell["success_rate"]) == (1, 1.0)
 
 
@@ -332,7 +335,7 @@ def test_summarize_counts_every_attempt_of_connect_stats() -> None:
     runs = [{"outcome": "ok", "ms": 10.0 * i, "backend": "inscribe-1"} for i in range(1, 8)]
     runs += [{"outcome": "upstream_error", "ms": None, "backend": None}] * 3
     stats = ProbeResult(
-        probe="connect_stats",
+        probe=ProbeName.CONNECT_STATS,
         variant="websocket",
         target="https://a.example",
         outcome=Outcome.UPSTREAM_ERROR,
@@ -351,7 +354,7 @@ def test_summarize_per_network_and_unlabelled_targets() -> None:
     base = [r for r in fixture("healthy") if r.detail.get("label") == "inscribe-1"]
     mobile = [
         rs_replace(r, network="mobile", outcome=Outcome.TIMEOUT)
-        if r.probe == "socketio_connect"
+        if r.probe == ProbeName.SOCKETIO_CONNECT
         else rs_replace(r, network="mobile")
         for r in base
     ]
@@ -374,7 +377,7 @@ def rs_replace(r: ProbeResult, **changes: Any) -> ProbeResult:
 
 def summary_of(findings: list[str], cells: dict[str, tuple[float | None, float | None]]) -> dict[str, Any]:
     return {
-        "status": "critical" if "backend-down" in findings else "healthy",
+        "status": "critical" if FindingId.BACKEND_DOWN in findings else "healthy",
         "run": {"title": "previous", "started_at": "2026-11-25T10:00:00Z"},
         "findings": [{"id": f, "severity": "info", "title": f.replace("-", " ")} for f in findings],
         "targets": {
@@ -422,24 +425,32 @@ def test_compare_latency_moves(before: float | None, after: float | None, moved:
 
 
 def test_compare_new_and_resolved_findings_and_targets() -> None:
-    previous = summary_of(["backend-down", "root-redirect"], {"lb": (0.5, 100.0), "old": (1.0, 1.0)})
+    previous = summary_of(
+        [FindingId.BACKEND_DOWN, FindingId.ROOT_REDIRECT], {"lb": (0.5, 100.0), "old": (1.0, 1.0)}
+    )
     current = summary_of(
-        ["root-redirect", "sticky-sessions-missing"], {"lb": (1.0, 100.0), "new": (1.0, 1.0)}
+        [FindingId.ROOT_REDIRECT, FindingId.STICKY_SESSIONS_MISSING], {"lb": (1.0, 100.0), "new": (1.0, 1.0)}
     )
     c = rs.compare(current, previous)
     assert not c.first_run and c.has_changes
-    assert [f.id for f in c.new_findings] == ["sticky-sessions-missing"]
-    assert [f.id for f in c.resolved_findings] == ["backend-down"]
+    assert [f.id for f in c.new_findings] == [FindingId.STICKY_SESSIONS_MISSING]
+    assert [f.id for f in c.resolved_findings] == [FindingId.BACKEND_DOWN]
     assert (c.status_before, c.status_after) == ("critical", "healthy")
     assert c.targets_added == ("new",) and c.targets_removed == ("old",)
     assert [(m.target, round(m.delta, 2)) for m in c.success_moves] == [("lb", 0.5)]
     md = rs.changes_section(c).markdown()
-    for text in ("sticky-sessions-missing", "backend-down", "critical → healthy", "+50 points", "previous"):
+    for text in (
+        FindingId.STICKY_SESSIONS_MISSING,
+        FindingId.BACKEND_DOWN,
+        "critical → healthy",
+        "+50 points",
+        "previous",
+    ):
         assert text in md.replace("\\_", "_")
 
 
 def test_compare_identical_runs_and_first_run() -> None:
-    s = summary_of(["root-redirect"], {"lb": (1.0, 10.0)})
+    s = summary_of([FindingId.ROOT_REDIRECT], {"lb": (1.0, 10.0)})
     c = rs.compare(s, s)
     assert not c.has_changes
     assert "No change" in rs.changes_section(c).markdown()
@@ -454,8 +465,8 @@ def test_compare_identical_runs_and_first_run() -> None:
     [{}, {"targets": []}, {"targets": {"lb": 3}}, {"findings": "x", "targets": {"lb": {"networks": [1]}}}],
 )
 def test_compare_tolerates_malformed_previous_summaries(previous: dict[str, Any]) -> None:
-    c = rs.compare(summary_of(["root-redirect"], {"lb": (1.0, 10.0)}), previous)
-    assert [f.id for f in c.new_findings] == ["root-redirect"]
+    c = rs.compare(summary_of([FindingId.ROOT_REDIRECT], {"lb": (1.0, 10.0)}), previous)
+    assert [f.id for f in c.new_findings] == [FindingId.ROOT_REDIRECT]
 
 
 def test_load_previous(tmp_path: Path, incident: Any) -> None:
@@ -517,7 +528,7 @@ def test_endpoints_section_names_failed_runs_with_their_error(incident_run: rs.R
     for label in ("edge", "lb", "inscribe-1", "inscribe-2", "inscribe-3"):
         assert label in md
     assert "mobile" in md  # the failed run's network is listed with its endpoint
-    [found] = [r for r in incident_run.results if r.probe == "discovery"]
+    [found] = [r for r in incident_run.results if r.probe == ProbeName.DISCOVERY]
     assert "Server discovery" in md and found.detail["recommended"] in md
     assert 'curl -H "x-api-key: $KILOSCRIBE_API_KEY"' in md.replace("&#36;", "$")
 
@@ -533,11 +544,11 @@ def test_test_details_section_has_tables_and_rerun_commands(incident_run: rs.Run
     section = rs.test_details_section(list(incident_run.results), api_key_env=KEY_ENV)
     for out in both(section):
         for kind in (
-            "http_upgrade",
-            "websocket_plain",
-            "engineio_handshake",
-            "socketio_connect",
-            "sticky_session",
+            ProbeName.HTTP_UPGRADE,
+            ProbeName.WEBSOCKET_PLAIN,
+            ProbeName.ENGINEIO_HANDSHAKE,
+            ProbeName.SOCKETIO_CONNECT,
+            ProbeName.STICKY_SESSION,
         ):
             assert kind in out
         assert "Rerun by hand" in out
@@ -564,7 +575,7 @@ def test_infrastructure_section_fingerprints(incident_run: rs.RunData) -> None:
 
 def test_infrastructure_section_sees_cookies_and_alt_svc() -> None:
     r = ProbeResult(
-        probe="engineio_handshake",
+        probe=ProbeName.ENGINEIO_HANDSHAKE,
         target="https://a.example",
         outcome=Outcome.OK,
         headers={"set-cookie-names": "lb_sticky, other", "alt-svc": 'h3=":443"', "server": "Caddy"},
@@ -578,15 +589,15 @@ def test_root_cause_section(incident_run: rs.RunData, incident: Any) -> None:
     _, findings, _ = incident
     section = rs.root_cause_section(findings, labels=incident_run.labels)
     for out in both(section):
-        assert "backend-down" in out and "inscribe-2" in out
-        assert "sticky-sessions-missing" in out
+        assert FindingId.BACKEND_DOWN in out and "inscribe-2" in out
+        assert FindingId.STICKY_SESSIONS_MISSING in out
         assert "Root causes" in out and "Expected behaviour, not faults" in out
-        assert "plain-websocket-protocol-mismatch" in out
-        down = next(f for f in findings if f.id == "backend-down")
+        assert FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH in out
+        down = next(f for f in findings if f.id == FindingId.BACKEND_DOWN)
         assert down.evidence[0] in out
     # Faults before reassurances.
     md = plain(section.markdown())
-    assert md.index("backend-down") < md.index("auth-path-healthy")
+    assert md.index(FindingId.BACKEND_DOWN) < md.index(FindingId.AUTH_PATH_HEALTHY)
 
 
 def test_root_cause_section_without_faults() -> None:
@@ -667,7 +678,7 @@ def hostile_results() -> list[ProbeResult]:
     target = "https://evil.example/<script>?a=|b|&c=`d`"
     return [
         ProbeResult(
-            probe="http_upgrade",
+            probe=ProbeName.HTTP_UPGRADE,
             variant="http1.1<script>",
             target=target,
             outcome=Outcome.UPSTREAM_ERROR,
@@ -677,7 +688,7 @@ def hostile_results() -> list[ProbeResult]:
             **common,
         ),
         ProbeResult(
-            probe="socketio_connect",
+            probe=ProbeName.SOCKETIO_CONNECT,
             variant="websocket:valid",
             target=target,
             outcome=Outcome.OK,
@@ -686,7 +697,7 @@ def hostile_results() -> list[ProbeResult]:
             **common,
         ),
         ProbeResult(
-            probe="sticky_session",
+            probe=ProbeName.STICKY_SESSION,
             variant="cookies",
             target=target,
             outcome=Outcome.SESSION_UNKNOWN,
@@ -695,7 +706,7 @@ def hostile_results() -> list[ProbeResult]:
             **common,
         ),
         ProbeResult(
-            probe="discovery",
+            probe=ProbeName.DISCOVERY,
             target=target + "/api",
             outcome=Outcome.OK,
             detail={

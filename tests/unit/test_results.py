@@ -10,12 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.names import FindingId, Outcome, Severity
 from kiloscribe_lab.results import (
     TIMING_PHASES,
     Finding,
-    Outcome,
     ProbeResult,
-    Severity,
     Timings,
     dumps_line,
     read_jsonl,
@@ -86,7 +85,7 @@ def probe(**changes: Any) -> ProbeResult:
 
 
 FINDING = Finding(
-    id="backend-down",
+    id=FindingId.BACKEND_DOWN,
     severity=Severity.CRITICAL,
     title="inscribe-2 is down",
     summary="Every request routed to inscribe-2 answers 502.",
@@ -247,7 +246,7 @@ def test_labelled_records_round_trip_through_json_lines() -> None:
         detail={"label": "inscribe-2", "exchanges": [{"status": 502, "backend": None}]},
     )
     finding = Finding(
-        id="backend-down",
+        id=FindingId.BACKEND_DOWN,
         severity=Severity.CRITICAL,
         title="Backend down: inscribe-2 (https://127.0.0.1:36653)",
         summary="inscribe-2 answers every request with 502.",

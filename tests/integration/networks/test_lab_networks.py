@@ -24,9 +24,10 @@ from kiloscribe_lab import diagnosis
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.lab_networks import CORPORATE, LAB_NETWORKS, MOBILE, POLLING_ONLY
 from kiloscribe_lab.lab.scenarios import BACKENDS, NETWORK_GROUND_TRUTH, SCENARIOS, NetworkTruth
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate
-from kiloscribe_lab.results import Outcome, ProbeResult, Severity
+from kiloscribe_lab.results import ProbeResult
 from tests.integration.conftest import PROBE_TIMEOUT_S, InvestigationGetter, LabGetter
 
 pytestmark = pytest.mark.timeout(180)
@@ -45,8 +46,15 @@ DETERMINISTIC: dict[str, tuple[str, ...]] = {
     "auth-broken": ("inscribe-1",),
 }
 ALL_TARGETS = ("edge", "lb", *BACKENDS)
-WEBSOCKET_PROBES = {("websocket_plain", "socket.io"), ("engineio_upgrade", ""), ("sdk_flow", "")}
-ROOT_UPGRADES = {("http_upgrade", "http1.1"), ("websocket_plain", "as-given")}  # Upgrade: websocket at /
+WEBSOCKET_PROBES = {
+    (ProbeName.WEBSOCKET_PLAIN, "socket.io"),
+    (ProbeName.ENGINEIO_UPGRADE, ""),
+    (ProbeName.SDK_FLOW, ""),
+}
+ROOT_UPGRADES = {
+    (ProbeName.HTTP_UPGRADE, "http1.1"),
+    (ProbeName.WEBSOCKET_PLAIN, "as-given"),
+}  # Upgrade: websocket at /
 
 RunKey = tuple[str, str, float]  # scenario, network, probe deadline
 NetworkRuns = Callable[[str, str, float], list[ProbeResult]]
@@ -58,7 +66,7 @@ def deadline_for(network: str) -> float:
 
 def wants_websocket(r: ProbeResult) -> bool:
     return (r.probe, r.variant) in WEBSOCKET_PROBES or (
-        r.probe == "socketio_connect" and r.variant.startswith("websocket:")
+        r.probe == ProbeName.SOCKETIO_CONNECT and r.variant.startswith("websocket:")
     )
 
 
@@ -66,7 +74,7 @@ def labelled(results: list[ProbeResult], labels: tuple[str, ...]) -> dict[tuple[
     return {
         (str(r.detail["label"]), r.probe, r.variant): r
         for r in results
-        if r.probe != "discovery" and r.detail.get("label") in labels
+        if r.probe != ProbeName.DISCOVERY and r.detail.get("label") in labels
     }
 
 
@@ -147,14 +155,14 @@ def test_probe_outcomes_per_scenario_and_network(
     assert direct and all(r.network == network for r in through.values())
 
     if network == POLLING_ONLY:
-        dropped = {k for k in direct if k[1] == "sdk_flow" or k[2].startswith("websocket:")}
+        dropped = {k for k in direct if k[1] == ProbeName.SDK_FLOW or k[2].startswith("websocket:")}
         assert set(through) == set(direct) - dropped
     else:
         assert set(through) == set(direct)
     for key, r in through.items():
         expected = direct[key].outcome
         # engineio_upgrade asks for WebSocket only once its polling session opened
-        reaches_upgrade = r.probe != "engineio_upgrade" or "upgrades_offered" in direct[key].detail
+        reaches_upgrade = r.probe != ProbeName.ENGINEIO_UPGRADE or "upgrades_offered" in direct[key].detail
         if network == CORPORATE and wants_websocket(r) and reaches_upgrade:
             expected = Outcome.BLOCKED
         elif network == CORPORATE and (r.probe, r.variant) in ROOT_UPGRADES:
@@ -162,7 +170,7 @@ def test_probe_outcomes_per_scenario_and_network(
         assert r.outcome is expected, (key, r.outcome, r.error, direct[key].outcome, direct[key].error)
         if network == CORPORATE and expected in {Outcome.BLOCKED, Outcome.HTTP_ERROR} and r.status == 403:
             assert "corporate-proxy" in r.headers.get("via", ""), (key, r.headers)
-        if network == CORPORATE and (r.probe, r.variant) == ("websocket_plain", "socket.io"):
+        if network == CORPORATE and (r.probe, r.variant) == (ProbeName.WEBSOCKET_PLAIN, "socket.io"):
             assert r.status == 403 and r.headers["server"] == "corporate-proxy", r.headers
 
 
@@ -173,15 +181,15 @@ def test_mobile_timings_carry_the_added_round_trip(on_network: NetworkRuns) -> N
     rtt = 150 - 10  # the lab's link, less its jitter
     mobile = labelled(on_network("healthy", MOBILE, MOBILE_TIMEOUT_S), ("inscribe-1",))
     for (probe, variant), round_trips in {
-        ("engineio_handshake", ""): 4,
-        ("websocket_plain", "socket.io"): 3,
+        (ProbeName.ENGINEIO_HANDSHAKE, ""): 4,
+        (ProbeName.WEBSOCKET_PLAIN, "socket.io"): 3,
     }.items():
         t = mobile[("inscribe-1", probe, variant)].timings
         for phase in ("connect", "tls", "first_byte", "handshake"):
             value = getattr(t, phase)
             assert value is not None and value >= rtt, (probe, phase, t)
         assert t.total is not None and t.total >= round_trips * rtt, (probe, t)
-    sio = mobile[("inscribe-1", "socketio_connect", "websocket:valid")].timings
+    sio = mobile[("inscribe-1", ProbeName.SOCKETIO_CONNECT, "websocket:valid")].timings
     assert sio.connect is not None and sio.connect >= 2 * rtt  # aiohttp: CONNECT and TLS together
     assert sio.first_byte is not None and sio.first_byte >= rtt  # the upgrade request -> its 101
     assert sio.handshake is not None and sio.handshake >= 4 * rtt  # + Socket.IO's CONNECT exchange
@@ -216,8 +224,8 @@ def test_findings_per_network_equal_the_extended_ground_truth(
         assert findings[added].severity.value == truth.severity
     down = {r.target for r in investigation(scenario) if r.detail.get("label") == "inscribe-2"}
 
-    if "websocket-blocked" in truth.adds:
-        f = findings["websocket-blocked"]
+    if FindingId.WEBSOCKET_BLOCKED in truth.adds:
+        f = findings[FindingId.WEBSOCKET_BLOCKED]
         assert f.title == f"WebSocket is blocked only on network(s) {truth.network}"
         assert all(ref.endswith(f"#{truth.network}") for ref in f.evidence), f.evidence
         # the client-side remedies: a polling fallback, tryAllTransports, WSS on 443
@@ -226,8 +234,8 @@ def test_findings_per_network_equal_the_extended_ground_truth(
         assert "via 1.1 corporate-proxy" in f.summary and "from direct" in f.summary
         if scenario == "incident":
             assert not set(f.targets) & down  # inscribe-2 is down everywhere, not blocked
-    if "network-timeouts" in truth.adds:
-        f = findings["network-timeouts"]
+    if FindingId.NETWORK_TIMEOUTS in truth.adds:
+        f = findings[FindingId.NETWORK_TIMEOUTS]
         assert f.title.startswith(f"Timeouts on network(s) {truth.network} only")
         assert f.evidence and all(ref.endswith(f"#{truth.network}") for ref in f.evidence)
         assert f"deadline {truth.probe_timeout_s:g} s" in f.summary
@@ -235,7 +243,7 @@ def test_findings_per_network_equal_the_extended_ground_truth(
         if scenario == "incident":
             assert not set(f.targets) & down
     else:
-        assert "network-timeouts" not in findings
+        assert FindingId.NETWORK_TIMEOUTS not in findings
 
 
 # --- the mobile link, measured -----------------------------------------------------------------
@@ -362,7 +370,7 @@ def test_probe_network_finds_the_lab_networks(labs: LabGetter, lab_key: str) -> 
     lines = [json.loads(line) for line in corporate.stdout.splitlines()]
     results = [x for x in lines if x["kind"] == "probe"]
     assert results and {r["network"] for r in results} == {CORPORATE}
-    ws = next(r for r in results if (r["probe"], r["variant"]) == ("websocket_plain", "socket.io"))
+    ws = next(r for r in results if (r["probe"], r["variant"]) == (ProbeName.WEBSOCKET_PLAIN, "socket.io"))
     assert ws["outcome"] == "blocked" and ws["status"] == 403
     assert lines[-1]["network"] == CORPORATE
 
@@ -376,7 +384,7 @@ def test_probe_network_finds_the_lab_networks(labs: LabGetter, lab_key: str) -> 
         for r in map(json.loads, polling.stdout.splitlines())
         if r["kind"] == "probe"
     }
-    assert ("socketio_connect", "polling:valid") in variants
+    assert (ProbeName.SOCKETIO_CONNECT, "polling:valid") in variants
     assert not any(v.startswith("websocket:") for _, v in variants)
 
     unknown = probe_cli(target, "--network", "vpn", "--lab-dir", str(lab.lab_dir), *common, env=env)

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from kiloscribe_lab.names import Outcome, ProbeName
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate, suite
-from kiloscribe_lab.results import Outcome
 from tests.integration.servers import silent_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -33,7 +33,7 @@ def test_every_probe_times_out_by_its_deadline(silent_listener: int, scheme: str
     for r in results:
         assert r.outcome is Outcome.TIMEOUT, (r.ref, r.outcome, r.error)
         # the SDK replay words it as the SDK's user would read it
-        expected = "WebSocket connection timeout" if r.probe == "sdk_flow" else "no answer within 1 s"
+        expected = "WebSocket connection timeout" if r.probe == ProbeName.SDK_FLOW else "no answer within 1 s"
         assert r.error and expected in r.error, r.ref
         # the deadline is ours: a probe's own record never exceeds it by more than cleanup
         assert r.timings.total is not None and r.timings.total <= DEADLINE_S * 1000 + 300, r.ref

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from kiloscribe_lab import diagnosis
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate
-from kiloscribe_lab.results import Outcome
 from tests.integration.servers import canned_server, http_answer
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,18 +34,18 @@ def ftp_redirect() -> Iterator[str]:
 def test_a_gateways_json_403_is_not_a_socketio_refusal(gateway: str) -> None:
     options = ProbeOptions(timeout_s=2, api_key_env="K")
     results = asyncio.run(investigate([gateway], options, environ={"K": "some-key-value"}))
-    connects = [r for r in results if r.probe == "socketio_connect"]
+    connects = [r for r in results if r.probe == ProbeName.SOCKETIO_CONNECT]
     assert connects and all(r.outcome is not Outcome.AUTH_REJECTED for r in connects), [
         (r.variant, r.outcome) for r in connects
     ]
     found = {f.id for f in diagnosis.diagnose(results, "K")}
-    assert "auth-rejected" not in found and "auth-path-healthy" not in found
-    assert "plain-websocket-protocol-mismatch" not in found
+    assert FindingId.AUTH_REJECTED not in found and FindingId.AUTH_PATH_HEALTHY not in found
+    assert FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH not in found
     # no handshake happened, so none has a duration
     assert all(r.timings.handshake is None for r in connects)
 
 
 def test_a_redirect_to_a_non_http_location_is_recorded(ftp_redirect: str) -> None:
     results = asyncio.run(investigate([ftp_redirect], ProbeOptions(timeout_s=2)))
-    [upgrade] = [r for r in results if r.probe == "http_upgrade"]
+    [upgrade] = [r for r in results if r.probe == ProbeName.HTTP_UPGRADE]
     assert upgrade.outcome is Outcome.REDIRECT and "ftp://" in (upgrade.error or "")

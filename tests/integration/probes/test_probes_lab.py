@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kiloscribe_lab.results import Outcome, ProbeResult
+from kiloscribe_lab.names import Outcome, ProbeName
+from kiloscribe_lab.results import ProbeResult
 from tests.integration.conftest import InvestigationGetter
 
 pytestmark = pytest.mark.timeout(90)
@@ -32,16 +33,16 @@ def test_every_result_is_bounded_and_well_formed(investigation: InvestigationGet
 def test_backends_root_answers_308_with_its_location(investigation: InvestigationGetter) -> None:
     results = investigation("incident")
     for variant in ("http1.1", "h2"):
-        r = pick(results, "inscribe-1", "http_upgrade", variant)
+        r = pick(results, "inscribe-1", ProbeName.HTTP_UPGRADE, variant)
         assert r.outcome is Outcome.REDIRECT and r.status == 308
         assert r.headers["location"] == "/api/health"
-    h1 = pick(results, "inscribe-1", "http_upgrade", "http1.1")
+    h1 = pick(results, "inscribe-1", ProbeName.HTTP_UPGRADE, "http1.1")
     assert h1.detail["redirects"][0] == {"url": h1.target, "status": 308, "location": "/api/health"}
     assert "curl -i -N --http1.1" in h1.detail["command"]
 
 
 def test_http2_says_what_it_did_with_the_upgrade(investigation: InvestigationGetter) -> None:
-    r = pick(investigation("healthy"), "inscribe-1", "http_upgrade", "h2")
+    r = pick(investigation("healthy"), "inscribe-1", ProbeName.HTTP_UPGRADE, "h2")
     assert r.detail["alpn"] == "h2"
     assert r.detail["enable_connect_protocol"] is False
     assert "forbidden in HTTP/2" in r.detail["upgrade_headers"]
@@ -49,14 +50,14 @@ def test_http2_says_what_it_did_with_the_upgrade(investigation: InvestigationGet
 
 def test_plain_websocket_fails_where_socketio_works(investigation: InvestigationGetter) -> None:
     results = investigation("incident")
-    plain = pick(results, "inscribe-1", "websocket_plain", "as-given")
+    plain = pick(results, "inscribe-1", ProbeName.WEBSOCKET_PLAIN, "as-given")
     assert plain.outcome is Outcome.REDIRECT and plain.error == "Unexpected server response: 308"
-    engineio_ws = pick(results, "inscribe-1", "websocket_plain", "socket.io")
+    engineio_ws = pick(results, "inscribe-1", ProbeName.WEBSOCKET_PLAIN, "socket.io")
     assert engineio_ws.outcome is Outcome.OK
     assert engineio_ws.detail["first_frame"].startswith("0{")
     assert engineio_ws.detail["engineio_open"]["pingInterval"] == 25000
     for transport in ("websocket", "polling"):
-        assert pick(results, "inscribe-1", "socketio_connect", f"{transport}:valid").ok
+        assert pick(results, "inscribe-1", ProbeName.SOCKETIO_CONNECT, f"{transport}:valid").ok
 
 
 def test_incident_inscribe_2_is_upstream_error_everywhere(investigation: InvestigationGetter) -> None:
@@ -66,7 +67,7 @@ def test_incident_inscribe_2_is_upstream_error_everywhere(investigation: Investi
 
 
 def test_engineio_handshake_parses_the_open_packet(investigation: InvestigationGetter) -> None:
-    r = pick(investigation("healthy"), "inscribe-2", "engineio_handshake")
+    r = pick(investigation("healthy"), "inscribe-2", ProbeName.ENGINEIO_HANDSHAKE)
     assert r.outcome is Outcome.OK
     assert r.detail["engineio_version"] == 4
     assert r.detail["upgrades"] == ["websocket"]
@@ -76,21 +77,27 @@ def test_engineio_handshake_parses_the_open_packet(investigation: InvestigationG
 
 
 def test_engineio_upgrade_works_on_a_sticky_lb(investigation: InvestigationGetter) -> None:
-    r = pick(investigation("healthy"), "lb", "engineio_upgrade")
+    r = pick(investigation("healthy"), "lb", ProbeName.ENGINEIO_UPGRADE)
     assert r.outcome is Outcome.OK and r.detail["stuck_in_polling"] is False
     assert r.detail["probe_answer"] == "3probe"
 
 
 def test_engineio_upgrade_blocked_at_the_edge(investigation: InvestigationGetter) -> None:
     results = investigation("edge-blocks-websocket")
-    edge = pick(results, "edge", "engineio_upgrade")
+    edge = pick(results, "edge", ProbeName.ENGINEIO_UPGRADE)
     assert edge.outcome is Outcome.BLOCKED and edge.detail["stuck_in_polling"] is True
     assert edge.status == 403 and edge.headers["server"] == "cloudflare"
-    assert pick(results, "lb", "engineio_upgrade").ok
+    assert pick(results, "lb", ProbeName.ENGINEIO_UPGRADE).ok
     for credential in ("valid", "invalid"):
-        assert pick(results, "edge", "socketio_connect", f"websocket:{credential}").outcome is Outcome.BLOCKED
-        assert pick(results, "edge", "socketio_connect", "polling:invalid").outcome is Outcome.AUTH_REJECTED
-    assert pick(results, "edge", "socketio_connect", "polling:valid").ok
+        assert (
+            pick(results, "edge", ProbeName.SOCKETIO_CONNECT, f"websocket:{credential}").outcome
+            is Outcome.BLOCKED
+        )
+        assert (
+            pick(results, "edge", ProbeName.SOCKETIO_CONNECT, "polling:invalid").outcome
+            is Outcome.AUTH_REJECTED
+        )
+    assert pick(results, "edge", ProbeName.SOCKETIO_CONNECT, "polling:valid").ok
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
@@ -98,7 +105,7 @@ def test_wrong_key_is_auth_rejected_with_the_servers_message(
     investigation: InvestigationGetter, transport: str
 ) -> None:
     for credential in ("invalid", "none"):
-        r = pick(investigation("healthy"), "edge", "socketio_connect", f"{transport}:{credential}")
+        r = pick(investigation("healthy"), "edge", ProbeName.SOCKETIO_CONNECT, f"{transport}:{credential}")
         assert r.outcome is Outcome.AUTH_REJECTED
         assert r.error == "Invalid API key" and r.detail["server_message"] == "Invalid API key"
 
@@ -106,8 +113,11 @@ def test_wrong_key_is_auth_rejected_with_the_servers_message(
 def test_auth_broken_refuses_the_valid_key(investigation: InvestigationGetter) -> None:
     results = investigation("auth-broken")
     for transport in ("websocket", "polling"):
-        assert pick(results, "lb", "socketio_connect", f"{transport}:valid").outcome is Outcome.AUTH_REJECTED
-    flow = pick(results, "lb", "sdk_flow")
+        assert (
+            pick(results, "lb", ProbeName.SOCKETIO_CONNECT, f"{transport}:valid").outcome
+            is Outcome.AUTH_REJECTED
+        )
+    flow = pick(results, "lb", ProbeName.SDK_FLOW)
     assert flow.outcome is Outcome.AUTH_REJECTED
     assert flow.detail["sdk_message"] == "WebSocket connection failed: Invalid API key"
 
@@ -115,7 +125,7 @@ def test_auth_broken_refuses_the_valid_key(investigation: InvestigationGetter) -
 def test_sticky_sessions_lost_in_incident(investigation: InvestigationGetter) -> None:
     results = investigation("incident")
     for variant in ("cookies", "no-cookies"):
-        r = pick(results, "lb", "sticky_session", variant)
+        r = pick(results, "lb", ProbeName.STICKY_SESSION, variant)
         # Round robin: follow-ups reach other backends (400 Invalid session) or the dead one (502)
         assert r.detail["moved"] >= 1, r.detail["answers"]
         lost = [a for a in r.detail["answers"] if a["session_unknown"]]
@@ -125,7 +135,7 @@ def test_sticky_sessions_lost_in_incident(investigation: InvestigationGetter) ->
 
 def test_sticky_sessions_hold_in_healthy(investigation: InvestigationGetter) -> None:
     for variant in ("cookies", "no-cookies"):
-        r = pick(investigation("healthy"), "lb", "sticky_session", variant)
+        r = pick(investigation("healthy"), "lb", ProbeName.STICKY_SESSION, variant)
         assert r.outcome is Outcome.OK
         assert r.detail["answered"] == r.detail["follow_ups"] > 0
         assert r.detail["backends"] == [r.detail["opener"]]
@@ -133,8 +143,8 @@ def test_sticky_sessions_hold_in_healthy(investigation: InvestigationGetter) -> 
 
 def test_cookie_sticky_holds_only_with_the_cookie(investigation: InvestigationGetter) -> None:
     results = investigation("cookie-sticky")
-    with_cookie = pick(results, "lb", "sticky_session", "cookies")
-    without = pick(results, "lb", "sticky_session", "no-cookies")
+    with_cookie = pick(results, "lb", ProbeName.STICKY_SESSION, "cookies")
+    without = pick(results, "lb", ProbeName.STICKY_SESSION, "no-cookies")
     assert with_cookie.outcome is Outcome.OK
     assert with_cookie.detail["cookie_names"] == ["lb"]
     assert without.outcome is Outcome.SESSION_UNKNOWN
@@ -153,7 +163,7 @@ def test_slow_backend_times_out_within_its_deadline(investigation: Investigation
 
 def test_discovery_lists_the_edge(investigation: InvestigationGetter) -> None:
     results = investigation("healthy")
-    [found] = [r for r in results if r.probe == "discovery"]
+    [found] = [r for r in results if r.probe == ProbeName.DISCOVERY]
     assert found.outcome is Outcome.OK and found.status == 200
     assert found.detail["problems"] == []
     [server] = found.detail["servers"]
@@ -163,13 +173,14 @@ def test_discovery_lists_the_edge(investigation: InvestigationGetter) -> None:
     [edge_handshake] = [
         r
         for r in results
-        if r.probe == "engineio_handshake" and r.target.split("://")[1] == server["url"].split("://")[1]
+        if r.probe == ProbeName.ENGINEIO_HANDSHAKE
+        and r.target.split("://")[1] == server["url"].split("://")[1]
     ]
     assert edge_handshake.detail["label"] == "edge"
 
 
 def test_sdk_flow_reaches_inscription_events(investigation: InvestigationGetter) -> None:
-    r = pick(investigation("healthy"), "edge", "sdk_flow")
+    r = pick(investigation("healthy"), "edge", ProbeName.SDK_FLOW)
     assert r.outcome is Outcome.OK, r.error
     steps = {s["step"]: s for s in r.detail["steps"]}
     assert steps["detectBestConnection"]["result"] == "websocket"

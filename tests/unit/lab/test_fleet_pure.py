@@ -10,6 +10,7 @@ import pytest
 
 from kiloscribe_lab.errors import LabStateError
 from kiloscribe_lab.lab import fleet, procs
+from kiloscribe_lab.names import FindingId
 from tests.unit.lab.samples import lab_info
 
 CLI_KEYS = {"scenario", "edge", "lb", "backends", "api", "ca_bundle", "api_key_env", "networks"}
@@ -103,7 +104,7 @@ def test_lab_info_to_json_has_the_cli_contracts_keys(tmp_path: Path) -> None:
         {"name": "inscribe-2", "url": "https://127.0.0.1:41012", "upstream": "http://127.0.0.1:42002"},
         {"name": "inscribe-3", "url": "https://127.0.0.1:41013", "upstream": "http://127.0.0.1:42003"},
     ]
-    assert data["expected_findings"][0] == "backend-down"
+    assert data["expected_findings"][0] == FindingId.BACKEND_DOWN
 
 
 def test_lab_info_names_the_key_variable_never_a_value(tmp_path: Path) -> None:

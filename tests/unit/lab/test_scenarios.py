@@ -14,22 +14,23 @@ from kiloscribe_lab.lab.scenarios import (
     LbPolicy,
     get_scenario,
 )
+from kiloscribe_lab.names import FindingId
 from tests.unit.design import DESIGN_FINDING_IDS
 
 # DESIGN.md, "Lab scenarios and their ground truth".
 DESIGN_TRUTH = {
-    "healthy": {"plain-websocket-protocol-mismatch", "auth-path-healthy"},
+    "healthy": {"plain-websocket-protocol-mismatch", FindingId.AUTH_PATH_HEALTHY},
     "cookie-sticky": {
-        "plain-websocket-protocol-mismatch",
-        "auth-path-healthy",
-        "sticky-sessions-cookie-only",
+        FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
+        FindingId.AUTH_PATH_HEALTHY,
+        FindingId.STICKY_SESSIONS_COOKIE_ONLY,
     },
     "incident": {
-        "backend-down",
-        "sticky-sessions-missing",
-        "plain-websocket-protocol-mismatch",
-        "root-redirect",
-        "auth-path-healthy",
+        FindingId.BACKEND_DOWN,
+        FindingId.STICKY_SESSIONS_MISSING,
+        FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
+        FindingId.ROOT_REDIRECT,
+        FindingId.AUTH_PATH_HEALTHY,
     },
     "all-down": {"all-backends-down"},
     "edge-blocks-websocket": {"websocket-blocked"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kiloscribe_lab.errors import UsageError
+from kiloscribe_lab.names import ProbeName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import RUN_SLACK_S, parse_target, run_deadline, suite
@@ -50,45 +51,45 @@ def test_suite_with_a_key() -> None:
     got = pairs(ProbeOptions(api_key_env=KEY))
     assert len(got) == len(set(got))
     assert got[:6] == [
-        ("http_upgrade", "http1.1"),
-        ("http_upgrade", "h2"),
-        ("websocket_plain", "as-given"),
-        ("websocket_plain", "socket.io"),
-        ("engineio_handshake", ""),
-        ("engineio_upgrade", ""),
+        (ProbeName.HTTP_UPGRADE, "http1.1"),
+        (ProbeName.HTTP_UPGRADE, "h2"),
+        (ProbeName.WEBSOCKET_PLAIN, "as-given"),
+        (ProbeName.WEBSOCKET_PLAIN, "socket.io"),
+        (ProbeName.ENGINEIO_HANDSHAKE, ""),
+        (ProbeName.ENGINEIO_UPGRADE, ""),
     ]
-    connects = [v for p, v in got if p == "socketio_connect"]
+    connects = [v for p, v in got if p == ProbeName.SOCKETIO_CONNECT]
     assert connects == [f"{t}:{c}" for t in ("websocket", "polling") for c in ("valid", "invalid", "none")]
-    assert ("sticky_session", "cookies") in got and ("sticky_session", "no-cookies") in got
-    assert ("sdk_flow", "") in got
-    assert not any(p == "connect_stats" for p, _ in got)  # one attempt: no statistics
+    assert (ProbeName.STICKY_SESSION, "cookies") in got and (ProbeName.STICKY_SESSION, "no-cookies") in got
+    assert (ProbeName.SDK_FLOW, "") in got
+    assert not any(p == ProbeName.CONNECT_STATS for p, _ in got)  # one attempt: no statistics
 
 
 def test_suite_without_a_key_has_no_valid_credential_and_no_sdk_flow() -> None:
     got = pairs(ProbeOptions())
-    connects = [v for p, v in got if p == "socketio_connect"]
+    connects = [v for p, v in got if p == ProbeName.SOCKETIO_CONNECT]
     assert connects and not any(v.endswith(":valid") for v in connects)
     assert {v.split(":")[1] for v in connects} == {"invalid", "none"}
-    assert not any(p in {"sdk_flow", "connect_stats"} for p, _ in got)
-    assert not any(p == "connect_stats" for p, _ in pairs(ProbeOptions(attempts=5)))
+    assert not any(p in {"sdk_flow", ProbeName.CONNECT_STATS} for p, _ in got)
+    assert not any(p == ProbeName.CONNECT_STATS for p, _ in pairs(ProbeOptions(attempts=5)))
 
 
 def test_suite_polling_only_network_has_no_websocket_socketio_variants() -> None:
     got = pairs(ProbeOptions(api_key_env=KEY, network=POLLING_ONLY, attempts=3))
-    socketio = [v for p, v in got if p in {"socketio_connect", "connect_stats"}]
+    socketio = [v for p, v in got if p in {"socketio_connect", ProbeName.CONNECT_STATS}]
     assert socketio and all(v.startswith("polling") for v in socketio)
-    assert ("sdk_flow", "") not in got  # the SDK connects over WebSocket only
-    assert ("connect_stats", "polling") in got
+    assert (ProbeName.SDK_FLOW, "") not in got  # the SDK connects over WebSocket only
+    assert (ProbeName.CONNECT_STATS, "polling") in got
 
 
 def test_suite_attempts_add_connect_stats_with_a_larger_deadline() -> None:
     options = ProbeOptions(api_key_env=KEY, attempts=4, timeout_s=2.0)
     specs = suite(options)
-    stats = [s for s in specs if s.probe == "connect_stats"]
+    stats = [s for s in specs if s.probe == ProbeName.CONNECT_STATS]
     assert [s.variant for s in stats] == ["websocket", "polling"]
     expected = 4 * 2.0 + 3 * BACKOFF_CAP_S
     assert all(s.deadline_s == pytest.approx(expected) for s in stats)
-    assert all(s.deadline_s == 2.0 for s in specs if s.probe != "connect_stats")
+    assert all(s.deadline_s == 2.0 for s in specs if s.probe != ProbeName.CONNECT_STATS)
 
 
 def test_run_deadline() -> None:

@@ -17,6 +17,7 @@ import h2.settings
 import pytest
 
 from kiloscribe_lab.errors import ProtocolError, UsageError
+from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes import wire
 from kiloscribe_lab.probes.wire import (
@@ -33,7 +34,6 @@ from kiloscribe_lab.probes.wire import (
     parse_endpoint,
     snippet,
 )
-from kiloscribe_lab.results import Outcome
 
 # --- parse_endpoint -----------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from kiloscribe_lab.results import Outcome, ProbeResult
+from kiloscribe_lab.names import Outcome, ProbeName
+from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.sdk.parse import (
     ReplayRun,
     connect_outcome,
@@ -83,7 +84,7 @@ def test_recorded_plain_run_times_out_with_the_sdks_message() -> None:
     assert rs["detect"].outcome is Outcome.TIMEOUT
     assert rs["discover"].outcome is Outcome.OK  # the REST path works in the same runtime
     for r in rs.values():
-        assert r.probe == "sdk_replay" and r.variant.startswith("node-plain:")
+        assert r.probe == ProbeName.SDK_REPLAY and r.variant.startswith("node-plain:")
         assert r.detail["node_version"].startswith("v20.")
         assert r.detail["websocket_global"] == "none" and r.detail["mode"] == "plain"
 

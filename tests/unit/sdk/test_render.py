@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kiloscribe_lab.results import Finding, Outcome, ProbeResult, Severity, Timings
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.results import Finding, ProbeResult, Timings
 from kiloscribe_lab.sdk.render import render_text
 
 
@@ -19,7 +20,7 @@ def result(variant: str, outcome: Outcome, error: str | None, **detail: object) 
     }
     base.update(detail)
     return ProbeResult(
-        "sdk_replay",
+        ProbeName.SDK_REPLAY,
         "wss://e.example",
         outcome,
         variant=variant,
@@ -34,7 +35,7 @@ def test_render_groups_by_runtime_and_quotes_the_sdk() -> None:
         result("node-plain:connect-valid", Outcome.TIMEOUT, "WebSocket connection timeout"),
         result("node-websocket:connect-valid", Outcome.OK, None, sdk_log=["info: WebSocket connected"]),
     ]
-    finding = Finding("sdk-runtime-missing-websocket", Severity.CRITICAL, "T", "S", "R")
+    finding = Finding(FindingId.SDK_RUNTIME_MISSING_WEBSOCKET, Severity.CRITICAL, "T", "S", "R")
     text = render_text(results, [finding])
     assert text.splitlines()[0] == "sdk-check edge  wss://e.example  (@kiloscribe/inscription-sdk 2.0.9)"
     assert "node-plain: node v20.20.2 as run (/usr/bin/node; no global WebSocket)" in text

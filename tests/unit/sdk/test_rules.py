@@ -13,7 +13,8 @@ from kiloscribe_lab.diagnosis import (
     rule_sdk_fallback_not_effective,
     rule_sdk_runtime_missing_websocket,
 )
-from kiloscribe_lab.results import Outcome, ProbeResult, Severity, Timings
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.results import ProbeResult, Timings
 
 T = "wss://edge.example"
 U = "wss://other.example"
@@ -39,7 +40,13 @@ def sr(
     }
     base.update(detail)
     return ProbeResult(
-        "sdk_replay", target, outcome, variant=variant, error=error, timings=Timings(total=total), detail=base
+        ProbeName.SDK_REPLAY,
+        target,
+        outcome,
+        variant=variant,
+        error=error,
+        timings=Timings(total=total),
+        detail=base,
     )
 
 
@@ -120,7 +127,7 @@ def test_runtime_rule_survives_foreign_detail() -> None:
     odd = sr("node-plain:connect-valid", Outcome.TIMEOUT, None, node_version=7, websocket_global=["x"])
     f = rule_sdk_runtime_missing_websocket(ev([odd, *websocket_works()]))
     assert f is not None and "Node ?" in f.title
-    bare = ProbeResult("sdk_replay", T, Outcome.TIMEOUT, variant="node-plain:connect-valid")
+    bare = ProbeResult(ProbeName.SDK_REPLAY, T, Outcome.TIMEOUT, variant="node-plain:connect-valid")
     assert rule_sdk_runtime_missing_websocket(ev([bare, *websocket_works()])) is not None
 
 
@@ -155,7 +162,7 @@ def test_fallback_rule_quiet_when_the_websocket_path_works_or_only_auth_fails() 
 def test_fallback_rule_only_for_the_versions_known_to_lack_it() -> None:
     other = [sr("node-plain:connect-valid", Outcome.TIMEOUT, TIMEOUT, sdk_version="2.1.0")]
     assert rule_sdk_fallback_not_effective(ev(other)) is None
-    unknown = [ProbeResult("sdk_replay", T, Outcome.TIMEOUT, variant="node-plain:connect-valid")]
+    unknown = [ProbeResult(ProbeName.SDK_REPLAY, T, Outcome.TIMEOUT, variant="node-plain:connect-valid")]
     assert rule_sdk_fallback_not_effective(ev(unknown)) is None
 
 
@@ -176,7 +183,7 @@ def test_valid_key_refused_by_the_sdk_is_auth_rejected_and_supersedes_healthy() 
     f = rule_auth_rejected(ev(results))
     assert f is not None and f.severity is Severity.CRITICAL and "$KILOSCRIBE_API_KEY" in f.title
     ids = [x.id for x in diagnose(results, "KILOSCRIBE_API_KEY")]
-    assert "auth-rejected" in ids and "auth-path-healthy" not in ids
+    assert FindingId.AUTH_REJECTED in ids and FindingId.AUTH_PATH_HEALTHY not in ids
 
 
 def test_timeouts_feed_no_auth_finding() -> None:
@@ -187,7 +194,7 @@ def test_timeouts_feed_no_auth_finding() -> None:
 def test_lab_healthy_shape_gives_the_expected_findings_most_severe_first() -> None:
     found = diagnose(plain_timeouts() + websocket_works(), "KILOSCRIBE_API_KEY")
     assert [f.id for f in found] == [
-        "sdk-runtime-missing-websocket",
-        "sdk-fallback-not-effective",
-        "auth-path-healthy",
+        FindingId.SDK_RUNTIME_MISSING_WEBSOCKET,
+        FindingId.SDK_FALLBACK_NOT_EFFECTIVE,
+        FindingId.AUTH_PATH_HEALTHY,
     ]
