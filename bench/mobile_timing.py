@@ -43,12 +43,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from kiloscribe_lab.endpoints import parse_endpoint
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.lab_networks import MOBILE, MobileLink
-from kiloscribe_lab.probes.base import ProbeContext, ProbeOptions, Recorder, bounded
+from kiloscribe_lab.probes.base import ProbeContext, Recorder, bounded
 from kiloscribe_lab.probes.runner import investigate, suite
-from kiloscribe_lab.probes.wire import parse_endpoint
 from kiloscribe_lab.results import ProbeResult
+from kiloscribe_lab.settings import ProbeOptions
 
 ROUND_TRIPS: dict[tuple[str, str], dict[str, int]] = {
     ("engineio_handshake", ""): {"connect": 1, "tls": 1, "first_byte": 1, "handshake": 1, "total": 4},

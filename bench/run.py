@@ -114,9 +114,10 @@ def bench_silent() -> dict[str, object]:
 def bench_overhead() -> dict[str, object]:
     """Timing overhead of a probe vs the round trips it needs: the engineio_handshake probe's
     recorded total against a bare ssl-socket GET of the same URL, both in this process."""
-    from kiloscribe_lab.probes.base import ProbeContext, ProbeOptions, Recorder, bounded
+    from kiloscribe_lab.endpoints import parse_endpoint
+    from kiloscribe_lab.probes.base import ProbeContext, Recorder, bounded
     from kiloscribe_lab.probes.polling import engineio_handshake
-    from kiloscribe_lab.probes.wire import parse_endpoint
+    from kiloscribe_lab.settings import ProbeOptions
 
     with tempfile.TemporaryDirectory() as d:
         info = fleet.up(Path(d), "healthy")

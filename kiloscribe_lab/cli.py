@@ -132,18 +132,23 @@ _jobs = _number(int, 1, 64)
 def cmd_probe(args: argparse.Namespace) -> int:
     from kiloscribe_lab import output
     from kiloscribe_lab.probes.command import ProbeRequest, run_probe
+    from kiloscribe_lab.settings import ProbeSettings
 
+    lab_networks, lab_source = fleet.known_networks(Path(args.lab_dir) if args.lab_dir else None)
     request = ProbeRequest(
         urls=tuple(args.urls),
         discover=args.discover,
-        api_key_env=args.api_key_env,
         network=args.network,
         config=Path(args.config) if args.config else None,
-        timeout_s=args.timeout,
-        attempts=args.attempts,
-        ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
-        lab_dir=Path(args.lab_dir) if args.lab_dir else None,
-        inscription=args.inscription,
+        settings=ProbeSettings(
+            timeout_s=args.timeout,
+            attempts=args.attempts,
+            ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
+            api_key_env=args.api_key_env,
+            inscription=args.inscription,
+        ),
+        known_networks=lab_networks,
+        known_networks_source=lab_source,
     )
     progress = None if args.json or not sys.stderr.isatty() else output.progress_printer()
     report = run_probe(request, progress=progress, started=STARTED)
@@ -160,7 +165,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import tempfile
 
     from kiloscribe_lab import report
-    from kiloscribe_lab.errors import SecretError
+    from kiloscribe_lab.credentials import read_key
 
     out_root = Path(args.out).resolve()
     compare = Path(args.compare).resolve() if args.compare else None
@@ -182,8 +187,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.config:
         plan = report.load_plan(Path(args.config))
-        if plan.api_key_env and not os.environ.get(plan.api_key_env):
-            raise SecretError(f"environment variable {plan.api_key_env} (api_key_env) is unset or empty")
+        if plan.settings.api_key_env:
+            read_key(plan.settings.api_key_env, os.environ)
         return finish(
             report.run_report(
                 plan,

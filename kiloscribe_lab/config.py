@@ -20,15 +20,19 @@ Every error is a ConfigError that names the file and the key, raised before anyt
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiloscribe_lab.credentials import is_env_name
+from kiloscribe_lab.endpoints import parse_endpoint
 from kiloscribe_lab.errors import ConfigError, UsageError
+from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import DIRECT, NetworkProfile, profile_from_mapping
-from kiloscribe_lab.probes.wire import parse_endpoint
+from kiloscribe_lab.settings import ProbeSettings
 
 INVESTIGATION_KEYS = {
     "endpoints",
@@ -46,13 +50,9 @@ INVESTIGATION_KEYS = {
 class InvestigationConfig:
     endpoints: tuple[str, ...]
     api_base: str | None = None
-    api_key_env: str | None = None
-    run_networks: tuple[str, ...] = ("direct",)
-    networks: Mapping[str, NetworkProfile] = field(default_factory=lambda: {"direct": DIRECT})
-    attempts: int = 1
-    timeout_s: float = 5.0
-    ca_bundle: Path | None = None
-    inscription: bool = True
+    run_networks: tuple[str, ...] = (NetworkName.DIRECT,)
+    networks: Mapping[str, NetworkProfile] = field(default_factory=lambda: {NetworkName.DIRECT: DIRECT})
+    settings: ProbeSettings = field(default_factory=ProbeSettings)
     source: Path | None = None
 
 
@@ -82,22 +82,15 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
         except UsageError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     key_env = inv.get("api_key_env")
-    if key_env is not None and not (isinstance(key_env, str) and key_env.replace("_", "").isalnum()):
+    if key_env is not None and not is_env_name(key_env):
         raise ConfigError(f"{where}: api_key_env must be an environment variable NAME")
-    profiles: dict[str, NetworkProfile] = {"direct": DIRECT}
+    profiles: dict[str, NetworkProfile] = {NetworkName.DIRECT: DIRECT}
     for name, table in _expect(data.get("networks", {}), dict, f"{where}: [networks]").items():
         profile = profile_from_mapping(name, _expect(table, dict, f"{where}: [networks.{name}]"))
         if profile.ca_bundle is not None and source is not None and not profile.ca_bundle.is_absolute():
-            profile = NetworkProfile(
-                profile.name,
-                profile.transports,
-                profile.proxy,
-                profile.headers,
-                source.parent / profile.ca_bundle,
-                profile.resolve,
-            )
+            profile = dataclasses.replace(profile, ca_bundle=source.parent / profile.ca_bundle)
         profiles[name] = profile
-    run = tuple(_expect(inv.get("networks", ["direct"]), list, f"{where}: networks"))
+    run = tuple(_expect(inv.get("networks", [NetworkName.DIRECT]), list, f"{where}: networks"))
     missing = [n for n in run if n not in profiles]
     if missing or not run:
         raise ConfigError(f"{where}: networks {missing or run} are not defined under [networks]")
@@ -117,13 +110,15 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
     return InvestigationConfig(
         endpoints=endpoints,
         api_base=api_base,
-        api_key_env=key_env,
         run_networks=run,
         networks=profiles,
-        attempts=attempts,
-        timeout_s=timeout,
-        ca_bundle=ca_path,
-        inscription=inscription,
+        settings=ProbeSettings(
+            timeout_s=timeout,
+            attempts=attempts,
+            ca_bundle=ca_path,
+            api_key_env=key_env,
+            inscription=inscription,
+        ),
         source=source,
     )
 

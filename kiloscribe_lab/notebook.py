@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes.command import ProbeReport, ProbeRequest, build_report, validate
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import ProbeResult, write_jsonl
+from kiloscribe_lab.settings import ProbeSettings
 
 
 async def probe_endpoint(
@@ -33,15 +35,20 @@ async def probe_endpoint(
 ) -> ProbeReport:
     """Run the probe suite for one endpoint on one network; write the results if asked."""
     env = dict(os.environ if environ is None else environ)
+    lab_networks, lab_source = fleet.known_networks(None, env)
     request = ProbeRequest(
         urls=(endpoint,),
-        api_key_env=api_key_env or None,
         network=network,
         config=Path(config_path) if config_path else None,
-        timeout_s=float(timeout),
-        attempts=int(attempts),
-        ca_bundle=Path(ca_bundle) if ca_bundle else None,
-        inscription=bool(inscription),
+        settings=ProbeSettings(
+            timeout_s=float(timeout),
+            attempts=int(attempts),
+            ca_bundle=Path(ca_bundle) if ca_bundle else None,
+            api_key_env=api_key_env or None,
+            inscription=bool(inscription),
+        ),
+        known_networks=lab_networks,
+        known_networks_source=lab_source,
     )
     options = validate(request, env)
     results = await investigate(request.urls, options, environ=env)
@@ -49,7 +56,7 @@ async def probe_endpoint(
         path = Path(results_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(write_jsonl(results))  # noqa: ASYNC240 - once, after the probes
-    return build_report(results, request.api_key_env, options.network)
+    return build_report(results, options.api_key_env, options.network)
 
 
 class HtmlTable:

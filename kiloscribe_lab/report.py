@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import html
 import json
 import os
@@ -36,9 +37,10 @@ from typing import Any
 
 from kiloscribe_lab.config import InvestigationConfig, load_config
 from kiloscribe_lab.errors import ConfigError
-from kiloscribe_lab.names import ProbeName
+from kiloscribe_lab.names import NetworkName, ProbeName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.results import utc_now, write_jsonl
+from kiloscribe_lab.settings import ProbeSettings
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PROBE_NOTEBOOK = "probe_endpoint.ipynb"
@@ -71,14 +73,10 @@ class ReportPlan:
     title: str
     source: str
     targets: tuple[Target, ...]
-    networks: tuple[str, ...] = ("direct",)
-    api_key_env: str | None = None
+    networks: tuple[str, ...] = (NetworkName.DIRECT,)
     api_base: str | None = None
-    attempts: int = 1
-    timeout_s: float = 5.0
-    ca_bundle: Path | None = None
+    settings: ProbeSettings = field(default_factory=ProbeSettings)
     config_path: Path | None = None  # where the network profiles are defined
-    inscription: bool = True  # the dry-run start-inscription (probes and SDK replay)
     profiles: Mapping[str, NetworkProfile] = field(default_factory=dict)
 
 
@@ -109,13 +107,13 @@ def probe_parameters(run: MatrixRun, plan: ReportPlan, run_dir: Path) -> dict[st
     return {
         "endpoint": run.target.arg,
         "network": run.network,
-        "api_key_env": plan.api_key_env,
-        "attempts": plan.attempts,
-        "timeout": plan.timeout_s,
-        "ca_bundle": None if plan.ca_bundle is None else str(plan.ca_bundle),
+        "api_key_env": plan.settings.api_key_env,
+        "attempts": plan.settings.attempts,
+        "timeout": plan.settings.timeout_s,
+        "ca_bundle": None if plan.settings.ca_bundle is None else str(plan.settings.ca_bundle),
         "results_path": str(run_dir / "results" / f"{run.id}.jsonl"),
         "config_path": None if plan.config_path is None else str(plan.config_path),
-        "inscription": plan.inscription,
+        "inscription": plan.settings.inscription,
     }
 
 
@@ -125,19 +123,15 @@ def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
         source=f"config:{cfg.source}",
         targets=tuple(_target(u) for u in cfg.endpoints),
         networks=cfg.run_networks,
-        api_key_env=cfg.api_key_env,
         api_base=cfg.api_base,
-        attempts=cfg.attempts,
-        timeout_s=cfg.timeout_s,
-        ca_bundle=cfg.ca_bundle,
-        inscription=cfg.inscription,
+        settings=cfg.settings,
         config_path=cfg.source,
         profiles=dict(cfg.networks),
     )
 
 
 def _target(arg: str) -> Target:
-    from kiloscribe_lab.probes.wire import split_label
+    from kiloscribe_lab.endpoints import split_label
 
     return Target(*split_label(arg))
 
@@ -372,11 +366,12 @@ def run_discovery(plan: ReportPlan, run_dir: Path, env: Mapping[str, str]) -> li
     """Discovery once per report (not per notebook); returns the servers it lists."""
     if plan.api_base is None:
         return []
-    from kiloscribe_lab.probes.base import ProbeContext, ProbeOptions, Recorder, bounded
+    from kiloscribe_lab.endpoints import parse_endpoint
+    from kiloscribe_lab.probes.base import ProbeContext, Recorder, bounded
     from kiloscribe_lab.probes.discovery import discovery
-    from kiloscribe_lab.probes.wire import parse_endpoint
+    from kiloscribe_lab.settings import ProbeOptions
 
-    options = ProbeOptions(timeout_s=plan.timeout_s, ca_bundle=plan.ca_bundle, api_key_env=plan.api_key_env)
+    options = ProbeOptions.of(plan.settings)
     api = parse_endpoint(plan.api_base)
     result = asyncio.run(
         bounded(
@@ -417,11 +412,11 @@ def run_sdk_checks(
                     target.url,
                     label=target.label,
                     api_base=plan.api_base,
-                    api_key_env=plan.api_key_env,
-                    ca_bundle=plan.ca_bundle,
+                    api_key_env=plan.settings.api_key_env,
+                    ca_bundle=plan.settings.ca_bundle,
                     environ=env,
                     runtimes=runtimes,
-                    inscription=plan.inscription,
+                    inscription=plan.settings.inscription,
                 )
             except ToolchainMissingError as exc:
                 return f"sdk-check skipped: {exc}"
@@ -630,15 +625,15 @@ def run_report(
         "started_at": utc_now(),
         "finished_at": None,
         "source": plan.source,
-        "api_key_env": plan.api_key_env,
+        "api_key_env": plan.settings.api_key_env,
         "networks": list(plan.networks),
         "endpoints": [{"label": t.label, "url": t.url} for t in plan.targets],
         "matrix": [],
         "timings": {},
         "compare_dir": None if compare_dir is None else str(compare_dir),
-        "inscription": plan.inscription,
+        "inscription": plan.settings.inscription,
         "notes": []
-        if plan.inscription
+        if plan.settings.inscription
         else [
             "start-inscription was not sent (inscription = false): connects and auth were tested, "
             "the inscription path was not"
@@ -654,9 +649,7 @@ def run_report(
     if len(targets) > len(plan.targets):
         meta["notes"].append(f"discovery added {len(targets) - len(plan.targets)} server(s)")
         meta["endpoints"] = [{"label": x.label, "url": x.url} for x in targets]
-    matrix_plan = ReportPlan(
-        **{**{f: getattr(plan, f) for f in plan.__dataclass_fields__}, "targets": targets}
-    )
+    matrix_plan = dataclasses.replace(plan, targets=targets)
     runs = list(runs_override) if runs_override is not None else build_matrix(matrix_plan)
 
     t = time.monotonic()
@@ -743,12 +736,11 @@ def lab_plan(
             title=f"Lab investigation: scenario {scenario}",
             source=f"lab:{scenario}",
             targets=targets,
-            networks=tuple(info.networks) or ("direct",),
-            api_key_env=info.api_key_env,
+            networks=tuple(info.networks) or (NetworkName.DIRECT,),
             api_base=info.api,
-            attempts=attempts,
-            timeout_s=timeout_s,
-            ca_bundle=info.ca_bundle,
+            settings=ProbeSettings(
+                timeout_s=timeout_s, attempts=attempts, ca_bundle=info.ca_bundle, api_key_env=info.api_key_env
+            ),
             config_path=None,
         )
         yield plan, fleet.lab_environment(info), started

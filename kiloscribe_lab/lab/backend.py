@@ -45,7 +45,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BACKEND_HEADER = "x-lab-backend"
 HEALTH_PATH = "/api/health"
-INVALID_KEY = "Invalid API key"
+INVALID_KEY_MESSAGE = "Invalid API key"
 # One line per accepted start-inscription in the backend's log (main() sends it to stdout).
 JOBS_LOG = logging.getLogger("kiloscribe_lab.lab.backend.jobs")
 # Progress events are spaced so a client sees them arrive, yet a flow ends well within a second.
@@ -144,7 +144,7 @@ def build_socketio(config: BackendConfig, store: InscriptionStore) -> socketio.A
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         api_key = auth.get("apiKey") if isinstance(auth, dict) else None
         if not key_matches(config, api_key):
-            raise socketio.exceptions.ConnectionRefusedError(INVALID_KEY)
+            raise socketio.exceptions.ConnectionRefusedError(INVALID_KEY_MESSAGE)
 
     @sio.on("start-inscription")  # type: ignore[untyped-decorator]
     async def start_inscription(sid: str, data: Any = None) -> dict[str, Any]:
@@ -279,7 +279,7 @@ def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
             await _respond(send, 404, {"message": "Not found"})
             return
         if not key_matches(config, headers.get("x-api-key")):
-            await _respond(send, 401, {"message": INVALID_KEY})
+            await _respond(send, 401, {"message": INVALID_KEY_MESSAGE})
             return
 
         route = path.removeprefix("/api/inscriptions/")

@@ -336,6 +336,17 @@ def lab_network_profiles(lab_dir: Path) -> dict[str, NetworkProfile]:
     return info.network_profiles() if phase == "running" else {}
 
 
+def known_networks(
+    lab_dir: Path | None, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, NetworkProfile], str]:
+    """The networks of the lab running in ``lab_dir`` (default ``$KILOSCRIBE_LAB_DIR`` or
+    ``./.lab``), and a phrase naming where they were looked for: what ``probe --network``
+    knows beyond its config."""
+    where = lab_dir.resolve() if lab_dir is not None else default_lab_dir(environ)
+    profiles = lab_network_profiles(where)
+    return profiles, (f"the lab in {where}" if profiles else f"no lab runs in {where}")
+
+
 # --- up / down / status -----------------------------------------------------------------
 
 

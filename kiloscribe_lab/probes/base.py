@@ -12,34 +12,15 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from kiloscribe_lab.errors import SecretError
+from kiloscribe_lab.credentials import read_key, redact, worth_redacting
+from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.names import Outcome
-from kiloscribe_lab.networks import DIRECT, NetworkProfile
-from kiloscribe_lab.probes.wire import Clock, Endpoint, classify_exception
+from kiloscribe_lab.networks import NetworkProfile
+from kiloscribe_lab.probes.wire import Clock, classify_exception
 from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
-
-DEFAULT_TIMEOUT_S = 5.0
-STRICT_ENV = "KILOSCRIBE_LAB_STRICT"
-REDACTED = "[redacted]"
-MIN_SECRET_LEN = 6
-INVALID_KEY = "kiloscribe-lab-deliberately-invalid-key"
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeOptions:
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    attempts: int = 1
-    ca_bundle: Path | None = None
-    api_key_env: str | None = None
-    network: NetworkProfile = DIRECT
-    follow_ups: int = 8  # sticky-session follow-up requests per variant
-    max_redirects: int = 5
-    # sdk_flow emits a dry-run start-inscription (the SDK's own next step). It signs and
-    # executes nothing, but a production server records a job: --no-inscription skips it.
-    inscription: bool = True
+from kiloscribe_lab.settings import ProbeOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +43,12 @@ class ProbeContext:
         name = self.options.api_key_env
         if name and self.environ.get(name):
             found.append(self.environ[name])
-        # Too short to be a credential, and replacing it would mangle ordinary words.
-        return tuple(v for v in found if len(v) >= MIN_SECRET_LEN)
+        return worth_redacting(found)
 
     def api_key(self) -> str | None:
         """The configured key, read from the named variable; never stored in a result."""
         name = self.options.api_key_env
-        if not name:
-            return None
-        value = self.environ.get(name, "")
-        if not value:
-            raise SecretError(f"environment variable {name} (--api-key-env) is unset or empty")
-        return value
+        return None if not name else read_key(name, self.environ)
 
 
 class Recorder:
@@ -134,7 +109,7 @@ async def bounded(
     except Exception as exc:
         classified = classify_exception(exc)
         if classified is None:
-            if os.environ.get(STRICT_ENV):
+            if ctx.options.strict:
                 raise  # tests: a bug in a probe must surface, not hide as evidence
             # A server can drive a probe somewhere we did not foresee; one probe's failure
             # must not end the run and lose what the others measured.
@@ -149,25 +124,13 @@ def timed_out(rec: Recorder, limit_s: float) -> ProbeResult:
     return rec.result(Outcome.TIMEOUT, f"no answer within {limit_s:.3g} s (while {rec.clock.current})")
 
 
-def _scrub_value(value: Any, secrets: tuple[str, ...]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {k: _scrub_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub_value(v, secrets) for v in value]
-    return value
-
-
 def scrub(result: ProbeResult, secrets: tuple[str, ...]) -> ProbeResult:
     """A server may echo what we sent (an error quoting the key): redact before recording."""
     if not secrets:
         return result
     return replace(
         result,
-        error=_scrub_value(result.error, secrets),
-        headers=_scrub_value(dict(result.headers), secrets),
-        detail=_scrub_value(dict(result.detail), secrets),
+        error=redact(result.error, secrets),
+        headers=redact(dict(result.headers), secrets),
+        detail=redact(dict(result.detail), secrets),
     )

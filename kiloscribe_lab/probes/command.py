@@ -7,6 +7,7 @@ variable or CA file is one clear line (exit 2), never a half-run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import ssl
@@ -16,27 +17,27 @@ from pathlib import Path
 
 from kiloscribe_lab import diagnosis
 from kiloscribe_lab.config import InvestigationConfig, load_config
-from kiloscribe_lab.errors import SecretError, UsageError
-from kiloscribe_lab.names import Severity
+from kiloscribe_lab.credentials import is_env_name, read_key
+from kiloscribe_lab.endpoints import parse_endpoint, parse_target
+from kiloscribe_lab.errors import UsageError
+from kiloscribe_lab.names import NetworkName, Severity
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
-from kiloscribe_lab.probes.base import ProbeOptions
-from kiloscribe_lab.probes.runner import Progress, investigate, parse_target
-from kiloscribe_lab.probes.wire import parse_endpoint
+from kiloscribe_lab.probes.runner import Progress, investigate
 from kiloscribe_lab.results import Finding, ProbeResult
+from kiloscribe_lab.settings import ProbeOptions, ProbeSettings
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeRequest:
     urls: tuple[str, ...]
     discover: str | None = None
-    api_key_env: str | None = None
-    network: str = "direct"
+    network: str = NetworkName.DIRECT
     config: Path | None = None
-    timeout_s: float = 5.0
-    attempts: int = 1
-    ca_bundle: Path | None = None
-    lab_dir: Path | None = None  # where to find lab networks; default $KILOSCRIBE_LAB_DIR or ./.lab
-    inscription: bool = True  # sdk_flow's dry-run start-inscription
+    settings: ProbeSettings = field(default_factory=ProbeSettings)
+    # Networks defined elsewhere (the running lab's, passed in by the caller: probes do not
+    # import the lab), and where they came from, for the message when ``network`` is unknown.
+    known_networks: Mapping[str, NetworkProfile] = field(default_factory=dict)
+    known_networks_source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,55 +73,22 @@ class ProbeReport:
         )
 
 
-def resolve_network(
-    name: str,
-    config: Path | None,
-    *,
-    lab_dir: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> NetworkProfile:
-    """The profile called ``name``: from ``config``, else ``direct``, else from the lab running
-    in ``lab_dir`` (default ``$KILOSCRIBE_LAB_DIR`` or ``./.lab``), whose ``lab up`` wrote its
-    networks (``polling-only``, ``corporate-proxy``, ``mobile``); else a UsageError."""
-    return _resolve_network(name, None if config is None else load_config(config), lab_dir, environ)
-
-
-def _resolve_network(
-    name: str,
-    cfg: InvestigationConfig | None,
-    lab_dir: Path | None,
-    environ: Mapping[str, str] | None,
-) -> NetworkProfile:
+def _resolve_network(name: str, cfg: InvestigationConfig | None, request: ProbeRequest) -> NetworkProfile:
+    """The profile called ``name``: from the config, else ``direct``, else one the caller knows
+    (the running lab's); else a UsageError that says where networks come from."""
     if cfg is not None and name in cfg.networks:
         return cfg.networks[name]
-    if name == "direct":
+    if name == NetworkName.DIRECT:
         return DIRECT
-    from kiloscribe_lab.lab import fleet
-
-    where = lab_dir or fleet.default_lab_dir(os.environ if environ is None else environ)
-    profiles = fleet.lab_network_profiles(where)
-    if name in profiles:
-        return profiles[name]
-    known = sorted(set(profiles) - {"direct"})
-    hint = (
-        f"the lab in {where} has {', '.join(known)}"
-        if known
-        else f"define it in --config, or start the lab (no lab runs in {where})"
-    )
-    raise UsageError(f"unknown network {name!r} ({hint})")
-
-
-def check_key(name: str, environ: Mapping[str, str]) -> None:
-    """The key must be usable as a header value. The message names the variable, never the
-    value: a key with a stray CR (a CRLF .env file) would otherwise echo in an h11 error."""
-    value = environ.get(name, "")
-    if not value:
-        raise SecretError(f"environment variable {name} is unset or empty")
-    if value != value.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise SecretError(
-            f"environment variable {name} holds white space or control characters around or in "
-            "the key (a CRLF .env file?); the value is not shown"
-        )
+    if name in request.known_networks:
+        return request.known_networks[name]
+    known = sorted(set(request.known_networks) - {NetworkName.DIRECT})
+    where = request.known_networks_source
+    if known:
+        hint = f"{where} has {', '.join(known)}" if where else f"known: {', '.join(known)}"
+    else:
+        hint = "define it in --config, or start the lab" + (f" ({where})" if where else "")
+    raise UsageError(f"unknown network {str(name)!r} ({hint})")
 
 
 def check_ca_bundle(path: Path) -> None:
@@ -132,32 +100,27 @@ def check_ca_bundle(path: Path) -> None:
         raise UsageError(f"CA bundle {path} is not a PEM file of certificates: {exc}") from exc
 
 
-def validate(request: ProbeRequest, environ: Mapping[str, str]) -> ProbeOptions:
+def validate(request: ProbeRequest, environ: Mapping[str, str], *, strict: bool = False) -> ProbeOptions:
     if not request.urls and request.discover is None:
         raise UsageError("give at least one URL, or --discover API_BASE")
     for url in request.urls:
         parse_target(url)
     if request.discover:
         parse_endpoint(request.discover)
-    if request.ca_bundle is not None:
-        check_ca_bundle(request.ca_bundle)
-    if request.api_key_env is not None:
-        if not request.api_key_env.replace("_", "").isalnum():
-            raise UsageError(f"--api-key-env takes a variable NAME, got {request.api_key_env!r}")
-        check_key(request.api_key_env, environ)
+    settings = request.settings
+    if settings.ca_bundle is not None:
+        check_ca_bundle(settings.ca_bundle)
+    if settings.api_key_env is not None:
+        if not is_env_name(settings.api_key_env):
+            raise UsageError("--api-key-env takes an environment variable NAME such as KILOSCRIBE_API_KEY")
+        read_key(settings.api_key_env, environ)
     cfg = None if request.config is None else load_config(request.config)
-    network = _resolve_network(request.network, cfg, request.lab_dir, environ)
+    network = _resolve_network(request.network, cfg, request)
     if network.ca_bundle is not None and not network.ca_bundle.is_file():
         raise UsageError(f"network {network.name}: CA bundle {network.ca_bundle} does not exist")
-    inscription = request.inscription and (cfg is None or cfg.inscription)  # either "off" holds
-    return ProbeOptions(
-        timeout_s=request.timeout_s,
-        attempts=request.attempts,
-        ca_bundle=request.ca_bundle,
-        api_key_env=request.api_key_env,
-        network=network,
-        inscription=inscription,
-    )
+    if cfg is not None and not cfg.settings.inscription:
+        settings = dataclasses.replace(settings, inscription=False)  # either "off" holds
+    return ProbeOptions.of(settings, network, strict=strict)
 
 
 def build_report(
@@ -183,4 +146,4 @@ def run_probe(
             request.urls, options, discover=request.discover, environ=env, progress=progress, started=started
         )
     )
-    return build_report(results, request.api_key_env, options.network)
+    return build_report(results, options.api_key_env, options.network)

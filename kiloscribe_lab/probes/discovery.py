@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 from kiloscribe_lab.names import Outcome
+from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.polling import Session
-from kiloscribe_lab.probes.wire import evidence_headers, outcome_for_status, snippet
+from kiloscribe_lab.probes.wire import evidence_headers, snippet
 from kiloscribe_lab.results import ProbeResult
 
 PATH = "/inscriptions/websocket-servers"

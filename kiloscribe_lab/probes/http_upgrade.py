@@ -12,15 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from kiloscribe_lab import protocol
+from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.names import Outcome
+from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
-    Endpoint,
     evidence_headers,
     http2_request,
     open_stream,
-    outcome_for_status,
     read_head,
     snippet,
 )

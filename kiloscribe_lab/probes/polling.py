@@ -14,18 +14,18 @@ from __future__ import annotations
 from typing import Any
 
 from kiloscribe_lab import protocol
+from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.errors import ProtocolError
 from kiloscribe_lab.names import Outcome
+from kiloscribe_lab.outcomes import handshake_outcome, outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
-    Endpoint,
     Http1,
     HttpResponse,
     Stream,
     base_headers,
     evidence_headers,
     open_stream,
-    outcome_for_status,
     snippet,
 )
 from kiloscribe_lab.results import ProbeResult
@@ -83,23 +83,6 @@ class Session:
         self.http = None
 
 
-def _handshake_outcome(result: protocol.HandshakeResult, status: int) -> tuple[Outcome, str | None]:
-    if isinstance(result, protocol.EioV4Handshake):
-        return Outcome.OK, None
-    if isinstance(result, protocol.EioV3Handshake):
-        return Outcome.PROTOCOL_MISMATCH, "the server answers in Engine.IO v3 framing"
-    if isinstance(result, protocol.EioError):
-        if result.session_unknown:
-            return Outcome.SESSION_UNKNOWN, result.message
-        if result.code is protocol.EioErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
-            return Outcome.PROTOCOL_MISMATCH, result.message
-        return Outcome.HTTP_ERROR, result.message
-    outcome = outcome_for_status(status)
-    if outcome in {Outcome.OK, Outcome.HTTP_ERROR}:
-        return Outcome.PROTOCOL_MISMATCH, f"not Engine.IO: {result.description}"
-    return outcome, result.description
-
-
 def _describe(result: protocol.HandshakeResult) -> dict[str, Any]:
     if isinstance(result, protocol.EioV4Handshake | protocol.EioV3Handshake):
         opened = result.open
@@ -142,7 +125,7 @@ async def engineio_handshake(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         except ProtocolError as exc:
             return rec.result(Outcome.MALFORMED, f"broken Engine.IO handshake: {exc}")
         rec.detail.update(_describe(result))
-        outcome, error = _handshake_outcome(result, response.status)
+        outcome, error = handshake_outcome(result, response.status)
         if isinstance(result, protocol.EioV4Handshake):
             # Does it still accept Engine.IO v3 clients? Evidence for version mismatches.
             v3 = await session.request("GET", POLLING.format(eio=3))
@@ -191,7 +174,7 @@ async def sticky_session(ctx: ProbeContext, rec: Recorder, *, keep_cookies: bool
         except ProtocolError as exc:
             return rec.result(Outcome.MALFORMED, f"broken Engine.IO handshake: {exc}")
         if not isinstance(result, protocol.EioV4Handshake):
-            outcome, error = _handshake_outcome(result, response.status)
+            outcome, error = handshake_outcome(result, response.status)
             return rec.result(outcome, f"could not open a polling session: {error}")
         opened = result.open
         opener = backend_of(response)

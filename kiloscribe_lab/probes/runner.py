@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from kiloscribe_lab.endpoints import Endpoint, parse_endpoint, parse_target
 from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.names import ProbeName
 from kiloscribe_lab.probes.base import (
     ProbeBody,
     ProbeContext,
-    ProbeOptions,
     Recorder,
     bounded,
     scrub,
@@ -36,8 +36,8 @@ from kiloscribe_lab.probes.sio import (
     socketio_connect,
 )
 from kiloscribe_lab.probes.websocket import engineio_upgrade, websocket_plain
-from kiloscribe_lab.probes.wire import Endpoint, parse_endpoint, split_label
 from kiloscribe_lab.results import ProbeResult
+from kiloscribe_lab.settings import ProbeOptions
 
 RUN_SLACK_S = 0.25  # the backstop fires only if a probe's own deadline somehow did not
 Progress = Callable[[int, int], None]
@@ -113,12 +113,6 @@ def run_deadline(options: ProbeOptions, *, discover: bool) -> float:
     """The longest a run may take: discovery, then the slowest probe, plus slack."""
     longest = max(spec.deadline_s for spec in suite(options))
     return (options.timeout_s if discover else 0.0) + longest + RUN_SLACK_S
-
-
-def parse_target(arg: str) -> tuple[Endpoint, str | None]:
-    """``URL`` or ``LABEL=URL`` (a label names a target in findings: ``inscribe-2=https://…``)."""
-    url, label = split_label(arg)
-    return parse_endpoint(url), label
 
 
 def _dedupe(targets: Sequence[tuple[Endpoint, str | None]]) -> list[tuple[Endpoint, str | None]]:

@@ -28,15 +28,16 @@ import aiohttp
 import aiohttp.abc
 import socketio
 
+from kiloscribe_lab.credentials import INVALID_KEY
 from kiloscribe_lab.names import Outcome
-from kiloscribe_lab.probes.base import INVALID_KEY, ProbeContext, Recorder
+from kiloscribe_lab.outcomes import outcome_for_status
+from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.polling import BACKEND_HEADERS
 from kiloscribe_lab.probes.wire import (
     AddrInfo,
     ca_path,
     classify_exception,
     evidence_headers,
-    outcome_for_status,
     resolve_host,
     ssl_context,
 )

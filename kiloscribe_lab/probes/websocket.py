@@ -13,17 +13,17 @@ import os
 from dataclasses import dataclass
 
 from kiloscribe_lab import protocol
+from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.errors import ProtocolError
 from kiloscribe_lab.names import Outcome
+from kiloscribe_lab.outcomes import outcome_for_status, upgrade_refusal
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
-    Endpoint,
     Http1,
     Stream,
     base_headers,
     evidence_headers,
     open_stream,
-    outcome_for_status,
     read_head,
     snippet,
 )
@@ -84,25 +84,6 @@ async def close_politely(sock: OpenedSocket) -> None:
     )
 
 
-def _refusal_outcome(status: int, body: bytes, *, socketio_path: bool) -> Outcome:
-    """Why a handshake got no 101. On the Engine.IO path a Socket.IO server always
-    upgrades, so a 4xx there (other than Engine.IO's own errors) means something between
-    refused it: blocked."""
-    error = protocol.classify_engineio_error(status, body)
-    if error is not None:
-        if error.session_unknown:
-            return Outcome.SESSION_UNKNOWN
-        if error.code is protocol.EioErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
-            return Outcome.PROTOCOL_MISMATCH
-        if error.code is protocol.EioErrorCode.BAD_REQUEST and socketio_path:
-            # Code 3 on an upgrade: the Upgrade headers did not reach the server.
-            return Outcome.BLOCKED
-    outcome = outcome_for_status(status)
-    if socketio_path and outcome in {Outcome.HTTP_ERROR, Outcome.OK}:
-        return Outcome.BLOCKED
-    return outcome
-
-
 async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bool) -> ProbeResult:
     endpoint = ctx.endpoint.with_path(SOCKETIO_WS_PATH) if socketio_path else ctx.endpoint
     rec.detail["url"] = endpoint.url
@@ -118,7 +99,7 @@ async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bo
             if head.status == 101:
                 return rec.result(Outcome.MALFORMED, sock.check.reason)
             rec.detail["body"] = snippet(sock.buffer)
-            outcome = _refusal_outcome(head.status, sock.buffer, socketio_path=socketio_path)
+            outcome = upgrade_refusal(head.status, sock.buffer, engineio_path=socketio_path)
             # wscat's own words for it, so the reader recognises the seed's error
             return rec.result(outcome, f"Unexpected server response: {head.status}")
         frame = await read_frame(sock, rec)
@@ -194,7 +175,7 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
             rec.detail["body"] = snippet(sock.buffer)
             if head.status == 101:
                 return rec.result(Outcome.MALFORMED, sock.check.reason)
-            outcome = _refusal_outcome(head.status, sock.buffer, socketio_path=True)
+            outcome = upgrade_refusal(head.status, sock.buffer, engineio_path=True)
             if outcome is Outcome.BLOCKED:
                 outcome = await _control_upgrade(ctx, rec)
             return rec.result(outcome, f"upgrade refused: {rec.detail['websocket']}")
@@ -226,4 +207,4 @@ async def _control_upgrade(ctx: ProbeContext, rec: Recorder) -> Outcome:
     rec.detail["control_websocket"] = control.check.reason
     if control.check.accepted:
         return Outcome.SESSION_UNKNOWN
-    return _refusal_outcome(control.head.status, control.buffer, socketio_path=True)
+    return upgrade_refusal(control.head.status, control.buffer, engineio_path=True)

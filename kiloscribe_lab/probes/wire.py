@@ -17,7 +17,6 @@ import socket
 import ssl
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,80 +30,14 @@ import h2.settings
 import h11
 
 from kiloscribe_lab import protocol
-from kiloscribe_lab.errors import ProtocolError, UsageError
+from kiloscribe_lab.endpoints import Endpoint
+from kiloscribe_lab.errors import ProtocolError
 from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.networks import NetworkProfile, parse_proxy
 
 READ_CHUNK = 65536
 MAX_BODY = 64 * 1024  # evidence, not content: a probe keeps the first bytes only
 USER_AGENT = "kiloscribe-lab/0.1"
-
-
-# --- endpoints --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """A target URL, normalised: ws/wss become http/https (same ports, same handshake)."""
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    path: str = "/"  # path and query as given
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme == "https"
-
-    @property
-    def authority(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.tls else 80
-        return host if self.port == default else f"{host}:{self.port}"
-
-    @property
-    def origin(self) -> str:
-        return f"{self.scheme}://{self.authority}"
-
-    def with_path(self, path: str) -> Endpoint:
-        return Endpoint(self.origin + path, self.scheme, self.host, self.port, path)
-
-    def resolve_location(self, location: str) -> Endpoint:
-        return parse_endpoint(urllib.parse.urljoin(self.origin + self.path, location))
-
-
-_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
-
-
-def split_label(arg: str) -> tuple[str, str | None]:
-    """``URL`` or ``LABEL=URL`` -> (url, label). A label names a target in findings
-    (``inscribe-2=https://...``); an ``=`` inside a URL's query is not one."""
-    label, sep, rest = arg.partition("=")
-    if sep and label and "://" in rest and "/" not in label and ":" not in label:
-        return rest, label
-    return arg, None
-
-
-def parse_endpoint(url: str) -> Endpoint:
-    """Parse a user's URL; a malformed one is a UsageError with the reason."""
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise UsageError(f"malformed URL {url!r}: {exc}") from exc
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None:
-        raise UsageError(f"malformed URL {url!r}: scheme must be https, wss, http or ws")
-    if not parts.hostname:
-        raise UsageError(f"malformed URL {url!r}: no host")
-    if any(c.isspace() for c in url.strip()):
-        raise UsageError(f"malformed URL {url!r}: contains white space")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    default_port = 443 if scheme == "https" else 80
-    return Endpoint(url, scheme, parts.hostname, port or default_port, path)
 
 
 # --- TLS contexts -----------------------------------------------------------------------
@@ -572,16 +505,6 @@ def classify_exception(exc: BaseException) -> tuple[Outcome, str] | None:
     if isinstance(exc, OSError):
         return Outcome.REFUSED, f"network unreachable: {text}"
     return None
-
-
-def outcome_for_status(status: int) -> Outcome:
-    if 200 <= status < 300 or status == 101:
-        return Outcome.OK
-    if 300 <= status < 400:
-        return Outcome.REDIRECT
-    if status in {502, 503, 504}:
-        return Outcome.UPSTREAM_ERROR
-    return Outcome.HTTP_ERROR
 
 
 # Headers worth keeping as evidence: fingerprints of CDN, balancer and backend.

@@ -25,9 +25,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kiloscribe_lab.errors import SecretError, UsageError
-from kiloscribe_lab.probes.base import INVALID_KEY
-from kiloscribe_lab.probes.wire import parse_endpoint, split_label
+from kiloscribe_lab.credentials import INVALID_KEY, is_env_name, read_key
+from kiloscribe_lab.endpoints import parse_endpoint, split_label
+from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.sdk.install import (
     DEFAULT_SDK_VERSION,
@@ -116,10 +116,9 @@ def validate(
     if ca_bundle is not None and not ca_bundle.is_file():
         raise UsageError(f"CA bundle {ca_bundle} does not exist")
     if api_key_env is not None:
-        if not api_key_env.replace("_", "").isalnum():
-            raise UsageError(f"--api-key-env takes a variable NAME, got {api_key_env!r}")
-        if not environ.get(api_key_env):
-            raise SecretError(f"environment variable {api_key_env} is unset or empty")
+        if not is_env_name(api_key_env):
+            raise UsageError("--api-key-env takes an environment variable NAME such as KILOSCRIBE_API_KEY")
+        read_key(api_key_env, environ)
 
 
 def plan_modes(rt: NodeRuntime, runtimes: Sequence[str], websocket_provider: str) -> dict[str, str]:

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kiloscribe_lab.credentials import redact
 from kiloscribe_lab.names import Outcome, ProbeName
+from kiloscribe_lab.outcomes import upgrade_refusal
 from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 
 SDK_PROBE = ProbeName.SDK_REPLAY
@@ -101,11 +103,7 @@ def status_outcome(status: int) -> Outcome:
     """An answer to the WebSocket upgrade request that was not a usable 101."""
     if status == 101:
         return Outcome.RESET  # the upgrade itself works; the transport broke afterwards
-    if 300 <= status < 400:
-        return Outcome.REDIRECT
-    if status in {502, 503, 504}:
-        return Outcome.UPSTREAM_ERROR
-    return Outcome.BLOCKED  # any other answer: the upgrade did not happen
+    return upgrade_refusal(status, engineio_path=True)
 
 
 def transport_outcome(check: Any, description: Any) -> Outcome:
@@ -144,19 +142,6 @@ def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def _scrub(value: Any, secrets: Sequence[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret:
-                value = value.replace(secret, "[redacted]")
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v, secrets) for v in value]
-    return value
 
 
 def _log_lines(rec: Mapping[str, Any]) -> list[str]:
@@ -225,9 +210,9 @@ class _Builder:
             target=self.run.target,
             outcome=outcome,
             status=status,
-            error=None if error is None else str(_scrub(error, secrets)),
+            error=None if error is None else redact(error, secrets),
             timings=timings or Timings(),
-            detail=_scrub(detail, secrets),
+            detail=redact(detail, secrets),
             started_at=self.started_at(detail.get("started_ms")) or utc_now(),
         )
 

@@ -11,9 +11,9 @@ import pytest
 
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import BACKENDS
-from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import ProbeResult
+from kiloscribe_lab.settings import ProbeOptions
 
 LabGetter = Callable[[str], fleet.LabInfo]
 InvestigationGetter = Callable[[str], list[ProbeResult]]
@@ -57,7 +57,7 @@ def investigation(labs: LabGetter, lab_key: str) -> InvestigationGetter:
         if scenario not in cache:
             lab = labs(scenario)
             options = ProbeOptions(
-                timeout_s=PROBE_TIMEOUT_S, ca_bundle=lab.ca_bundle, api_key_env=fleet.API_KEY_ENV
+                timeout_s=PROBE_TIMEOUT_S, ca_bundle=lab.ca_bundle, api_key_env=fleet.API_KEY_ENV, strict=True
             )
             environ = {**os.environ, fleet.API_KEY_ENV: lab_key}
             cache[scenario] = asyncio.run(

@@ -19,6 +19,7 @@ from kiloscribe_lab import report
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import SCENARIOS
 from kiloscribe_lab.names import FindingId
+from kiloscribe_lab.settings import ProbeSettings
 from tests.integration.servers import canned_server, http_answer
 
 pytestmark = pytest.mark.timeout(300)
@@ -69,10 +70,8 @@ def first_run(tmp_path_factory: pytest.TempPathFactory, hostile_server: str) -> 
                 *(report.Target(info.backend_url(b), b) for b in ("inscribe-1", "inscribe-2", "inscribe-3")),
                 report.Target(hostile_server, "hostile"),
             ),
-            api_key_env=fleet.API_KEY_ENV,
             api_base=info.api,
-            timeout_s=3.0,
-            ca_bundle=info.ca_bundle,
+            settings=ProbeSettings(api_key_env=fleet.API_KEY_ENV, timeout_s=3.0, ca_bundle=info.ca_bundle),
         )
         runs = [
             *report.build_matrix(plan),

@@ -30,6 +30,7 @@ from kiloscribe_lab.names import FindingId, Outcome, Severity
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.sdk import DEFAULT_SDK_VERSION, SdkInstall, ensure_sdk, sdk_check
 from kiloscribe_lab.sdk.subproc import run_bounded
+from kiloscribe_lab.settings import ProbeSettings
 from tests.integration.clients import jobs_started
 from tests.integration.conftest import LabGetter
 
@@ -274,8 +275,8 @@ def test_a_stop_request_cancels_the_replay_beside_the_matrix_and_kills_node(
     lab = labs("healthy")
     env = {**os.environ, fleet.API_KEY_ENV: lab_key, "KILOSCRIBE_LAB_CACHE": str(sdk_cache)}
     plan = report.ReportPlan(
-        "t", "test", (report.Target(lab.socket_url, "lb"),),
-        api_key_env=fleet.API_KEY_ENV, api_base=lab.api, ca_bundle=lab.ca_bundle,
+        "t", "test", (report.Target(lab.socket_url, "lb"),), api_base=lab.api,
+        settings=ProbeSettings(api_key_env=fleet.API_KEY_ENV, ca_bundle=lab.ca_bundle),
     )  # fmt: skip
     stop = threading.Event()
     seen: list[list[int]] = []

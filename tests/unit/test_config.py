@@ -46,25 +46,27 @@ def test_valid_config() -> None:
     cfg = parse_config(VALID)
     assert cfg.endpoints == ("wss://inscribe.example.com", "https://inscribe-1.example.com")
     assert cfg.api_base == "https://api.example.com/api"
-    assert cfg.api_key_env == "KILOSCRIBE_API_KEY"
+    assert cfg.settings.api_key_env == "KILOSCRIBE_API_KEY"
     assert cfg.run_networks == ("direct", "corporate")
     assert set(cfg.networks) == {"direct", "corporate"}
     assert cfg.networks["direct"] == DIRECT
     assert cfg.networks["corporate"].transports == ("polling",)
     assert cfg.networks["corporate"].proxy == "http://proxy.corp.example:3128"
-    assert (cfg.attempts, cfg.timeout_s) == (3, 2.5)
-    assert cfg.inscription is True
-    assert parse_config(with_(("investigation", "inscription"), False)).inscription is False
-    assert cfg.ca_bundle is None and cfg.source is None
+    assert (cfg.settings.attempts, cfg.settings.timeout_s) == (3, 2.5)
+    assert cfg.settings.inscription is True
+    assert parse_config(with_(("investigation", "inscription"), False)).settings.inscription is False
+    assert cfg.settings.ca_bundle is None and cfg.source is None
 
 
 def test_minimal_configs_take_defaults() -> None:
     cfg = parse_config({"investigation": {"endpoints": ["https://h.example"]}})
     assert cfg == InvestigationConfig(endpoints=("https://h.example",))
-    assert cfg.run_networks == ("direct",) and cfg.attempts == 1 and cfg.timeout_s == 5.0
+    assert cfg.run_networks == ("direct",) and cfg.settings.attempts == 1 and cfg.settings.timeout_s == 5.0
     only_api = parse_config({"investigation": {"api_base": "https://api.example/api"}})
     assert only_api.endpoints == () and only_api.api_base == "https://api.example/api"
-    assert parse_config(with_(("investigation", "timeout"), 5)).timeout_s == 5.0  # an int is a number
+    assert (
+        parse_config(with_(("investigation", "timeout"), 5)).settings.timeout_s == 5.0
+    )  # an int is a number
 
 
 @pytest.mark.parametrize(
@@ -123,11 +125,11 @@ def test_config_error_names_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bound", [1, 1000])
 def test_attempts_bounds_are_inclusive(bound: int) -> None:
-    assert parse_config(with_(("investigation", "attempts"), bound)).attempts == bound
+    assert parse_config(with_(("investigation", "attempts"), bound)).settings.attempts == bound
 
 
 def test_timeout_upper_bound_is_inclusive() -> None:
-    assert parse_config(with_(("investigation", "timeout"), 600)).timeout_s == 600.0
+    assert parse_config(with_(("investigation", "timeout"), 600)).settings.timeout_s == 600.0
 
 
 def test_relative_ca_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
@@ -137,7 +139,7 @@ def test_relative_ca_paths_resolve_against_the_config_folder(tmp_path: Path) -> 
     data = with_(("investigation", "ca_bundle"), "ca.pem")
     data["networks"]["corporate"]["ca_bundle"] = "certs/corp.pem"
     cfg = parse_config(data, source)
-    assert cfg.ca_bundle == tmp_path / "ca.pem"
+    assert cfg.settings.ca_bundle == tmp_path / "ca.pem"
     assert cfg.networks["corporate"].ca_bundle == tmp_path / "certs" / "corp.pem"
     assert cfg.networks["corporate"].transports == ("polling",)  # the rest of the profile kept
     assert cfg.source == source
@@ -152,7 +154,7 @@ def test_absolute_ca_path_is_kept(tmp_path: Path) -> None:
     ca = tmp_path / "abs.pem"
     ca.write_text("x")
     cfg = parse_config(with_(("investigation", "ca_bundle"), str(ca)), Path("/elsewhere/inv.toml"))
-    assert cfg.ca_bundle == ca
+    assert cfg.settings.ca_bundle == ca
 
 
 def test_load_config_reads_a_file(tmp_path: Path) -> None:

@@ -42,9 +42,9 @@ from kiloscribe_lab.diagnosis import (
 from kiloscribe_lab.lab.scenarios import SCENARIOS
 from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
 from kiloscribe_lab.networks import NetworkProfile
-from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import suite
 from kiloscribe_lab.results import Finding, ProbeResult, Timings, read_jsonl
+from kiloscribe_lab.settings import ProbeOptions
 from tests.unit.design import DESIGN_FINDING_IDS
 
 FIXTURES = Path(__file__).parent / "fixtures"

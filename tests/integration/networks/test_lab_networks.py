@@ -25,9 +25,9 @@ from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.lab_networks import CORPORATE, LAB_NETWORKS, MOBILE, POLLING_ONLY
 from kiloscribe_lab.lab.scenarios import BACKENDS, NETWORK_GROUND_TRUTH, SCENARIOS, NetworkTruth
 from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
-from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import ProbeResult
+from kiloscribe_lab.settings import ProbeOptions
 from tests.integration.conftest import PROBE_TIMEOUT_S, InvestigationGetter, LabGetter
 
 pytestmark = pytest.mark.timeout(180)
@@ -100,6 +100,7 @@ def on_network(labs: LabGetter, lab_key: str) -> NetworkRuns:
                 ca_bundle=lab.ca_bundle,
                 api_key_env=fleet.API_KEY_ENV,
                 network=profiles[network],
+                strict=True,
             )
             cache[key] = asyncio.run(
                 investigate(

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from kiloscribe_lab.names import Outcome, ProbeName
-from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate, suite
+from kiloscribe_lab.settings import ProbeOptions
 from tests.integration.servers import silent_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,7 +26,7 @@ def silent_listener() -> Iterator[int]:
 
 @pytest.mark.parametrize("scheme", ["https", "http"])
 def test_every_probe_times_out_by_its_deadline(silent_listener: int, scheme: str) -> None:
-    options = ProbeOptions(timeout_s=DEADLINE_S, api_key_env="SILENT_KEY")
+    options = ProbeOptions(timeout_s=DEADLINE_S, api_key_env="SILENT_KEY", strict=True)
     url = f"{scheme}://127.0.0.1:{silent_listener}"
     results = asyncio.run(investigate([url], options, environ={"SILENT_KEY": "k"}))
     assert len(results) == len(suite(options, tls=scheme == "https"))

@@ -9,8 +9,8 @@ import pytest
 
 from kiloscribe_lab import diagnosis
 from kiloscribe_lab.names import FindingId, Outcome, ProbeName
-from kiloscribe_lab.probes.base import ProbeOptions
 from kiloscribe_lab.probes.runner import investigate
+from kiloscribe_lab.settings import ProbeOptions
 from tests.integration.servers import canned_server, http_answer
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,7 +32,7 @@ def ftp_redirect() -> Iterator[str]:
 
 
 def test_a_gateways_json_403_is_not_a_socketio_refusal(gateway: str) -> None:
-    options = ProbeOptions(timeout_s=2, api_key_env="K")
+    options = ProbeOptions(timeout_s=2, api_key_env="K", strict=True)
     results = asyncio.run(investigate([gateway], options, environ={"K": "some-key-value"}))
     connects = [r for r in results if r.probe == ProbeName.SOCKETIO_CONNECT]
     assert connects and all(r.outcome is not Outcome.AUTH_REJECTED for r in connects), [
@@ -46,6 +46,6 @@ def test_a_gateways_json_403_is_not_a_socketio_refusal(gateway: str) -> None:
 
 
 def test_a_redirect_to_a_non_http_location_is_recorded(ftp_redirect: str) -> None:
-    results = asyncio.run(investigate([ftp_redirect], ProbeOptions(timeout_s=2)))
+    results = asyncio.run(investigate([ftp_redirect], ProbeOptions(timeout_s=2, strict=True)))
     [upgrade] = [r for r in results if r.probe == ProbeName.HTTP_UPGRADE]
     assert upgrade.outcome is Outcome.REDIRECT and "ftp://" in (upgrade.error or "")

@@ -14,7 +14,9 @@ from kiloscribe_lab.errors import ConfigError, LabStartError, UsageError
 from kiloscribe_lab.lab import fleet, lab_networks
 from kiloscribe_lab.lab.lab_networks import CORPORATE, LAB_NETWORKS, MOBILE, POLLING_ONLY, MobileLink
 from kiloscribe_lab.lab.scenarios import NETWORK_GROUND_TRUTH, SCENARIOS
-from kiloscribe_lab.probes.command import ProbeRequest, resolve_network, validate
+from kiloscribe_lab.names import NetworkName
+from kiloscribe_lab.networks import NetworkProfile
+from kiloscribe_lab.probes.command import ProbeRequest, validate
 from tests.unit.lab.samples import lab_info
 
 PROXY_PORTS = {CORPORATE: 43001, MOBILE: 43002}
@@ -119,7 +121,7 @@ def test_networks_toml_is_an_investigation_config_with_every_lab_network(tmp_pat
     assert corporate.ca_bundle == tmp_path / "corporate-ca.pem"
     assert cfg.networks[MOBILE].proxy == "http://127.0.0.1:43002"
     assert cfg.networks[MOBILE].ca_bundle is None  # the tunnel is not intercepted: the lab CA is enough
-    assert cfg.api_key_env == fleet.API_KEY_ENV and cfg.ca_bundle == tmp_path / "ca.pem"
+    assert cfg.settings.api_key_env == fleet.API_KEY_ENV and cfg.settings.ca_bundle == tmp_path / "ca.pem"
 
 
 def test_a_path_with_quotes_survives_the_toml(tmp_path: Path) -> None:
@@ -169,16 +171,30 @@ def test_lab_state_round_trips_the_networks(tmp_path: Path) -> None:
     assert data["mobile_link"] == {"rtt_ms": 150, "jitter_ms": 10}
 
 
+def _probe_network(
+    name: str, lab_dir: Path | None, env: dict[str, str], config: Path | None = None
+) -> NetworkProfile:
+    known, source = fleet.known_networks(lab_dir, env)
+    request = ProbeRequest(
+        urls=("https://127.0.0.1:41001",),
+        network=name,
+        config=config,
+        known_networks=known,
+        known_networks_source=source,
+    )
+    return validate(request, env).network
+
+
 def test_probe_network_resolves_from_the_running_lab(tmp_path: Path) -> None:
     _fake_running_lab(tmp_path)
-    mobile = resolve_network("mobile", None, lab_dir=tmp_path)
-    assert mobile.name == "mobile" and mobile.proxy == "http://127.0.0.1:43002"
+    mobile = _probe_network(NetworkName.MOBILE, tmp_path, {})
+    assert mobile.name == NetworkName.MOBILE and mobile.proxy == "http://127.0.0.1:43002"
     # $KILOSCRIBE_LAB_DIR is where it looks by default
     env = {fleet.LAB_DIR_ENV: str(tmp_path)}
-    options = validate(ProbeRequest(urls=("https://127.0.0.1:41001",), network="corporate-proxy"), env)
-    assert options.network.proxy == "http://127.0.0.1:43001"
-    assert options.network.ca_bundle == tmp_path / "corporate-ca.pem"
-    assert resolve_network("polling-only", None, environ=env).transports == ("polling",)
+    corporate = _probe_network(NetworkName.CORPORATE_PROXY, None, env)
+    assert corporate.proxy == "http://127.0.0.1:43001"
+    assert corporate.ca_bundle == tmp_path / "corporate-ca.pem"
+    assert _probe_network(NetworkName.POLLING_ONLY, None, env).transports == ("polling",)
 
 
 def test_a_config_network_wins_over_the_labs(tmp_path: Path) -> None:
@@ -187,7 +203,7 @@ def test_a_config_network_wins_over_the_labs(tmp_path: Path) -> None:
     config.write_text(
         '[investigation]\nendpoints = ["https://h"]\n[networks.mobile]\ntransports = ["polling"]\n'
     )
-    assert resolve_network("mobile", config, lab_dir=tmp_path).proxy is None
+    assert _probe_network(NetworkName.MOBILE, tmp_path, {}, config).proxy is None
 
 
 def test_unknown_network_names_what_the_lab_has(tmp_path: Path) -> None:
@@ -195,15 +211,17 @@ def test_unknown_network_names_what_the_lab_has(tmp_path: Path) -> None:
     with pytest.raises(
         UsageError, match=r"unknown network 'vpn' \(the lab in .* has corporate-proxy, mobile"
     ):
-        resolve_network("vpn", None, lab_dir=tmp_path)
+        _probe_network("vpn", tmp_path, {})
+    with pytest.raises(UsageError, match=r"unknown network 'vpn' \(.*no lab runs in"):
+        _probe_network("vpn", tmp_path / "elsewhere", {})
 
 
 def test_no_lab_or_a_stopped_one_has_no_networks(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"unknown network 'mobile' .*no lab runs in"):
-        resolve_network("mobile", None, lab_dir=tmp_path)
+        _probe_network(NetworkName.MOBILE, tmp_path, {})
     _fake_running_lab(tmp_path, phase="starting")  # not ready yet: its proxies may not answer
     with pytest.raises(UsageError, match="unknown network 'mobile'"):
-        resolve_network("mobile", None, lab_dir=tmp_path)
+        _probe_network(NetworkName.MOBILE, tmp_path, {})
 
 
 # --- ground truth per network -------------------------------------------------------------

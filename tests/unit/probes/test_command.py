@@ -9,10 +9,15 @@ import pytest
 
 from kiloscribe_lab.errors import ConfigError, SecretError, UsageError
 from kiloscribe_lab.networks import DIRECT
-from kiloscribe_lab.probes.command import ProbeRequest, resolve_network, validate
+from kiloscribe_lab.probes.command import ProbeRequest, validate
+from kiloscribe_lab.settings import ProbeSettings
 
 KEY = "KILOSCRIBE_API_KEY"
 ENV = {KEY: "not-a-real-key"}
+
+
+def req(*urls: str, **settings: object) -> ProbeRequest:
+    return ProbeRequest(urls=urls, settings=ProbeSettings(**settings))  # type: ignore[arg-type]
 
 
 def test_valid_request_gives_probe_options(tmp_path: Path) -> None:
@@ -21,10 +26,7 @@ def test_valid_request_gives_probe_options(tmp_path: Path) -> None:
     request = ProbeRequest(
         urls=("inscribe-2=https://h.example", "wss://e.example"),
         discover="https://api.example/api",
-        api_key_env=KEY,
-        timeout_s=2.0,
-        attempts=3,
-        ca_bundle=ca,
+        settings=ProbeSettings(api_key_env=KEY, timeout_s=2.0, attempts=3, ca_bundle=ca),
     )
     options = validate(request, ENV)
     assert (options.timeout_s, options.attempts, options.ca_bundle) == (2.0, 3, ca)
@@ -51,7 +53,9 @@ def test_inscription_is_off_when_the_flag_or_the_config_says_so(
         config = tmp_path / "investigation.toml"
         setting = "true" if in_config else "false"
         config.write_text(f'[investigation]\nendpoints = ["https://h.example"]\ninscription = {setting}\n')
-    request = ProbeRequest(urls=("https://h.example",), config=config, inscription=flag)
+    request = ProbeRequest(
+        urls=("https://h.example",), config=config, settings=ProbeSettings(inscription=flag)
+    )
     assert validate(request, {}).inscription is inscription
 
 
@@ -67,9 +71,9 @@ def test_discovery_alone_is_enough() -> None:
         (ProbeRequest(urls=("https://ok.example", "https://bad.example:99999")), "malformed URL"),
         (ProbeRequest(urls=("edge=ftp://h.example",)), "scheme"),
         (ProbeRequest(urls=("https://h.example",), discover="api.example/api"), "scheme"),
-        (ProbeRequest(urls=("https://h.example",), ca_bundle=Path("/nonexistent/ca.pem")), "CA bundle"),
-        (ProbeRequest(urls=("https://h.example",), api_key_env="KEY-NAME"), "variable NAME"),
-        (ProbeRequest(urls=("https://h.example",), api_key_env="$KEY"), "variable NAME"),
+        (req("https://h.example", ca_bundle=Path("/nonexistent/ca.pem")), "CA bundle"),
+        (req("https://h.example", api_key_env="KEY-NAME"), "variable NAME"),
+        (req("https://h.example", api_key_env="$KEY"), "variable NAME"),
         (ProbeRequest(urls=("https://h.example",), network="corporate"), "unknown network 'corporate'"),
     ],
 )
@@ -81,7 +85,7 @@ def test_usage_errors(request_: ProbeRequest, match: str) -> None:
 @pytest.mark.parametrize("environ", [{}, {KEY: ""}, {"OTHER": "x"}])
 def test_unset_or_empty_key_variable_is_a_secret_error(environ: dict[str, str]) -> None:
     with pytest.raises(SecretError, match=KEY) as info:
-        validate(ProbeRequest(urls=("https://h.example",), api_key_env=KEY), environ)
+        validate(req("https://h.example", api_key_env=KEY), environ)
     assert info.value.exit_code == 2
 
 
@@ -94,9 +98,10 @@ def test_network_from_config(tmp_path: Path) -> None:
     options = validate(ProbeRequest(urls=("https://h.example",), network="corp", config=config), {})
     assert options.network.name == "corp"
     assert options.network.transports == ("polling",)
-    assert resolve_network("direct", config) == DIRECT
+    direct = validate(ProbeRequest(urls=("https://h.example",), config=config), {})
+    assert direct.network == DIRECT
     with pytest.raises(UsageError, match="unknown network 'mobile'"):
-        resolve_network("mobile", config, lab_dir=tmp_path / "no-lab")  # nor a lab that has it
+        validate(ProbeRequest(urls=("https://h.example",), network="mobile", config=config), {})
 
 
 def test_network_ca_bundle_must_exist(tmp_path: Path) -> None:
@@ -118,11 +123,11 @@ def test_a_ca_bundle_that_is_not_pem_is_a_usage_error(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("not a certificate")
     with pytest.raises(UsageError, match="not a PEM file"):
-        validate(ProbeRequest(urls=("https://h.example",), ca_bundle=ca), {})
+        validate(req("https://h.example", ca_bundle=ca), {})
 
 
 @pytest.mark.parametrize("value", ["s3cr3t-v4lue\r", " s3cr3t-v4lue", "s3cr3t-v4lue ", "s3cr3t\x00v4lue"])
 def test_a_key_with_white_space_or_controls_is_refused_without_echoing_it(value: str) -> None:
     with pytest.raises(SecretError) as excinfo:
-        validate(ProbeRequest(urls=("https://h.example",), api_key_env="K"), {"K": value})
+        validate(req("https://h.example", api_key_env="K"), {"K": value})
     assert "s3cr3t" not in str(excinfo.value)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from kiloscribe_lab.endpoints import parse_target
 from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.names import ProbeName
 from kiloscribe_lab.networks import NetworkProfile
-from kiloscribe_lab.probes.base import ProbeOptions
-from kiloscribe_lab.probes.runner import RUN_SLACK_S, parse_target, run_deadline, suite
+from kiloscribe_lab.probes.runner import RUN_SLACK_S, run_deadline, suite
 from kiloscribe_lab.probes.sio import BACKOFF_CAP_S
+from kiloscribe_lab.settings import ProbeOptions
 
 KEY = "KILOSCRIBE_API_KEY"
 POLLING_ONLY = NetworkProfile("corp", transports=("polling",))

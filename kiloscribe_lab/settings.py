@@ -1,0 +1,50 @@
+"""What every investigation asks of the probes, whoever asks: one type, shared. Pure.
+
+``probe``'s command line, a report config's ``[investigation]`` table and the report's plan
+all carry a :class:`ProbeSettings`; the probes get it as :class:`ProbeOptions`, the same
+settings resolved for one network. A setting is added here once and reaches every caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiloscribe_lab.networks import DIRECT, NetworkProfile
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeSettings:
+    timeout_s: float = DEFAULT_TIMEOUT_S  # each probe's hard deadline
+    attempts: int = 1  # connects per transport for the success rate and percentiles
+    ca_bundle: Path | None = None  # PEM of CAs to trust, beside the system's
+    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
+    # sdk_flow (and the SDK replay) emit a dry-run start-inscription, the SDK's own next step. It
+    # signs and executes nothing, but a production server records a job: --no-inscription skips it.
+    inscription: bool = True
+
+    def settings(self) -> ProbeSettings:
+        """Just the settings (a subclass's extra fields dropped)."""
+        return ProbeSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ProbeSettings)})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeOptions(ProbeSettings):
+    """The settings as the probes of one run use them: on one network, with the probes' knobs."""
+
+    network: NetworkProfile = field(default=DIRECT)
+    follow_ups: int = 8  # sticky-session follow-up requests per variant
+    max_redirects: int = 5
+    # A probe that raises something unforeseen is recorded as "malformed" so one probe cannot end
+    # a run; tests set strict so such a bug surfaces instead of hiding as evidence.
+    strict: bool = False
+
+    @classmethod
+    def of(
+        cls, settings: ProbeSettings, network: NetworkProfile = DIRECT, *, strict: bool = False
+    ) -> ProbeOptions:
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(ProbeSettings)},
+                   network=network, strict=strict)  # fmt: skip
