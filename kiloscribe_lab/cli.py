@@ -13,7 +13,9 @@ import time
 STARTED = time.monotonic()
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -414,13 +416,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kiloscribe-lab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `kiloscribe-lab probe ... | head`: the reader left. An OSError, so before that branch;
+        # stdout is pointed at devnull so the interpreter's final flush does not fail again.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:
         # A path that is not a directory, a full disk, a permission: the user's to fix.
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"kiloscribe-lab: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:
-        return EXIT_OK
 
 
 def run() -> NoReturn:

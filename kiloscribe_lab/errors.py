@@ -13,9 +13,13 @@ and for bad input, and every one of them maps to an exit code in the CLI::
     ├── ProtocolError                     bytes that are not a valid Engine.IO/Socket.IO/HTTP
     │                                     upgrade message (raised by the sans-I/O core; probes
     │                                     turn it into outcome "malformed")
-    └── LabError                          the local lab could not do what was asked  (exit 3)
-        ├── LabStartError                 a component did not come up; nothing is left running
-        └── LabStateError                 no lab, a stale one, or one in an unexpected state
+    ├── RecordError                       a JSON Lines record that is not a ProbeResult or Finding
+    │                                     (a results file written by hand, another tool, a bug)
+    ├── LabError                          the local lab could not do what was asked  (exit 3)
+    │   ├── LabStartError                 a component did not come up; nothing is left running
+    │   └── LabStateError                 no lab, a stale one, or one in an unexpected state
+    └── ReportError                       the report could not be rendered (nbformat, nbconvert,
+                                          its templates)  (exit 4)
 
 Third-party exceptions are translated at one boundary each (``raise ... from exc``), so a
 caller catches ``KiloscribeLabError`` and never a library's exception.
@@ -27,6 +31,7 @@ EXIT_OK = 0
 EXIT_CRITICAL = 1
 EXIT_USAGE = 2
 EXIT_LAB = 3
+EXIT_REPORT = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -60,6 +65,10 @@ class ProtocolError(KiloscribeLabError):
     """Input that is not a valid protocol message. Raised only by pure protocol code."""
 
 
+class RecordError(KiloscribeLabError):
+    """A JSON Lines record (results, findings) that is not what the data model reads."""
+
+
 class LabError(KiloscribeLabError):
     """The local lab failed."""
 
@@ -72,3 +81,9 @@ class LabStartError(LabError):
 
 class LabStateError(LabError):
     """There is no lab where one was expected, or its state file is unreadable."""
+
+
+class ReportError(KiloscribeLabError):
+    """Rendering the findings report failed: what was measured is kept in the run directory."""
+
+    exit_code = EXIT_REPORT

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from kiloscribe_lab.diagnosis import TargetVerdict, Verdict, overall, path_works
-from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.errors import RecordError
 from kiloscribe_lab.names import Outcome, ProbeName, Severity
 from kiloscribe_lab.results import Finding, ProbeResult, is_derived
 
@@ -210,7 +210,7 @@ def read_results_file(path: Path, name: str | None = None) -> tuple[list[ProbeRe
             continue
         try:
             results.append(ProbeResult.from_json(data))
-        except ProtocolError as exc:
+        except RecordError as exc:
             bad.append(f"line {lineno}: {exc}")
     if not bad:
         return results, None

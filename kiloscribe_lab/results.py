@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.errors import RecordError
 from kiloscribe_lab.names import Outcome, Severity
 
 JSON = dict[str, Any]
@@ -42,7 +42,7 @@ class Timings:
         for phase in TIMING_PHASES:
             raw = data.get(phase)
             if raw is not None and not isinstance(raw, int | float):
-                raise ProtocolError(f"timing {phase!r} is not a number: {raw!r}")
+                raise RecordError(f"timing {phase!r} is not a number: {raw!r}")
             values[phase] = None if raw is None else float(raw)
         return cls(**values)
 
@@ -117,7 +117,7 @@ class ProbeResult:
                 started_at=str(data.get("started_at") or ""),
             )
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise ProtocolError(f"not a ProbeResult record: {exc}") from exc
+            raise RecordError(f"not a ProbeResult record: {exc}") from exc
 
 
 def _opt_int(value: Any) -> int | None:
@@ -165,7 +165,7 @@ class Finding:
                 targets=tuple(str(t) for t in data.get("targets") or ()),
             )
         except (KeyError, ValueError, TypeError) as exc:
-            raise ProtocolError(f"not a Finding record: {exc}") from exc
+            raise RecordError(f"not a Finding record: {exc}") from exc
 
 
 Record = ProbeResult | Finding
@@ -186,7 +186,7 @@ def record_from_json(data: Mapping[str, Any]) -> Record:
         return ProbeResult.from_json(data)
     if kind == "finding":
         return Finding.from_json(data)
-    raise ProtocolError(f"unknown record kind: {kind!r}")
+    raise RecordError(f"unknown record kind: {kind!r}")
 
 
 def dumps_line(record: Record) -> str:
@@ -205,9 +205,9 @@ def read_jsonl(text: str) -> Iterator[Record]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ProtocolError(f"line {lineno}: not JSON: {exc.msg}") from exc
+            raise RecordError(f"line {lineno}: not JSON: {exc.msg}") from exc
         if not isinstance(data, dict):
-            raise ProtocolError(f"line {lineno}: not a JSON object")
+            raise RecordError(f"line {lineno}: not a JSON object")
         if is_derived(data.get("kind")):
             continue
         yield record_from_json(data)

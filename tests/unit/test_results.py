@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.errors import RecordError
 from kiloscribe_lab.names import FindingId, Outcome, Severity
 from kiloscribe_lab.results import (
     TIMING_PHASES,
@@ -169,20 +169,20 @@ def test_ref_names_probe_variant_target_and_network() -> None:
         "[1, 2]",
         '"a string"',
         '{"kind": "mystery"}',
-        '{"kind": [1]}',  # unhashable: still a ProtocolError
+        '{"kind": [1]}',  # unhashable: still a RecordError
         '{"kind": {"a": 1}}',
         '{"probe": "x", "target": "t", "outcome": "ok"}',  # no kind
     ],
 )
 def test_read_jsonl_bad_line_raises_protocol_error(text: str) -> None:
     good = dumps_line(probe())
-    with pytest.raises(ProtocolError):
+    with pytest.raises(RecordError):
         list(read_jsonl(f"{good}\n{text}\n"))
 
 
 def test_read_jsonl_error_names_the_line_and_skips_blank_lines() -> None:
     good = dumps_line(FINDING)
-    with pytest.raises(ProtocolError, match="line 4"):
+    with pytest.raises(RecordError, match="line 4"):
         list(read_jsonl(f"{good}\n\n{good}\n{{oops\n"))
     assert list(read_jsonl(f"\n{good}\n   \n")) == [FINDING]
 
@@ -207,7 +207,7 @@ def test_read_jsonl_skips_the_derived_verdict_and_summary_lines() -> None:
 def test_malformed_probe_records_raise_protocol_error(key: str, value: Any) -> None:
     data = probe().to_json()
     data[key] = value
-    with pytest.raises(ProtocolError):
+    with pytest.raises(RecordError):
         record_from_json(data)
 
 
@@ -218,7 +218,7 @@ def test_malformed_findings_raise_protocol_error(key: str, value: Any) -> None:
         del data[key]
     else:
         data[key] = value
-    with pytest.raises(ProtocolError):
+    with pytest.raises(RecordError):
         record_from_json(data)
 
 
