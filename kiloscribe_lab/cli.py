@@ -246,9 +246,9 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
 
     from kiloscribe_lab import diagnosis
     from kiloscribe_lab.names import Severity
+    from kiloscribe_lab.output import render_sdk_check
     from kiloscribe_lab.results import dumps_line
     from kiloscribe_lab.sdk import sdk_check
-    from kiloscribe_lab.sdk.render import render_text
 
     def notify(message: str) -> None:
         if sys.stderr.isatty():
@@ -273,7 +273,7 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
         for finding in findings:
             print(dumps_line(finding))
     else:
-        print(render_text(results, findings))
+        print(render_sdk_check(results, findings))
     return EXIT_CRITICAL if any(f.severity is Severity.CRITICAL for f in findings) else EXIT_OK
 
 

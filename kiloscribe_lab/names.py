@@ -137,6 +137,7 @@ class SdkMode(enum.StrEnum):
 
 
 class SdkStep(enum.StrEnum):
+    LOAD = "load"  # the SDK's import itself (only reported when it fails)
     CONNECT_VALID = "connect-valid"
     CONNECT_INVALID = "connect-invalid"
     DETECT = "detect"

@@ -23,7 +23,6 @@ from kiloscribe_lab.sdk.install import (
     installed,
 )
 from kiloscribe_lab.sdk.node import NodeRuntime, inspect_node
-from kiloscribe_lab.sdk.parse import SDK_PROBE
 
 __all__ = [
     "CACHE_ENV",
@@ -31,7 +30,6 @@ __all__ = [
     "DEFAULT_SDK_VERSION",
     "INSCRIPTION_REQUEST",
     "SDK_PACKAGE",
-    "SDK_PROBE",
     "Deadlines",
     "NodeRuntime",
     "SdkInstall",

@@ -28,6 +28,7 @@ from typing import Any
 from kiloscribe_lab.credentials import INVALID_KEY, is_env_name, read_key
 from kiloscribe_lab.endpoints import parse_endpoint, split_label
 from kiloscribe_lab.errors import UsageError
+from kiloscribe_lab.names import SdkMode, SdkStep
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.sdk.install import (
     DEFAULT_SDK_VERSION,
@@ -38,7 +39,7 @@ from kiloscribe_lab.sdk.install import (
     ensure_sdk,
 )
 from kiloscribe_lab.sdk.node import EXPERIMENTAL_WEBSOCKET_FLAG, NodeRuntime, inspect_node
-from kiloscribe_lab.sdk.parse import MODES, ReplayRun, results_from_run
+from kiloscribe_lab.sdk.parse import ReplayRun, results_from_run
 from kiloscribe_lab.sdk.subproc import run_bounded
 
 PROGRAM = "replay.mjs"
@@ -121,25 +122,25 @@ def validate(
         read_key(api_key_env, environ)
 
 
-def plan_modes(rt: NodeRuntime, runtimes: Sequence[str], websocket_provider: str) -> dict[str, str]:
+def plan_modes(rt: NodeRuntime, runtimes: Sequence[str], websocket_provider: str) -> dict[SdkMode, str]:
     """{mode: how the WebSocket global comes about}; ``websocket`` is dropped when redundant."""
-    for mode in runtimes:
-        if mode not in MODES:
-            raise UsageError(f"unknown runtime {mode!r}; known: {', '.join(MODES)}")
+    unknown = [m for m in runtimes if m not in set(SdkMode)]
+    if unknown:
+        raise UsageError(f"unknown runtime {unknown[0]!r}; known: {', '.join(SdkMode)}")
     if websocket_provider not in {"auto", "flag", "shim"}:
         raise UsageError(f"websocket_provider must be auto, flag or shim, got {websocket_provider!r}")
-    plan: dict[str, str] = {}
-    if "plain" in runtimes:
-        plan["plain"] = "as-is"
-    if "websocket" in runtimes and not (rt.websocket_global and "plain" in runtimes):
+    plan: dict[SdkMode, str] = {}
+    if SdkMode.PLAIN in runtimes:
+        plan[SdkMode.PLAIN] = "as-is"
+    if SdkMode.WEBSOCKET in runtimes and not (rt.websocket_global and SdkMode.PLAIN in runtimes):
         if rt.websocket_global:
-            plan["websocket"] = "as-is"
+            plan[SdkMode.WEBSOCKET] = "as-is"
         elif websocket_provider == "flag" and not rt.websocket_flag:
             raise UsageError(f"node {rt.version} has no {EXPERIMENTAL_WEBSOCKET_FLAG} flag")
         elif websocket_provider == "shim" or not rt.websocket_flag:
-            plan["websocket"] = "shim"
+            plan[SdkMode.WEBSOCKET] = "shim"
         else:
-            plan["websocket"] = "flag"
+            plan[SdkMode.WEBSOCKET] = "flag"
     return plan
 
 
@@ -206,7 +207,7 @@ async def sdk_check(
     environ: Mapping[str, str] | None = None,
     cache_dir: Path | None = None,
     label: str | None = None,
-    runtimes: Sequence[str] = MODES,
+    runtimes: Sequence[str] = tuple(SdkMode),
     websocket_provider: str = "auto",
     deadlines: Deadlines = DEADLINES,
     notify: Notify | None = None,
@@ -227,8 +228,8 @@ async def sdk_check(
     if ca_bundle is not None:
         node_env["NODE_EXTRA_CA_CERTS"] = str(absolute(ca_bundle))
     secret = env.get(api_key_env, "") if api_key_env else ""
-    expected: tuple[str, ...] = ("connect-valid",) if api_key_env else ()
-    expected += ("connect-invalid", "detect") + (("discover",) if api_base else ())
+    expected: tuple[SdkStep, ...] = (SdkStep.CONNECT_VALID,) if api_key_env else ()
+    expected += (SdkStep.CONNECT_INVALID, SdkStep.DETECT) + ((SdkStep.DISCOVER,) if api_base else ())
     jobs = []
     for mode, provider in modes.items():
         config = replay_config(

@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kiloscribe_lab.credentials import redact
-from kiloscribe_lab.names import Outcome, ProbeName
+from kiloscribe_lab.names import Credential, Outcome, ProbeName, SdkMode, SdkStep, sdk_variant
 from kiloscribe_lab.outcomes import upgrade_refusal
 from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 
-SDK_PROBE = ProbeName.SDK_REPLAY
 SDK_PACKAGE = "@kiloscribe/inscription-sdk"
-MODES = ("plain", "websocket")
-STEPS = ("connect-valid", "connect-invalid", "detect", "discover", "start-inscription")
 TIMEOUT_MESSAGE = "WebSocket connection timeout"
 FAILED_PREFIX = "WebSocket connection failed: "
 DISCOVERY_FAILED_LOG = "Could not fetch WebSocket servers, will use HTTP only"
@@ -64,10 +61,10 @@ DETECT_TIMER_SLACK_MS = 100.0
 class ReplayRun:
     """What one node process produced, with what check.py knows about it."""
 
-    mode: str  # "plain" | "websocket"
+    mode: SdkMode
     target: str
     stdout: str
-    expected_steps: tuple[str, ...]  # start-inscription is added when connect-valid connected
+    expected_steps: tuple[SdkStep, ...]  # start-inscription is added when connect-valid connected
     inscription: bool = True  # the program was asked for start-inscription (else --no-inscription)
     returncode: int | None = 0  # None: killed at kiloscribe-lab's deadline
     deadline_s: float = 0.0
@@ -159,10 +156,10 @@ class _Builder:
         self.run = run
         self.runtime = runtime
 
-    def variant(self, step: str) -> str:
-        return f"node-{self.run.mode}:{step}"
+    def variant(self, step: SdkStep) -> str:
+        return sdk_variant(self.run.mode, step)
 
-    def base_detail(self, step: str) -> dict[str, Any]:
+    def base_detail(self, step: SdkStep) -> dict[str, Any]:
         rt = self.runtime
         detail: dict[str, Any] = {
             "runtime": f"node-{self.run.mode}",
@@ -195,7 +192,7 @@ class _Builder:
 
     def result(
         self,
-        step: str,
+        step: SdkStep,
         outcome: Outcome,
         error: str | None,
         detail: dict[str, Any],
@@ -205,7 +202,7 @@ class _Builder:
     ) -> ProbeResult:
         secrets = self.run.secrets
         return ProbeResult(
-            probe=SDK_PROBE,
+            probe=ProbeName.SDK_REPLAY,
             variant=self.variant(step),
             target=self.run.target,
             outcome=outcome,
@@ -216,8 +213,7 @@ class _Builder:
             started_at=self.started_at(detail.get("started_ms")) or utc_now(),
         )
 
-    def step_detail(self, rec: Mapping[str, Any]) -> dict[str, Any]:
-        step = str(rec.get("step"))
+    def step_detail(self, step: SdkStep, rec: Mapping[str, Any]) -> dict[str, Any]:
         detail = self.base_detail(step)
         timer = _num(rec.get("sdk_timer_ms"))
         detail.update(
@@ -234,9 +230,8 @@ class _Builder:
         return detail
 
 
-def _connect(b: _Builder, rec: Mapping[str, Any]) -> ProbeResult:
-    step = str(rec["step"])
-    detail = b.step_detail(rec)
+def _connect(b: _Builder, step: SdkStep, rec: Mapping[str, Any]) -> ProbeResult:
+    detail = b.step_detail(step, rec)
     elapsed = _num(rec.get("elapsed_ms"))
     observed = detail["observed"]
     check = observed.get("transport_check")
@@ -264,47 +259,63 @@ def _secs(ms: float | None) -> str:
     return "" if ms is None else f" ({ms / 1000:g} s)"
 
 
-def _detect(b: _Builder, rec: Mapping[str, Any], siblings: Mapping[str, ProbeResult]) -> ProbeResult:
-    detail = b.step_detail(rec)
+def _detect(
+    b: _Builder, step: SdkStep, rec: Mapping[str, Any], siblings: Mapping[SdkStep, ProbeResult]
+) -> ProbeResult:
+    detail = b.step_detail(step, rec)
     elapsed = _num(rec.get("elapsed_ms"))
     timer = _num(rec.get("sdk_timer_ms")) or 3000.0
     detail["sdk_result"] = rec.get("value")
     timings = Timings(total=elapsed)
     if rec.get("result") == "resolved" and rec.get("value") is True:
         detail["chooses"] = "websocket"
-        return b.result("detect", Outcome.OK, None, detail, timings=Timings(handshake=elapsed, total=elapsed))
+        return b.result(
+            SdkStep.DETECT, Outcome.OK, None, detail, timings=Timings(handshake=elapsed, total=elapsed)
+        )
     if rec.get("result") == "resolved" and rec.get("value") is False:
         detail["chooses"] = "http"
         error = "detectBestConnection() returned false"
         if elapsed is not None and elapsed >= timer - DETECT_TIMER_SLACK_MS:
             detail["stalled_during"] = "websocket-transport-open"
             return b.result(
-                "detect", Outcome.TIMEOUT, f"{error} at its {timer / 1000:g} s timer", detail, timings=timings
+                SdkStep.DETECT,
+                Outcome.TIMEOUT,
+                f"{error} at its {timer / 1000:g} s timer",
+                detail,
+                timings=timings,
             )
         # It says no more than false. The connect with the same key, run beside it, says why.
-        sibling = siblings.get(f"connect-{rec.get('credential')}")
+        same_key = {Credential.VALID: SdkStep.CONNECT_VALID, Credential.INVALID: SdkStep.CONNECT_INVALID}
+        sibling_step = (
+            same_key.get(Credential(c)) if (c := rec.get("credential")) in set(Credential) else None
+        )
+        sibling = None if sibling_step is None else siblings.get(sibling_step)
         if sibling is not None and sibling.outcome not in {Outcome.OK, Outcome.TIMEOUT}:
             detail["outcome_from"] = sibling.variant
             return b.result(
-                "detect",
+                SdkStep.DETECT,
                 sibling.outcome,
                 f"{error} ({sibling.error})",
                 detail,
                 status=sibling.status,
                 timings=timings,
             )
-        return b.result("detect", Outcome.HTTP_ERROR, error, detail, timings=timings)
+        return b.result(SdkStep.DETECT, Outcome.HTTP_ERROR, error, detail, timings=timings)
     if rec.get("result") == "deadline":
         return b.result(
-            "detect", Outcome.TIMEOUT, "detectBestConnection() did not settle", detail, timings=timings
+            SdkStep.DETECT, Outcome.TIMEOUT, "detectBestConnection() did not settle", detail, timings=timings
         )
     return b.result(
-        "detect", Outcome.MALFORMED, str(rec.get("sdk_message") or rec.get("result")), detail, timings=timings
+        SdkStep.DETECT,
+        Outcome.MALFORMED,
+        str(rec.get("sdk_message") or rec.get("result")),
+        detail,
+        timings=timings,
     )
 
 
-def _discover(b: _Builder, rec: Mapping[str, Any]) -> ProbeResult:
-    detail = b.step_detail(rec)
+def _discover(b: _Builder, step: SdkStep, rec: Mapping[str, Any]) -> ProbeResult:
+    detail = b.step_detail(step, rec)
     elapsed = _num(rec.get("elapsed_ms"))
     timings = Timings(total=elapsed)
     chosen = rec.get("value")
@@ -316,13 +327,17 @@ def _discover(b: _Builder, rec: Mapping[str, Any]) -> ProbeResult:
     sdk_line = DISCOVERY_FAILED_LOG if logged else None
     if rec.get("result") == "deadline":
         return b.result(
-            "discover", Outcome.TIMEOUT, "fetchWebSocketServers() did not settle", detail, timings=timings
+            SdkStep.DISCOVER,
+            Outcome.TIMEOUT,
+            "fetchWebSocketServers() did not settle",
+            detail,
+            timings=timings,
         )
     if status is not None and 200 <= status < 300:
         if detail["chosen"]:
-            return b.result("discover", Outcome.OK, None, detail, status=status, timings=timings)
+            return b.result(SdkStep.DISCOVER, Outcome.OK, None, detail, status=status, timings=timings)
         return b.result(
-            "discover",
+            SdkStep.DISCOVER,
             Outcome.MALFORMED,
             "the server list names no usable server",
             detail,
@@ -343,7 +358,7 @@ def _discover(b: _Builder, rec: Mapping[str, Any]) -> ProbeResult:
         if outcome is Outcome.BLOCKED:
             outcome = Outcome.HTTP_ERROR
     return b.result(
-        "discover",
+        SdkStep.DISCOVER,
         outcome,
         sdk_line or str(http.get("message") or "discovery failed"),
         detail,
@@ -352,8 +367,8 @@ def _discover(b: _Builder, rec: Mapping[str, Any]) -> ProbeResult:
     )
 
 
-def _start_inscription(b: _Builder, rec: Mapping[str, Any]) -> ProbeResult:
-    detail = b.step_detail(rec)
+def _start_inscription(b: _Builder, step: SdkStep, rec: Mapping[str, Any]) -> ProbeResult:
+    detail = b.step_detail(step, rec)
     elapsed = _num(rec.get("elapsed_ms"))
     ack = rec.get("ack") if isinstance(rec.get("ack"), Mapping) else None
     detail["ack"] = ack
@@ -364,25 +379,31 @@ def _start_inscription(b: _Builder, rec: Mapping[str, Any]) -> ProbeResult:
     result = rec.get("result")
     message = rec.get("sdk_message")
     if result == "ack":
-        return b.result("start-inscription", Outcome.OK, None, detail, timings=timings)
+        return b.result(SdkStep.START_INSCRIPTION, Outcome.OK, None, detail, timings=timings)
     if result == "rejected":
         if ack is not None and ack.get("success") is not True:
-            return b.result("start-inscription", Outcome.HTTP_ERROR, str(message), detail, timings=timings)
+            return b.result(
+                SdkStep.START_INSCRIPTION, Outcome.HTTP_ERROR, str(message), detail, timings=timings
+            )
         if ack is not None:
-            return b.result("start-inscription", Outcome.MALFORMED, str(message), detail, timings=timings)
-        return b.result("start-inscription", Outcome.RESET, str(message), detail, timings=timings)
+            return b.result(
+                SdkStep.START_INSCRIPTION, Outcome.MALFORMED, str(message), detail, timings=timings
+            )
+        return b.result(SdkStep.START_INSCRIPTION, Outcome.RESET, str(message), detail, timings=timings)
     if result == "resolved":
-        return b.result("start-inscription", Outcome.OK, None, detail, timings=timings)
+        return b.result(SdkStep.START_INSCRIPTION, Outcome.OK, None, detail, timings=timings)
     if result == "deadline":
         deadline = _num(rec.get("deadline_ms"))
         return b.result(
-            "start-inscription",
+            SdkStep.START_INSCRIPTION,
             Outcome.TIMEOUT,
             f"no start-inscription ack{_secs(deadline)}",
             detail,
             timings=timings,
         )
-    return b.result("start-inscription", Outcome.MALFORMED, str(message or result), detail, timings=timings)
+    return b.result(
+        SdkStep.START_INSCRIPTION, Outcome.MALFORMED, str(message or result), detail, timings=timings
+    )
 
 
 def results_from_run(run: ReplayRun) -> list[ProbeResult]:
@@ -392,56 +413,61 @@ def results_from_run(run: ReplayRun) -> list[ProbeResult]:
     b = _Builder(run, runtime)
     fatal = next((r for r in records if r["kind"] == "fatal"), None)
     if fatal is not None and fatal.get("stage") == "import":
-        detail = b.base_detail("load")
+        detail = b.base_detail(SdkStep.LOAD)
         detail["sdk_log"] = _log_lines(fatal)
         message = f"the SDK could not be loaded in this runtime: {fatal.get('message')}"
-        return [b.result("load", Outcome.MALFORMED, message, detail)]
+        return [b.result(SdkStep.LOAD, Outcome.MALFORMED, message, detail)]
     steps = {str(r.get("step")): r for r in records if r["kind"] == "step"}
     done = next((r for r in records if r["kind"] == "done"), None)
     expected = list(run.expected_steps)
-    connected = steps.get("connect-valid", {}).get("result") == "resolved"
-    if run.inscription and connected and "start-inscription" not in expected:
-        expected.append("start-inscription")
-    results: dict[str, ProbeResult] = {}
-    for step in STEPS:
+    connected = steps.get(SdkStep.CONNECT_VALID, {}).get("result") == "resolved"
+    if run.inscription and connected and SdkStep.START_INSCRIPTION not in expected:
+        expected.append(SdkStep.START_INSCRIPTION)
+    results: dict[SdkStep, ProbeResult] = {}
+    for step in SdkStep:
+        if step is SdkStep.LOAD:
+            continue  # not a step the program reports; a failed import is a "fatal" record
         rec = steps.get(step)
         if rec is None:
             if step in expected:
                 results[step] = _missing(b, step, run, stray, fatal)
             continue
-        if step.startswith("connect-"):
-            results[step] = _connect(b, rec)
-        elif step == "detect":
-            results[step] = _detect(b, rec, results)
-        elif step == "discover":
-            results[step] = _discover(b, rec)
+        if step in {SdkStep.CONNECT_VALID, SdkStep.CONNECT_INVALID}:
+            results[step] = _connect(b, step, rec)
+        elif step is SdkStep.DETECT:
+            results[step] = _detect(b, step, rec, results)
+        elif step is SdkStep.DISCOVER:
+            results[step] = _discover(b, step, rec)
         else:
-            results[step] = _start_inscription(b, rec)
-    if not run.inscription and "connect-valid" in results:
-        valid = results["connect-valid"]
+            results[step] = _start_inscription(b, step, rec)
+    if not run.inscription and SdkStep.CONNECT_VALID in results:
+        valid = results[SdkStep.CONNECT_VALID]
         detail = {**valid.detail, "start_inscription": "skipped (--no-inscription)"}
-        results["connect-valid"] = replace(valid, detail=detail)
-    out = list(results.values())
+        results[SdkStep.CONNECT_VALID] = replace(valid, detail=detail)
+    out = list(results.items())
     extras: dict[str, Any] = {}
     if done is not None and (done.get("logs") or done.get("uncaught")):
         extras = {"sdk_log_unattributed": _log_lines(done), "uncaught": list(done.get("uncaught") or [])}
     if stray:
         extras["stray_output"] = stray[:20]
     if extras and out:
-        first = out[0]
-        out[0] = b.result(
-            str(first.detail.get("step")),
-            first.outcome,
-            first.error,
-            {**first.detail, **extras},
-            status=first.status,
-            timings=first.timings,
+        step, first = out[0]
+        out[0] = (
+            step,
+            b.result(
+                step,
+                first.outcome,
+                first.error,
+                {**first.detail, **extras},
+                status=first.status,
+                timings=first.timings,
+            ),
         )
-    return out
+    return [r for _, r in out]
 
 
 def _missing(
-    b: _Builder, step: str, run: ReplayRun, stray: list[str], fatal: Mapping[str, Any] | None
+    b: _Builder, step: SdkStep, run: ReplayRun, stray: list[str], fatal: Mapping[str, Any] | None
 ) -> ProbeResult:
     detail = b.base_detail(step)
     if run.returncode is None:
@@ -454,7 +480,3 @@ def _missing(
             why += f": {run.stderr_tail}"
     detail["replay_result"] = "missing"
     return b.result(step, Outcome.TIMEOUT if run.returncode is None else Outcome.MALFORMED, why, detail)
-
-
-def results_from_runs(runs: Iterable[ReplayRun]) -> list[ProbeResult]:
-    return [r for run in runs for r in results_from_run(run)]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.output import render_sdk_check as render_text
 from kiloscribe_lab.results import Finding, ProbeResult, Timings
-from kiloscribe_lab.sdk.render import render_text
 
 
 def result(variant: str, outcome: Outcome, error: str | None, **detail: object) -> ProbeResult:

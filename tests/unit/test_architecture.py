@@ -1,0 +1,134 @@
+"""The folder layout is the architecture: a pure core in the middle, I/O at the edges.
+
+Every import in every module (function-level and TYPE_CHECKING ones included) is read with
+``ast`` and checked against the layers below, so a shortcut through the layers fails here,
+not in review.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "kiloscribe_lab"
+
+# The pure core: data, vocabulary, codecs, rules. No I/O, nothing from the edges.
+CORE = (
+    "names",
+    "errors",
+    "results",
+    "protocol",
+    "session",
+    "details",
+    "endpoints",
+    "credentials",
+    "outcomes",
+    "settings",
+    "networks",
+    "config",
+    "diagnosis",
+)
+# Libraries that do I/O (or exist to): the core must not import them.
+IO_MODULES = (
+    "socket",
+    "ssl",
+    "asyncio",
+    "subprocess",
+    "selectors",
+    "threading",
+    "multiprocessing",
+    "http",
+    "urllib.request",
+    "h11",
+    "h2",
+    "httpx",
+    "aiohttp",
+    "socketio",
+    "engineio",
+    "websockets",
+    "uvicorn",
+    "papermill",
+    "nbconvert",
+    "nbformat",
+    "nbclient",
+    "jupyter_client",
+    "matplotlib",
+    "tqdm",
+    "distributed",
+    "dask",
+)
+# Each edge may import the core and itself, plus what is listed here; never upwards.
+EDGES: dict[str, tuple[str, ...]] = {
+    "probes": (),
+    "lab": (),
+    "sdk": (),
+    "report": ("probes", "lab", "sdk", "report_sections", "papermill_worker", "notebook", "vantage"),
+    "report_sections": ("report",),
+    "papermill_worker": (),
+    "vantage": ("probes", "lab", "report"),
+    "notebook": ("probes", "lab", "report", "report_sections", "sdk", "output"),
+    "output": ("probes", "report"),
+    "cli": ("*",),
+}
+
+
+def _modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"]
+        yield ".".join(parts), path
+
+
+def _imports(path: Path) -> Iterator[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            if node.module == "kiloscribe_lab":  # from kiloscribe_lab import diagnosis
+                yield from (f"kiloscribe_lab.{alias.name}" for alias in node.names)
+
+
+def _top(module: str) -> str:
+    """``probes.wire`` -> ``probes``; ``diagnosis.rules.auth`` -> ``diagnosis``."""
+    return module.split(".", 1)[0]
+
+
+def _ours(imported: str) -> str | None:
+    if imported == "kiloscribe_lab" or not imported.startswith("kiloscribe_lab."):
+        return None
+    return _top(imported.removeprefix("kiloscribe_lab."))
+
+
+MODULES = [m for m in _modules() if m[0] and m[0] != "__main__"]
+
+
+def test_every_module_is_placed_in_a_layer() -> None:
+    unplaced = {_top(name) for name, _ in MODULES} - set(CORE) - set(EDGES)
+    assert not unplaced, f"modules in no layer (add them to CORE or EDGES): {sorted(unplaced)}"
+
+
+@pytest.mark.parametrize(("name", "path"), [m for m in MODULES if _top(m[0]) in CORE], ids=lambda v: str(v))
+def test_the_core_imports_no_io_and_no_edge(name: str, path: Path) -> None:
+    bad = []
+    for imported in _imports(path):
+        ours = _ours(imported)
+        if (ours is not None and ours not in CORE) or (
+            ours is None and any(imported == io or imported.startswith(io + ".") for io in IO_MODULES)
+        ):
+            bad.append(imported)
+    assert not bad, f"{name} is pure core but imports {bad}"
+
+
+@pytest.mark.parametrize(("name", "path"), [m for m in MODULES if _top(m[0]) in EDGES], ids=lambda v: str(v))
+def test_edges_import_only_the_core_and_what_lies_below_them(name: str, path: Path) -> None:
+    layer = _top(name)
+    allowed = set(CORE) | {layer} | set(EDGES[layer])
+    if "*" in allowed:
+        return
+    bad = [imported for imported in _imports(path) if (ours := _ours(imported)) and ours not in allowed]
+    assert not bad, f"{name} ({layer}) imports {bad}; it may import {sorted(allowed)}"
