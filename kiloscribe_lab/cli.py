@@ -277,6 +277,27 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
     return EXIT_CRITICAL if any(f.severity is Severity.CRITICAL for f in findings) else EXIT_OK
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    import textwrap
+
+    from kiloscribe_lab.diagnosis import CATALOGUE
+
+    if args.json:
+        for entry in CATALOGUE.values():
+            _print_json(entry.to_json())
+        return EXIT_OK
+    for i, entry in enumerate(CATALOGUE.values()):
+        if i:
+            print()
+        print(f"{entry.id}  [{', '.join(entry.severities)}]  {entry.title}")
+        lines = [("means", entry.means), ("raised by", entry.raised_by)]
+        if entry.supersedes:
+            lines.append(("supersedes", ", ".join(entry.supersedes)))
+        for label, text in lines:
+            print(textwrap.fill(text, 100, initial_indent=f"  {label:<11} ", subsequent_indent=" " * 14))
+    return EXIT_OK
+
+
 def _add_api_key_env(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key-env",
@@ -379,6 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
     sdk.add_argument("--json", action="store_true", help="JSON lines: every ProbeResult, then every Finding")
     _add_no_inscription(sdk)
     sdk.set_defaults(func=cmd_sdk_check)
+
+    fnd = sub.add_parser(
+        "findings", help="the catalogue: every finding the diagnosis can raise, what it means and why"
+    )
+    fnd.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per finding: id, title, severity (list), meaning, evidence, supersedes",
+    )
+    fnd.set_defaults(func=cmd_findings)
 
     lab = sub.add_parser("lab", help="the local lab: Caddy edge + LB in front of Socket.IO backends")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)

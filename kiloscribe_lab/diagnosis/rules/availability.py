@@ -1,0 +1,244 @@
+"""Availability: is the service there at all? All backends down, one down, one stalled, DNS, TLS."""
+
+from __future__ import annotations
+
+from kiloscribe_lab.diagnosis.evidence import (
+    FAILURES_OF_SERVICE,
+    Evidence,
+    Health,
+    pct,
+    refs,
+    request_counts,
+    targets_of,
+)
+from kiloscribe_lab.diagnosis.registry import Draft, rule
+from kiloscribe_lab.names import BackendHeader, FindingId, Outcome, Severity
+
+
+@rule(
+    FindingId.ALL_BACKENDS_DOWN,
+    severities={Severity.CRITICAL},
+    # Nothing answers: lost sessions, a dead upstream, discovery's pick, the expected
+    # answers of a live server are all this one fault, or cannot be said.
+    supersedes={
+        FindingId.BACKEND_DOWN,
+        FindingId.STICKY_SESSIONS_MISSING,
+        FindingId.STICKY_SESSIONS_COOKIE_ONLY,
+        FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
+        FindingId.AUTH_PATH_HEALTHY,
+        FindingId.DISCOVERY_PROBLEM,
+        FindingId.ROOT_REDIRECT,
+    },
+    title="Every backend is down",
+    means="No target completes a Socket.IO handshake: the service is down for every client, not for "
+    "one user.",
+    evidence="Every target's Socket.IO probes fail with 502/503/504, a refusal or a reset, on every network "
+    "that reached it.",
+)
+def all_backends_down(ev: Evidence) -> Draft | None:
+    if not ev.targets:
+        return None
+    if not all(ev.is_down(t) for t in ev.targets):
+        return None
+    healths = {t: ev.health(t) for t in ev.targets}
+    evidence = [r for h in healths.values() for r in h.results if r.outcome in FAILURES_OF_SERVICE][:12]
+    statuses = sorted({r.status for r in evidence if r.status})
+    if statuses:
+        seen = (
+            f"the proxies answered {', '.join(map(str, statuses))}: they are up, but no "
+            "upstream behind them answers"
+        )
+    else:
+        seen = (
+            "every connection was refused or reset: nothing listens there (a stopped "
+            "service, or a wrong host or port)"
+        )
+    return Draft(
+        severity=Severity.CRITICAL,
+        title="Every backend is down",
+        summary=(
+            f"No target completed a single Socket.IO handshake; {seen}. The service is down "
+            "for every client, not for one user."
+        ),
+        recommendation=(
+            "Restart the backend processes and check that each listens on the address the "
+            "balancer dials (Caddy's log says 'dial tcp ...: connection refused'). Look at what "
+            "changed last (a deploy, a config, the host). Add active health checks to the "
+            "reverse_proxy (health_uri /socket.io/?EIO=4&transport=polling) so a recovering fleet "
+            "is detected, and alert on 5xx at the balancer."
+        ),
+        evidence=refs(evidence),
+        targets=tuple(ev.targets),
+    )
+
+
+@rule(
+    FindingId.BACKEND_DOWN,
+    severities={Severity.CRITICAL},
+    # Discovery pointing at a server that is down is the same fault, seen earlier.
+    supersedes={FindingId.DISCOVERY_PROBLEM},
+    title="Backend down",
+    means="A backend fails every request: clients routed to it fail while the others connect.",
+    evidence="A target whose Socket.IO probes all get 502/503/504, a refusal or a reset; or a balancer where "
+    "a share of requests do while others work.",
+)
+def backend_down(ev: Evidence) -> Draft | None:
+    down, partial = [], []
+    for t in ev.targets:
+        h = ev.health(t)
+        if ev.is_down(t):
+            down.append((t, h))
+        elif h.upstream_errors and h.worked:
+            partial.append((t, h))
+    if not down and not partial:
+        return None
+    parts = []
+    if down:
+        one = len(down) == 1
+        parts.append(
+            f"{ev.names(t for t, _ in down)} answer{'s' if one else ''} every request "
+            f"with 502/503/504 or refuse{'s' if one else ''} connections"
+        )
+    for t, h in partial:
+        parts.append(
+            f"about {pct(h.share_failing)} of requests through {ev.name(t)} fail the same way "
+            f"({h.upstream_errors} of {h.requests})"
+        )
+    answered = sorted(
+        {
+            str(r.detail.get("backend") or r.headers.get(BackendHeader.LAB))
+            for _, h in partial
+            for r in h.results
+            if r.detail.get("backend") or r.headers.get(BackendHeader.LAB)
+        }
+    )
+    if answered:
+        parts.append(f"the backends that did answer behind the balancer: {', '.join(answered)}")
+    # A sticky or stats probe can end OK and still have met 502s on the way: it is evidence too.
+    evidence = [
+        r
+        for _, h in down + partial
+        for r in h.results
+        if r.outcome in FAILURES_OF_SERVICE or request_counts([r])[0]
+    ]
+    names = ev.names(t for t, _ in down) or "the failing upstream"
+    return Draft(
+        severity=Severity.CRITICAL,
+        title=f"Backend down: {names}" if down else "A backend behind the balancer is down",
+        summary="; ".join(parts) + ". Clients routed there fail; the others connect, which is "
+        "why only some users see errors.",
+        recommendation=(
+            f"Restart {names} and look first at its process and its log (is it running and "
+            "listening on the upstream port?), then at Caddy's error log for 'dial tcp ... "
+            "connection refused'. Until it is back, stop routing to it: add health checks to the "
+            "reverse_proxy (active: health_uri /socket.io/?EIO=4&transport=polling, "
+            "health_interval 5s; passive: fail_duration 30s) so Caddy skips a dead upstream."
+        ),
+        evidence=refs(evidence),
+        targets=tuple(t for t, _ in down + partial),
+    )
+
+
+@rule(
+    FindingId.BACKEND_TIMEOUT,
+    severities={Severity.CRITICAL},
+    # Discovery pointing at a server that stalls is the same fault, seen earlier.
+    supersedes={FindingId.DISCOVERY_PROBLEM},
+    title="Backend accepts connections but never answers",
+    means="A backend accepts TCP (and TLS) and then sends nothing: clients hang until their own timeout.",
+    evidence="Every Socket.IO probe of a target times out after its connection was accepted, on every "
+    "network.",
+)
+def backend_timeout(ev: Evidence) -> Draft | None:
+    stalled = []
+    for t in ev.targets:
+        per_net = {n: ev.health(t, n) for n in ev.networks if ev.socket(t, n)}
+        if per_net and all(h.health is Health.STALLED for h in per_net.values()):
+            stalled.append((t, [r for h in per_net.values() for r in h.results]))
+    if not stalled:
+        return None
+    names = ev.names(t for t, _ in stalled)
+    phases = sorted(
+        {
+            str(r.detail.get("stalled_during"))
+            for _, rs in stalled
+            for r in rs
+            if r.detail.get("stalled_during")
+        }
+    )
+    return Draft(
+        severity=Severity.CRITICAL,
+        title=f"Backend accepts connections but never answers: {names}",
+        summary=(
+            f"{names} accepted TCP (and TLS) and then sent nothing within the probes' deadlines, "
+            f"on every network (stalled while: {', '.join(phases)}). Clients hang until their own "
+            "timeout: the SDK's 'WebSocket connection timeout' after 10 s."
+        ),
+        recommendation=(
+            f"Look at {names} first: a blocked event loop, an exhausted worker pool or a deadlock "
+            "(take a stack dump: py-spy dump --pid, or node --inspect). In Caddy, bound the wait "
+            "with `transport http { response_header_timeout 10s }` and passive health checks "
+            "(fail_duration 30s) so the balancer stops sending clients to a stalled upstream."
+        ),
+        evidence=refs(r for _, rs in stalled for r in rs),
+        targets=tuple(t for t, _ in stalled),
+    )
+
+
+@rule(
+    FindingId.DNS_PROBLEM,
+    severities={Severity.CRITICAL},
+    title="The name does not resolve",
+    means="No client can reach the target by that name, from this network.",
+    evidence="Every probe of a target fails to resolve its host name.",
+)
+def dns_problem(ev: Evidence) -> Draft | None:
+    """Names that do not resolve: nothing else can be said about those targets."""
+    hits = []
+    for t in ev.targets:
+        rs = ev.where(target=t)
+        if rs and all(r.outcome is Outcome.DNS_ERROR for r in rs):
+            hits.append((t, rs))
+    if not hits:
+        return None
+    errors = sorted({str(r.error) for _, rs in hits for r in rs if r.error})
+    return Draft(
+        severity=Severity.CRITICAL,
+        title=f"The name does not resolve: {ev.names(t for t, _ in hits)}",
+        summary=(
+            f"Every probe of {ev.names(t for t, _ in hits)} failed to resolve the host name "
+            f"({'; '.join(errors[:2])}). No client can reach it by that name, from this network."
+        ),
+        recommendation=(
+            "Check the name for typos and the DNS records (`dig +short HOST`); compare with "
+            "another resolver or network; behind a CDN, check the zone's proxied records."
+        ),
+        evidence=refs(r for _, rs in hits for r in rs),
+        targets=tuple(t for t, _ in hits),
+    )
+
+
+@rule(
+    FindingId.TLS_PROBLEM,
+    severities={Severity.CRITICAL},
+    title="TLS fails",
+    means="The TLS handshake fails (an untrusted, expired or misnamed certificate): clients cannot "
+    "connect at all.",
+    evidence="Any probe whose TLS handshake failed.",
+)
+def tls_problem(ev: Evidence) -> Draft | None:
+    hits = [r for r in ev.results if r.outcome is Outcome.TLS_ERROR]
+    if not hits:
+        return None
+    errors = sorted({str(r.error) for r in hits if r.error})
+    return Draft(
+        severity=Severity.CRITICAL,
+        title="TLS fails",
+        summary=f"The TLS handshake failed: {'; '.join(errors[:3])}. Clients cannot connect at all.",
+        recommendation=(
+            "Check the certificate chain, its names (SAN) and expiry with `openssl s_client "
+            "-connect HOST:443 -servername HOST`; for a private CA, pass it with --ca-bundle."
+        ),
+        evidence=refs(hits),
+        targets=targets_of(hits),
+    )

@@ -1,0 +1,334 @@
+"""Transport: does the way between client and backend carry Socket.IO? WebSocket refused on the
+way, polling sessions that lose their backend, networks that time out."""
+
+from __future__ import annotations
+
+from kiloscribe_lab.diagnosis.evidence import (
+    FAILURES_OF_SERVICE,
+    Evidence,
+    Health,
+    is_cdn,
+    is_polling,
+    is_websocket,
+    partly_worked,
+    path_works,
+    refs,
+)
+from kiloscribe_lab.diagnosis.registry import Draft, rule
+from kiloscribe_lab.names import CookieMode, FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.results import ProbeResult
+
+
+def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[ProbeResult]:
+    """The target's WebSocket probes on ``network`` when every one was refused on the way
+    (BLOCKED) while its polling got through there; else []. A target whose balancer also
+    fails some requests (PARTIAL) still counts: the refusal is about the transport."""
+    rs = ev.socket(target, network)
+    ws = [r for r in rs if is_websocket(r)]
+    # A WebSocket probe that failed before its upgrade (a 502 from a dead backend behind a
+    # round robin, a polling session lost) says nothing about the upgrade: it may sit
+    # beside the refusals, but nothing may have upgraded.
+    before_upgrade = FAILURES_OF_SERVICE | {Outcome.SESSION_UNKNOWN}
+    blocked = [r for r in ws if r.outcome is Outcome.BLOCKED]
+    if not blocked or not all(r.outcome is Outcome.BLOCKED or r.outcome in before_upgrade for r in ws):
+        return []
+    if not any(
+        path_works(r) or partly_worked(r) for r in rs if is_polling(r) or r.probe == ProbeName.STICKY_SESSION
+    ):
+        return []
+    return blocked
+
+
+def _websocket_works_on(ev: Evidence, target: str, network: str) -> bool:
+    return any(path_works(r) for r in ev.socket(target, network) if is_websocket(r))
+
+
+@rule(
+    FindingId.WEBSOCKET_BLOCKED,
+    severities={Severity.CRITICAL, Severity.WARNING},
+    title="WebSocket is blocked",
+    means="WebSocket upgrades are refused on the way while long-polling works: critical at the edge, a "
+    "warning when only some networks refuse.",
+    evidence="Every WebSocket probe of a target refused before the origin while its polling works, on every "
+    "network, or on one while another upgrades.",
+)
+def websocket_blocked(ev: Evidence) -> Draft | None:
+    at_edge: list[tuple[str, str, list[ProbeResult]]] = []
+    on_network: list[tuple[str, str, list[ProbeResult]]] = []
+    for t in ev.targets:
+        for n in ev.networks:
+            others = [o for o in ev.networks if o != n]
+            refused = _websocket_refused_on(ev, t, n)
+            if refused and any(_websocket_works_on(ev, t, o) for o in others):
+                # The same target upgrades from another network: what refuses it is on this one.
+                on_network.append((t, n, refused))
+                continue
+            h = ev.health(t, n)
+            if h.health is not Health.BLOCKED:
+                continue
+            elsewhere_ok = any(ev.health(t, other).health is Health.WORKS for other in others)
+            blocked = [r for r in h.results if r.outcome is Outcome.BLOCKED]
+            (on_network if elsewhere_ok else at_edge).append((t, n, blocked))
+    if not at_edge and not on_network:
+        return None
+    where = []
+    cdn = any(is_cdn(r) for _, _, rs in at_edge for r in rs)
+    if at_edge:
+        where.append(
+            f"at {'the CDN edge' if cdn else 'a proxy in front of'} {ev.names(t for t, _, _ in at_edge)}"
+        )
+    networks = list(dict.fromkeys(n for _, n, _ in on_network))
+    if on_network:
+        where.append("only on network(s) " + ", ".join(networks))
+    statuses = sorted({str(r.status) for _, _, rs in at_edge + on_network for r in rs if r.status})
+    summary = (
+        f"WebSocket upgrades are refused ({'/'.join(statuses) or 'no 101'}) "
+        + "; ".join(where)
+        + ", while long-polling to the same target works. Clients that "
+        "insist on WebSocket (the SDK's default) fail; polling clients connect."
+    )
+    if on_network:
+        working = [o for o in ev.networks if o not in networks]
+        refusers = sorted(
+            {str(r.headers["via"]) for _, _, rs in on_network for r in rs if r.headers.get("via")}
+        )
+        bodies = sorted(
+            {
+                str(r.detail["body"]).strip()[:80]
+                for _, _, rs in on_network
+                for r in rs
+                if r.detail.get("body")
+            }
+        )
+        summary += (
+            f" The same targets upgrade to WebSocket from {', '.join(working) or 'another network'}: "
+            f"something on {', '.join(networks)} (a proxy or firewall) refuses the upgrade, not the service."
+            + (f" The refusal came via {'; '.join(refusers)}." if refusers else "")
+            + (f" It said: {' / '.join(repr(b) for b in bodies[:2])}." if bodies else "")
+        )
+    recommendation = []
+    if at_edge:
+        recommendation.append(
+            "Turn on WebSocket proxying at the edge (Cloudflare: Network → WebSockets on)"
+            if cdn
+            else "Let the proxy pass Upgrade/Connection headers to the origin"
+        )
+    if on_network:
+        recommendation.append(
+            f"on {', '.join(networks)}, ask the network's administrators to let WebSocket "
+            "(Upgrade: websocket) through to this host, or to exempt it from TLS inspection"
+        )
+    recommendation.append(
+        ("meanwhile clients need" if at_edge or on_network else "clients need")
+        + " a working fallback: socket.io-client `transports: "
+        "['websocket', 'polling']` with `tryAllTransports: true` (v4.8+), or "
+        "`transports: ['polling']` for affected users; serve WSS on 443, which proxies pass more "
+        "often; note SDK 2.0.9 does not fall back by itself (connectionMode 'auto' does)"
+    )
+    return Draft(
+        severity=Severity.CRITICAL if at_edge else Severity.WARNING,
+        title="WebSocket is blocked " + "; ".join(where),
+        summary=summary,
+        recommendation="; ".join(recommendation) + ".",
+        evidence=refs(r for _, _, rs in at_edge + on_network for r in rs),
+        targets=tuple(dict.fromkeys(t for t, _, _ in at_edge + on_network)),
+    )
+
+
+def _moved(r: ProbeResult) -> bool:
+    """A follow-up on an open session did not reach the backend that opened it."""
+    return r.outcome is Outcome.SESSION_UNKNOWN or int(r.detail.get("moved") or 0) > 0
+
+
+_Lost = list[tuple[str, list[ProbeResult]]]
+
+
+def _sessions_lost(ev: Evidence) -> tuple[_Lost, _Lost]:
+    """(targets where every client loses its polling session, targets where only a client
+    that drops the balancer's cookie does), per network, with the sticky results of each."""
+    missing: _Lost = []
+    cookie_only: _Lost = []
+    for t in ev.targets:
+        for n in ev.networks:
+            with_cookies = ev.where(ProbeName.STICKY_SESSION, CookieMode.COOKIES, t, n)
+            without = ev.where(ProbeName.STICKY_SESSION, CookieMode.NO_COOKIES, t, n)
+            lost_with = any(_moved(r) for r in with_cookies)
+            lost_without = any(_moved(r) for r in without)
+            if lost_with or (lost_without and not any(r.ok for r in with_cookies)):
+                missing.append((t, with_cookies + without))
+            elif lost_without and any(r.ok for r in with_cookies):
+                cookie_only.append((t, with_cookies + without))
+    return missing, cookie_only
+
+
+@rule(
+    FindingId.STICKY_SESSIONS_MISSING,
+    severities={Severity.CRITICAL, Severity.WARNING},
+    # A balancer that loses sessions for every client makes "only cookie-less clients lose
+    # theirs" elsewhere a detail: the same fix (ip_hash) covers both.
+    supersedes={FindingId.STICKY_SESSIONS_COOKIE_ONLY},
+    title="No sticky sessions: polling sessions are lost",
+    means="Requests of one Engine.IO polling session reach backends that do not know it: critical when "
+    "polling is the only transport that works.",
+    evidence="A follow-up on an open polling session answered 'Session ID unknown' or by another backend, "
+    "even for a client that returns cookies.",
+)
+def sticky_sessions_missing(ev: Evidence) -> Draft | None:
+    missing, _ = _sessions_lost(ev)
+    if not missing:
+        return None
+    ws_works = any(path_works(r) for r in ev.results if is_websocket(r))
+    polling_works = any(path_works(r) for r in ev.results if is_polling(r))
+    severity = Severity.CRITICAL if polling_works and not ws_works else Severity.WARNING
+    names = ev.names(t for t, _ in missing)
+    lost = sum(int(r.detail.get("moved") or 0) for _, rs in missing for r in rs)
+    total = sum(int(r.detail.get("follow_ups") or 0) for _, rs in missing for r in rs)
+    return Draft(
+        severity=severity,
+        title=f"No sticky sessions: polling sessions are lost ({names})",
+        summary=(
+            f"{lost} of {total} follow-up requests on an open Engine.IO polling session "
+            f"did not reach the backend that opened it: another backend answered "
+            "'Session ID unknown' / 'Invalid session', or a dead one 502. HTTP long-polling "
+            "needs every request of a session on the same backend; WebSocket needs it for "
+            "the upgrade."
+            + (
+                " WebSocket does not work here, so polling is the only transport, and it breaks."
+                if severity is Severity.CRITICAL
+                else ""
+            )
+        ),
+        recommendation=(
+            "Make the balancer sticky. In Caddy: `lb_policy ip_hash` in the reverse_proxy "
+            "block — behind a CDN use `lb_policy client_ip_hash` with `trusted_proxies` set "
+            "to the CDN's ranges, since ip_hash would hash the CDN's addresses. "
+            "`lb_policy cookie` is not enough: the SDK's Node client drops cookies. On the "
+            "client side, `transports: ['websocket']` avoids polling sessions entirely."
+        ),
+        evidence=refs(r for _, rs in missing for r in rs),
+        targets=tuple(dict.fromkeys(t for t, _ in missing)),
+    )
+
+
+@rule(
+    FindingId.STICKY_SESSIONS_COOKIE_ONLY,
+    severities={Severity.WARNING},
+    title="Sticky only for clients that return the balancer's cookie",
+    means="Stickiness rests on a cookie: browsers keep their polling session, clients that drop cookies "
+    "(the SDK's Node client) lose theirs.",
+    evidence="The cookie-less sticky probe loses its polling session while the one that returns cookies "
+    "keeps it.",
+)
+def sticky_sessions_cookie_only(ev: Evidence) -> Draft | None:
+    _, cookie_only = _sessions_lost(ev)
+    if not cookie_only:
+        return None
+    names = ev.names(t for t, _ in cookie_only)
+    cookies = sorted(
+        {
+            c
+            for _, rs in cookie_only
+            for r in rs
+            for c in r.detail.get("cookie_names") or []
+            if isinstance(c, str)
+        }
+    )
+    return Draft(
+        severity=Severity.WARNING,
+        title=f"Sticky only for clients that return the balancer's cookie ({names})",
+        summary=(
+            "A client that sends the balancer's cookie back stays on one backend; a client "
+            "that drops it (the SDK's Node client, curl, most server-side clients) loses its "
+            "polling session on a later request ('Session ID unknown')."
+            + (f" Cookie: {', '.join(cookies)}." if cookies else "")
+        ),
+        recommendation=(
+            "Use stickiness that needs nothing from the client: `lb_policy ip_hash` "
+            "(`client_ip_hash` with `trusted_proxies` behind a CDN). `lb_policy cookie` works "
+            "for browsers only. Node clients can also use `transports: ['websocket']`."
+        ),
+        evidence=refs(r for _, rs in cookie_only for r in rs),
+        targets=tuple(dict.fromkeys(t for t, _ in cookie_only)),
+    )
+
+
+def _round_trip_ms(ev: Evidence, network: str) -> float | None:
+    """A network's round trip as the probes measured it: the fastest TLS handshake (one round
+    trip in TLS 1.3) of the raw-stream probes. The fastest, because probes run concurrently
+    and waiting for the CPU only ever adds to a handshake."""
+    handshakes = [r.timings.tls for r in ev.where(network=network) if r.timings.tls is not None]
+    return min(handshakes) if handshakes else None
+
+
+@rule(
+    FindingId.NETWORK_TIMEOUTS,
+    severities={Severity.WARNING},
+    title="Timeouts on some networks only",
+    means="Probes time out from some networks while the same targets answer in time from others: the "
+    "client's network, not the service.",
+    evidence="Socket.IO probes of a target time out on one network while it works without timeouts on "
+    "another (two networks or more).",
+)
+def network_timeouts(ev: Evidence) -> Draft | None:
+    if len(ev.networks) < 2:
+        return None
+    hits = []
+    for t in ev.targets:
+        for n in ev.networks:
+            timeouts = [r for r in ev.socket(t, n) if r.outcome is Outcome.TIMEOUT]
+            fine_elsewhere = any(
+                ev.health(t, other).health in {Health.WORKS, Health.PARTIAL}
+                and not any(r.outcome is Outcome.TIMEOUT for r in ev.socket(t, other))
+                for other in ev.networks
+                if other != n
+            )
+            if timeouts and fine_elsewhere:
+                hits.append((t, n, timeouts))
+    if not hits:
+        return None
+    slow = list(dict.fromkeys(n for _, n, _ in hits))
+    nets = ", ".join(slow)
+    fine = [n for n in ev.networks if n not in slow]
+    phases = sorted(
+        {str(r.detail["stalled_during"]) for _, _, rs in hits for r in rs if r.detail.get("stalled_during")}
+    )
+    measured = []
+    for n in [*slow, *fine]:
+        rtt = _round_trip_ms(ev, n)
+        if rtt is not None:
+            measured.append(f"{rtt:.0f} ms on {n}")
+    deadlines = [m for _, _, rs in hits for r in rs if r.error and (m := _deadline_of(r.error)) is not None]
+    return Draft(
+        severity=Severity.WARNING,
+        title=f"Timeouts on network(s) {nets} only: the client's network, not the service",
+        summary=(
+            f"{sum(len(rs) for _, _, rs in hits)} probes of {ev.names(t for t, _, _ in hits)} timed out "
+            f"on {nets}"
+            + (f" (deadline {max(deadlines):g} s)" if deadlines else "")
+            + f" while the same targets answered in time on {', '.join(fine) or 'other networks'}."
+            + (f" They were waiting in: {', '.join(phases)}." if phases else "")
+            + (f" Round trip (fastest TLS handshake): {', '.join(measured)}." if measured else "")
+            + " The service is up; the path from these networks is slow or drops traffic."
+        ),
+        recommendation=(
+            "Ask the affected user for their network (VPN, corporate proxy, mobile); raise client "
+            "timeouts above what the measured round trips need (a Socket.IO connect over TLS takes "
+            "about 4 round trips; SDK 2.0.9 gives its WebSocket detection 3 s); prefer "
+            "`transports: ['polling']` or `tryAllTransports: true` where WebSocket stalls; compare "
+            "with a mobile hotspot."
+        ),
+        evidence=refs(r for _, _, rs in hits for r in rs),
+        targets=tuple(dict.fromkeys(t for t, _, _ in hits)),
+    )
+
+
+def _deadline_of(error: str) -> float | None:
+    """The deadline a timeout result names: 'no answer within 3 s (while ...)' -> 3.0."""
+    marker = "no answer within "
+    if marker not in error:
+        return None
+    number = error.split(marker, 1)[1].split(" ", 1)[0]
+    try:
+        return float(number)
+    except ValueError:
+        return None
