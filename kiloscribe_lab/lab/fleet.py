@@ -2,10 +2,10 @@
 
 This module orchestrates; the answers live beside it: ``state`` (where a lab is, ``lab.json``),
 ``ports`` (which ports, the down backends' reservation), ``keys`` (the key it accepts),
-``health`` (readiness and status checks), and the artefacts rendered from the scenario's entry
-(``caddyfile``, ``backend_config``, ``lab_networks``). The names callers use (cli, report,
-notebooks, bench, tests) are re-exported here: ``from kiloscribe_lab.lab import fleet`` is
-the lab's API.
+``health`` (readiness and status checks), the config rendered from the scenario's entry
+(``caddyfile``, ``backend_config``), and the networks' proxies (``lab_networks``). The names
+callers use (cli, report, notebooks, bench, tests) are re-exported here:
+``from kiloscribe_lab.lab import fleet`` is the lab's API.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def _up_once(
     api_key, key_file = resolve_api_key(lab_dir, base_env)
 
     lab_ports, extra = ports.allocate(len(lab_networks.PROXIED))
-    proxy_ports = dict(zip(lab_networks.PROXIED, extra, strict=True))
+    proxy_ports: dict[str, int] = dict(zip(lab_networks.PROXIED, extra, strict=True))
     networks_config = lab_dir / lab_networks.NETWORKS_FILE
     info = LabInfo(
         scenario=scenario.name,
