@@ -12,7 +12,7 @@ MITM_STAMP := $(MITM_VENV)/.installed-$(MITMPROXY_VERSION)
 LAB_DIR ?= .lab
 SCENARIO ?= incident
 
-.PHONY: setup test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench clean
+.PHONY: setup test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench fixtures scenario-table clean
 
 setup: $(STAMP) $(MITM_STAMP)
 
@@ -63,6 +63,15 @@ lab: setup
 # Speed is measured here, as ratios against baselines in the same run; never in `make test`.
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The unit tests' recorded lab evidence (tests/unit/fixtures/<scenario>.jsonl): each scenario's
+# lab started, investigated as the lab tests do, stopped. `make fixtures SCENARIOS=incident` for one.
+fixtures: setup
+	$(BIN)/python -m tests.unit.fixtures.record $(SCENARIOS)
+
+# The README's scenario table, rendered from kiloscribe_lab/lab/scenarios.py (a unit test compares them).
+scenario-table: setup
+	$(BIN)/python -m kiloscribe_lab.lab.scenarios --readme README.md
 
 lab-up: setup
 	$(BIN)/kiloscribe-lab lab up --dir $(LAB_DIR) --scenario $(SCENARIO)

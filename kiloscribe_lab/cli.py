@@ -105,7 +105,13 @@ def cmd_lab_scenarios(args: argparse.Namespace) -> int:
     for scenario in SCENARIOS.values():
         default = " (default)" if scenario.name == DEFAULT_SCENARIO else ""
         print(f"{scenario.name + default:<24} {scenario.description}")
+        print(f"{'':<24} balancer: {scenario.balancer.kind}, lb_policy {scenario.balancer.policy}")
         print(f"{'':<24} expect: {', '.join(scenario.expected_findings)}")
+        for truth in scenario.truth.networks:
+            if truth.adds:
+                deadline = f" (deadline {truth.probe_timeout_s:g} s)" if truth.probe_timeout_s else ""
+                adds = ", ".join(truth.adds)
+                print(f"{'':<24} on {truth.network}{deadline}: + {adds} ({truth.severity})")
     return EXIT_OK
 
 

@@ -1,8 +1,10 @@
 """One lab backend (``inscribe-N``): a python-socketio ASGI server with the mock Kiloscribe API.
 
 Run as ``python -m kiloscribe_lab.lab.backend --config FILE --name inscribe-1 --port P``.
-The accepted API key comes from the environment (``KILOSCRIBE_API_KEY`` unless the config
-names another variable), never from the command line. Behaviour follows
+The accepted API key comes from the environment (``KILOSCRIBE_API_KEY`` unless
+``--api-key-env`` names another variable), never from the command line. What this backend
+does in the lab's scenario (stall, redirect ``/``, refuse every key) is its behaviour in the
+config file (``backend_config.py``). Otherwise it follows
 ``shared/reference/kiloscribe-contract.md``:
 
 * Socket.IO at ``/socket.io/``: the CONNECT auth payload ``{apiKey}`` is checked; a wrong key
@@ -30,12 +32,14 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import socketio
 import uvicorn
+
+from kiloscribe_lab.lab.backend_config import BACKEND_HEADER, HEALTH_PATH, BackendConfig, load_backend_config
+from kiloscribe_lab.lab.scenarios import BackendState
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,8 +47,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-BACKEND_HEADER = "x-lab-backend"
-HEALTH_PATH = "/api/health"
 INVALID_KEY_MESSAGE = "Invalid API key"
 # One line per accepted start-inscription in the backend's log (main() sends it to stdout).
 JOBS_LOG = logging.getLogger("kiloscribe_lab.lab.backend.jobs")
@@ -56,18 +58,6 @@ PROGRESS_INTERVAL_S = 0.02
 ACCOUNT_RE = re.compile(r"^\d+\.\d+\.\d+$")
 RETRIEVE_ID_RE = re.compile(r"^(\d+\.\d+\.\d+)-(\d+)-(\d+)$")
 INSCRIPTION_MODES = {"file", "upload", "hashinal", "hashinal-collection", "bulk-files"}
-
-
-@dataclass(frozen=True, slots=True)
-class BackendConfig:
-    name: str
-    scenario: str
-    api_key: str
-    servers: list[dict[str, Any]]
-    recommended: str
-    root_redirect: bool = False
-    auth_broken: bool = False
-    stalled: bool = False
 
 
 class InscriptionStore:
@@ -132,7 +122,7 @@ def _sdk_file(file: Any) -> bool:
 
 
 def key_matches(config: BackendConfig, candidate: object) -> bool:
-    if config.auth_broken or not isinstance(candidate, str):
+    if config.behaviour.auth_broken or not isinstance(candidate, str):
         return False
     return hmac.compare_digest(candidate.encode(), config.api_key.encode())
 
@@ -231,7 +221,7 @@ async def _refuse_websocket(scope: Scope, send: Send, config: BackendConfig) -> 
     if "websocket.http.response" not in (scope.get("extensions") or {}):
         await send({"type": "websocket.close", "code": 1008})
         return
-    if scope["path"] == "/" and config.root_redirect:
+    if scope["path"] == "/" and config.behaviour.root_redirect:
         status, body = 308, b"Permanent Redirect"
         headers = [(b"content-type", b"text/plain"), (b"location", HEALTH_PATH.encode())]
     else:
@@ -259,7 +249,7 @@ def build_rest(config: BackendConfig, store: InscriptionStore) -> ASGIApp:
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
 
         if path == "/":
-            if config.root_redirect:
+            if config.behaviour.root_redirect:
                 await _respond(
                     send,
                     308,
@@ -366,24 +356,9 @@ def build_app(config: BackendConfig) -> ASGIApp:
     store = InscriptionStore()
     sio = build_socketio(config, store)
     app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=build_rest(config, store), socketio_path="socket.io")
-    if config.stalled:
+    if config.behaviour.state is BackendState.STALLED:
         app = with_stall(app)
     return with_identity(app, config.name)
-
-
-def load_config(path: Path, name: str, api_key: str) -> BackendConfig:
-    data = json.loads(path.read_text())
-    behaviour = data["backends"][name]
-    return BackendConfig(
-        name=name,
-        scenario=data["scenario"],
-        api_key=api_key,
-        servers=data["servers"],
-        recommended=data["recommended"],
-        root_redirect=bool(behaviour["root_redirect"]),
-        auth_broken=bool(behaviour["auth_broken"]),
-        stalled=bool(behaviour["stalled"]),
-    )
 
 
 class _DenialLogFilter(logging.Filter):
@@ -408,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     if not api_key:
         # A backend with no key would accept nothing; a random one keeps that explicit.
         api_key = secrets.token_urlsafe(24)
-    config = load_config(args.config, args.name, api_key)
+    config = load_backend_config(args.config, args.name, api_key)
     logging.getLogger("uvicorn.error").addFilter(_DenialLogFilter())
     jobs = logging.StreamHandler(sys.stdout)
     jobs.setFormatter(logging.Formatter("%(asctime)s %(message)s"))

@@ -1,30 +1,21 @@
 """Render the lab's Caddyfile: edge (CDN stand-in), load balancer, API and one site per backend.
 
-Pure: a Scenario and the ports in, Caddyfile text out. The file is written into the lab
-directory so an engineer can read it, compare it with production and try a fix.
+Pure: a Scenario's entry and the ports in, Caddyfile text out; what differs between scenarios
+is read from the entry (``scenario.edge``, ``scenario.balancer``), never from its name. The
+file is written into the lab directory so an engineer can read it, compare it with
+production and try a fix.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from kiloscribe_lab.lab.scenarios import BACKENDS, LbPolicy, Scenario
+from kiloscribe_lab.errors import LabStartError
+from kiloscribe_lab.lab.ports import LOOPBACK, LabPorts
+from kiloscribe_lab.lab.scenarios import BACKENDS, BalancerKind, Edge, LbPolicy, Scenario
 
 READY_PATH = "/.well-known/kiloscribe-lab/ready"
-LOOPBACK = "127.0.0.1"
-
-
-@dataclass(frozen=True, slots=True)
-class LabPorts:
-    edge: int
-    lb: int
-    api: int
-    direct: dict[str, int]  # public site per backend, like inscribe-N.<domain>
-    backend: dict[str, int]  # where each backend's uvicorn listens (plain HTTP, loopback)
-
-    def all_tcp(self) -> list[int]:
-        return [self.edge, self.lb, self.api, *self.direct.values(), *self.backend.values()]
+FILE = "Caddyfile"
 
 
 def _site(port: int, role: str, body: str) -> str:
@@ -55,7 +46,29 @@ def _quoted(path: Path) -> str:
     return '"' + str(path).replace('"', '\\"') + '"'
 
 
+def _websocket_block(edge: Edge) -> str:
+    """Upgrade requests, as a CDN with WebSockets switched off sees them. Header values are
+    matched without regard to case, as a CDN does: Node's built-in WebSocket sends
+    ``Connection: upgrade``, Firefox ``Connection: keep-alive, Upgrade``."""
+    if not edge.blocks_websocket:
+        return ""
+    return (
+        "\t@websocket {\n"
+        "\t\theader_regexp Connection (?i)\\bupgrade\\b\n"
+        "\t\theader_regexp Upgrade (?i)^websocket$\n"
+        "\t}\n"
+        "\thandle @websocket {\n"
+        '\t\trespond "WebSocket connections are disabled for this zone" 403\n'
+        "\t}\n"
+    )
+
+
 def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
+    if scenario.balancer.kind is not BalancerKind.CADDY:
+        # nginx and HAProxy are modelled, not yet run (issue 11): say so before anything starts.
+        raise LabStartError(
+            f"scenario {scenario.name}: the {scenario.balancer.kind} balancer is not implemented yet"
+        )
     storage = lab_dir / "caddy"
     global_options = (
         "{\n"
@@ -83,18 +96,6 @@ def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
         "}\n"
     )
 
-    # Upgrade requests, as a CDN with WebSockets switched off sees them.
-    block = ""
-    if scenario.edge_blocks_websocket:
-        block = (
-            "\t@websocket {\n"
-            "\t\theader Connection *Upgrade*\n"
-            "\t\theader Upgrade websocket\n"
-            "\t}\n"
-            "\thandle @websocket {\n"
-            '\t\trespond "WebSocket connections are disabled for this zone" 403\n'
-            "\t}\n"
-        )
     edge = _site(
         ports.edge,
         "edge",
@@ -105,7 +106,7 @@ def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
         "\t\tcf-cache-status BYPASS\n"
         "\t\tdefer\n"
         "\t}\n"
-        f"{block}"
+        f"{_websocket_block(scenario.edge)}"
         "\thandle {\n"
         f"\t\treverse_proxy https://{LOOPBACK}:{ports.lb} {{\n"
         "\t\t\ttransport http {\n"
@@ -121,7 +122,7 @@ def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
         "lb",
         "\thandle {\n"
         f"\t\treverse_proxy {_upstreams(ports)} {{\n"
-        f"\t\t\t{_lb_policy(scenario.lb_policy)}\n"
+        f"\t\t\t{_lb_policy(scenario.balancer.policy)}\n"
         "\t\t}\n"
         "\t}\n",
     )

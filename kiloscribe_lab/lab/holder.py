@@ -5,9 +5,9 @@ same: left free, the kernel hands it to the next ``bind(0)`` (another lab, any t
 and the "down" backend starts answering. A socket that is bound but not listening keeps the
 port and still refuses connections (RST), which is exactly what a dead backend does.
 
-The bound sockets are created by ``fleet.up`` and inherited here (``pass_fds``), so the port
-is never free while the lab runs; the short window between picking it and binding it is the
-one every component has, covered by ``up``'s retry on fresh ports.
+The bound sockets are created by ``ports.hold`` (called by ``fleet.up``) and inherited here
+(``pass_fds``), so the port is never free while the lab runs; the short window between picking
+it and binding it is the one every component has, covered by ``up``'s retry on fresh ports.
 Run as ``python -m kiloscribe_lab.lab.holder --lab DIR FD...``
 (``--lab`` only names the lab, so ``ps`` and leak checks can tell whose holder it is).
 """

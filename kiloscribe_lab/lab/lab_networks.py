@@ -35,14 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiloscribe_lab.errors import ConfigError, LabStartError
+from kiloscribe_lab.names import NetworkName
 
 LOOPBACK = "127.0.0.1"
-DIRECT = "direct"
-POLLING_ONLY = "polling-only"
-CORPORATE = "corporate-proxy"
-MOBILE = "mobile"
-LAB_NETWORKS: tuple[str, ...] = (DIRECT, POLLING_ONLY, CORPORATE, MOBILE)
-PROXIED: tuple[str, ...] = (CORPORATE, MOBILE)
+DIRECT = NetworkName.DIRECT
+POLLING_ONLY = NetworkName.POLLING_ONLY
+CORPORATE = NetworkName.CORPORATE_PROXY
+MOBILE = NetworkName.MOBILE
+LAB_NETWORKS: tuple[NetworkName, ...] = (DIRECT, POLLING_ONLY, CORPORATE, MOBILE)
+PROXIED: tuple[NetworkName, ...] = (CORPORATE, MOBILE)
 PROXY_COMPONENT = "proxies"  # the mitmdump process, in lab.json and `lab status`
 
 MITMPROXY_VERSION = "11.0.2"  # the last release for Python 3.11 (12.x needs 3.12); pinned in the Makefile
@@ -227,7 +228,8 @@ class ConnectCheck:
         self.sock: socket.socket | None = None
         self.buffer = b""
 
-    def _start(self) -> str | None:
+    def _start(self) -> socket.socket | str:
+        """A socket with the CONNECT sent, or why it could not be sent."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.settimeout(0.5)
         try:
@@ -239,16 +241,14 @@ class ConnectCheck:
         sock.setblocking(False)
         self.sock = sock
         self.buffer = b""
-        return None
+        return sock
 
     def poll(self) -> str | None:
-        if self.sock is None:
-            problem = self._start()
-            if problem is not None:
-                return problem
-        assert self.sock is not None
+        sock = self.sock if self.sock is not None else self._start()
+        if isinstance(sock, str):
+            return sock
         try:
-            chunk = self.sock.recv(4096)
+            chunk = sock.recv(4096)
         except BlockingIOError:
             return None
         except OSError as exc:

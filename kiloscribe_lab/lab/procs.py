@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiloscribe_lab.errors import LabStartError, LabStateError
+
 PROC = Path("/proc")
 
 
@@ -38,16 +40,22 @@ class ProcessRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> ProcessRecord:
+    def from_json(cls, data: object) -> ProcessRecord:
+        """What ``to_json`` wrote, from a lab's state file; LabStateError saying what is wrong."""
+        if not isinstance(data, Mapping):
+            raise LabStateError(f"a process record is not an object: {data!r}")
+        missing = [k for k in ("name", "pid", "start_ticks", "log") if k not in data]
+        if missing:
+            raise LabStateError(f"process record without {', '.join(missing)}: {dict(data)!r}")
         argv = data.get("argv") or []
-        assert isinstance(argv, list)
-        return cls(
-            name=str(data["name"]),
-            pid=int(str(data["pid"])),
-            start_ticks=int(str(data["start_ticks"])),
-            log=str(data["log"]),
-            argv=tuple(str(a) for a in argv),
-        )
+        pid, ticks = data["pid"], data["start_ticks"]
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise LabStateError(f"process record {data['name']!r}: argv is not a list of strings")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            raise LabStateError(f"process record {data['name']!r}: pid {pid!r} is not a process id")
+        if not isinstance(ticks, int) or isinstance(ticks, bool):
+            raise LabStateError(f"process record {data['name']!r}: start_ticks {ticks!r} is not a number")
+        return cls(name=str(data["name"]), pid=pid, start_ticks=ticks, log=str(data["log"]), argv=tuple(argv))
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -94,18 +102,26 @@ def spawn(
     cwd: Path | None = None,
     pass_fds: Sequence[int] = (),
 ) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
+    """Start one lab component in its own session, its output appended to ``log``.
+
+    A program that cannot be started (missing, not executable) is a LabStartError: the lab
+    could not come up, which is not the user's command line being wrong."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=dict(env),
-            cwd=cwd,
-            pass_fds=tuple(pass_fds),
-            start_new_session=True,  # own group: stop() signals everything it forks
-        )
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                cwd=cwd,
+                pass_fds=tuple(pass_fds),
+                start_new_session=True,  # own group: stop() signals everything it forks
+            )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise LabStartError(f"cannot start {name}: {reason}: {argv[0]}") from exc
     ticks = start_ticks(proc.pid)
     record = ProcessRecord(name, proc.pid, ticks or 0, str(log), tuple(argv))
     return proc, record

@@ -1,22 +1,49 @@
-"""The lab's scenarios: named presets, each with the ground truth a correct diagnosis gives.
+"""The lab's scenarios as data: one entry per scenario says what the lab runs (its balancer,
+each backend's behaviour, the edge's) and what a correct diagnosis of it finds (its ground
+truth, on each lab network where it is known).
 
-Pure data. The Caddyfile generator and the backends read a Scenario; tests and the
-diagnosis integration table read ``expected_findings``.
+Pure. The lab turns an entry into config, one function per artefact: the Caddyfile
+(``caddyfile.render_caddyfile``) and the backends' ``backends.json``
+(``backend_config.render_backends_json``); nothing branches on a scenario's name. Adding a
+scenario is adding an entry to ``SCENARIOS``, then ``make fixtures`` (its recorded evidence)
+and ``make scenario-table`` (the README's table, which a unit test compares with this data).
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import enum
+import sys
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from kiloscribe_lab.errors import UsageError
-from kiloscribe_lab.names import FindingId
+from kiloscribe_lab.errors import ConfigError, UsageError
+from kiloscribe_lab.names import FindingId, NetworkName, Severity
 
 BACKENDS: tuple[str, ...] = ("inscribe-1", "inscribe-2", "inscribe-3")
 
 
+# --- the balancer ---------------------------------------------------------------------------
+
+
+class BalancerKind(enum.StrEnum):
+    """The software of the load-balancer tier."""
+
+    CADDY = "caddy"
+    NGINX = "nginx"  # not implemented yet: a scenario naming it fails `lab up` before anything starts
+    HAPROXY = "haproxy"  # likewise
+
+
+IMPLEMENTED_BALANCERS = frozenset({BalancerKind.CADDY})
+
+
 class LbPolicy(enum.StrEnum):
-    """The Caddy ``lb_policy`` the load balancer runs."""
+    """How the balancer picks a backend; the values are Caddy's ``lb_policy`` names."""
 
     ROUND_ROBIN = "round_robin"
     IP_HASH = "ip_hash"
@@ -25,31 +52,200 @@ class LbPolicy(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Scenario:
-    name: str
-    description: str
-    lb_policy: LbPolicy
-    expected_findings: tuple[str, ...]
-    down: frozenset[str] = frozenset()  # backends not running: Caddy answers 502 for them
-    stalled: frozenset[str] = frozenset()  # backends that accept and never answer
-    root_redirect: bool = False  # the backends' "/" answers 308
-    edge_blocks_websocket: bool = False  # the CDN edge refuses WebSocket upgrades
+class Balancer:
+    kind: BalancerKind = BalancerKind.CADDY
+    policy: LbPolicy = LbPolicy.IP_HASH
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": str(self.kind), "policy": str(self.policy)}
+
+
+# --- the backends ---------------------------------------------------------------------------
+
+
+class BackendState(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"  # not started, its port held and refusing: the balancer answers 502 for it
+    STALLED = "stalled"  # accepts connections and never answers (its health check excepted)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendBehaviour:
+    """What one backend does. Each field reaches the backend through ``backends.json``
+    (``to_json``/``from_json`` walk the fields), so a new behaviour is one field here plus
+    its implementation in ``backend.py``. Field types: bool, int, float, str, a StrEnum, a
+    tuple of str, or one of those or None."""
+
+    state: BackendState = BackendState.UP
+    root_redirect: bool = False  # "/" answers 308, as the seed's wscat saw
     auth_broken: bool = False  # every key is refused, the valid one included
 
     def to_json(self) -> dict[str, object]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> BackendBehaviour:
+        """The behaviour ``to_json`` wrote; a missing field takes its default."""
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"backend behaviour: unknown field(s) {', '.join(unknown)}")
+        values: dict[str, Any] = {n: _decode(n, hints[n], data[n]) for n in names if n in data}
+        return cls(**values)
+
+
+DOWN = BackendBehaviour(state=BackendState.DOWN)
+STALLED = BackendBehaviour(state=BackendState.STALLED)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    """Every backend's behaviour: ``default``, except the backends named in ``overrides``."""
+
+    default: BackendBehaviour = BackendBehaviour()
+    overrides: tuple[tuple[str, BackendBehaviour], ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [name for name, _ in self.overrides]
+        unknown = sorted(set(names) - set(BACKENDS))
+        if unknown or len(names) != len(set(names)):
+            raise ConfigError(
+                f"backend overrides must name each of {', '.join(BACKENDS)} at most once: {names}"
+            )
+
+    def behaviour(self, name: str) -> BackendBehaviour:
+        return dict(self.overrides).get(name, self.default)
+
+    def by_name(self) -> dict[str, BackendBehaviour]:
+        return {name: self.behaviour(name) for name in BACKENDS}
+
+    def named(self, state: BackendState) -> frozenset[str]:
+        return frozenset(name for name, b in self.by_name().items() if b.state is state)
+
+
+# --- the edge -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """The CDN stand-in in front of the balancer."""
+
+    blocks_websocket: bool = False  # refuses WebSocket upgrades (403), as a zone with WebSockets off
+
+    def to_json(self) -> dict[str, object]:
+        return {"blocks_websocket": self.blocks_websocket}
+
+
+# --- ground truth ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkTruth:
+    """What one lab network adds to a scenario's ground truth, when that network's results
+    are diagnosed together with ``direct``'s (as the report's endpoint × network matrix does).
+
+    ``adds``: finding ids beyond the scenario's own, with ``severity``.
+    ``probe_timeout_s``: the probes' deadline this holds for; None means one the network's
+    round trips fit in (the lab's mobile link needs ~4 round trips, 0.6 s, per connect).
+    """
+
+    network: NetworkName
+    adds: tuple[FindingId, ...] = ()
+    severity: Severity = Severity.WARNING
+    probe_timeout_s: float | None = None
+    why: str = ""
+
+    def to_json(self) -> dict[str, object]:
         return {
-            "name": self.name,
-            "description": self.description,
-            "lb_policy": self.lb_policy.value,
-            "down": sorted(self.down),
-            "stalled": sorted(self.stalled),
-            "root_redirect": self.root_redirect,
-            "edge_blocks_websocket": self.edge_blocks_websocket,
-            "auth_broken": self.auth_broken,
-            "expected_findings": list(self.expected_findings),
+            "network": str(self.network),
+            "adds": [str(f) for f in self.adds],
+            "severity": str(self.severity),
+            "probe_timeout_s": self.probe_timeout_s,
+            "why": self.why,
         }
 
 
+@dataclass(frozen=True, slots=True)
+class GroundTruth:
+    """What a correct diagnosis of a scenario finds: ``findings`` (direct), and what each lab
+    network in ``networks`` adds to them (empty: not established for this scenario)."""
+
+    findings: tuple[FindingId, ...]
+    networks: tuple[NetworkTruth, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(set(self.findings)) != len(self.findings):
+            raise ConfigError(f"ground truth names a finding twice: {list(map(str, self.findings))}")
+        for truth in self.networks:
+            if set(truth.adds) & set(self.findings):
+                raise ConfigError(f"network {truth.network} adds a finding the scenario already has")
+
+
+# --- the scenario ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    truth: GroundTruth
+    balancer: Balancer = Balancer()
+    backends: BackendSpec = BackendSpec()
+    edge: Edge = Edge()
+
+    @property
+    def expected_findings(self) -> tuple[FindingId, ...]:
+        return self.truth.findings
+
+    @property
+    def down(self) -> frozenset[str]:
+        return self.backends.named(BackendState.DOWN)
+
+    @property
+    def stalled(self) -> frozenset[str]:
+        return self.backends.named(BackendState.STALLED)
+
+    def to_json(self) -> dict[str, object]:
+        """``lab scenarios --json``. ``lb_policy``, ``down``, ``stalled``, ``root_redirect``,
+        ``auth_broken`` and ``edge_blocks_websocket`` are kept from the flat form (the two
+        backend flags: true when any running backend has them); ``balancer``, ``backends``,
+        ``edge`` and ``networks`` are the entry itself."""
+        running = [b for b in self.backends.by_name().values() if b.state is not BackendState.DOWN]
+        return {
+            "name": self.name,
+            "description": self.description,
+            "balancer": self.balancer.to_json(),
+            "lb_policy": str(self.balancer.policy),
+            "backends": {name: b.to_json() for name, b in self.backends.by_name().items()},
+            "down": sorted(self.down),
+            "stalled": sorted(self.stalled),
+            "root_redirect": any(b.root_redirect for b in running),
+            "auth_broken": any(b.auth_broken for b in running),
+            "edge": self.edge.to_json(),
+            "edge_blocks_websocket": self.edge.blocks_websocket,
+            "expected_findings": [str(f) for f in self.expected_findings],
+            "networks": [t.to_json() for t in self.truth.networks],
+        }
+
+
+# What every lab network adds, where it has been established (incident and healthy).
+_ON_EVERY_LAB_NETWORK = (
+    NetworkTruth(NetworkName.DIRECT, why="the baseline every other network is compared with"),
+    NetworkTruth(NetworkName.POLLING_ONLY, why="polling works wherever it works direct: nothing new"),
+    NetworkTruth(
+        NetworkName.CORPORATE_PROXY,
+        (FindingId.WEBSOCKET_BLOCKED,),
+        why="the proxy answers 403 to every WebSocket upgrade; polling through it works",
+    ),
+    NetworkTruth(NetworkName.MOBILE, why="slower, but every deadline is met: nothing new"),
+    NetworkTruth(
+        NetworkName.MOBILE,
+        (FindingId.NETWORK_TIMEOUTS,),
+        probe_timeout_s=1.0,
+        why="a deadline shorter than the round trips a Socket.IO connect needs on the slow link",
+    ),
+)
 _HEALTHY_TRUTH = (FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH, FindingId.AUTH_PATH_HEALTHY)
 
 SCENARIOS: dict[str, Scenario] = {
@@ -58,58 +254,60 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             name="healthy",
             description="All backends up, sticky sessions by client IP (ip_hash), WebSocket proxied.",
-            lb_policy=LbPolicy.IP_HASH,
-            expected_findings=_HEALTHY_TRUTH,
+            balancer=Balancer(policy=LbPolicy.IP_HASH),
+            truth=GroundTruth(_HEALTHY_TRUTH, networks=_ON_EVERY_LAB_NETWORK),
         ),
         Scenario(
             name="cookie-sticky",
             description="As healthy, but stickiness comes from the balancer's cookie (lb_policy cookie).",
-            lb_policy=LbPolicy.COOKIE,
-            expected_findings=(FindingId.STICKY_SESSIONS_COOKIE_ONLY, *_HEALTHY_TRUTH),
+            balancer=Balancer(policy=LbPolicy.COOKIE),
+            truth=GroundTruth((FindingId.STICKY_SESSIONS_COOKIE_ONLY, *_HEALTHY_TRUTH)),
         ),
         Scenario(
             name="incident",
             description="The seed's state: inscribe-2 down (502), round robin, / answers 308.",
-            lb_policy=LbPolicy.ROUND_ROBIN,
-            down=frozenset({"inscribe-2"}),
-            root_redirect=True,
-            expected_findings=(
-                FindingId.BACKEND_DOWN,
-                FindingId.STICKY_SESSIONS_MISSING,
-                FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
-                FindingId.ROOT_REDIRECT,
-                FindingId.AUTH_PATH_HEALTHY,
+            balancer=Balancer(policy=LbPolicy.ROUND_ROBIN),
+            backends=BackendSpec(BackendBehaviour(root_redirect=True), overrides=(("inscribe-2", DOWN),)),
+            truth=GroundTruth(
+                (
+                    FindingId.BACKEND_DOWN,
+                    FindingId.STICKY_SESSIONS_MISSING,
+                    FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
+                    FindingId.ROOT_REDIRECT,
+                    FindingId.AUTH_PATH_HEALTHY,
+                ),
+                networks=_ON_EVERY_LAB_NETWORK,
             ),
         ),
         Scenario(
             name="all-down",
             description="Every backend down: the balancer and every direct site answer 502.",
-            lb_policy=LbPolicy.ROUND_ROBIN,
-            down=frozenset(BACKENDS),
-            expected_findings=(FindingId.ALL_BACKENDS_DOWN,),
+            balancer=Balancer(policy=LbPolicy.ROUND_ROBIN),
+            backends=BackendSpec(DOWN),
+            truth=GroundTruth((FindingId.ALL_BACKENDS_DOWN,)),
         ),
         Scenario(
             name="edge-blocks-websocket",
             description="The CDN edge refuses WebSocket upgrades; polling still works.",
-            lb_policy=LbPolicy.IP_HASH,
-            edge_blocks_websocket=True,
-            expected_findings=(FindingId.WEBSOCKET_BLOCKED,),
+            balancer=Balancer(policy=LbPolicy.IP_HASH),
+            edge=Edge(blocks_websocket=True),
+            truth=GroundTruth((FindingId.WEBSOCKET_BLOCKED,)),
         ),
         Scenario(
             name="slow-backend",
             description="inscribe-3 accepts connections and then stalls past any probe deadline.",
             # Not ip_hash: which upstream a client IP hashes to depends on the lab's random
             # ports, and the balancer would stall entirely in some labs and not in others.
-            lb_policy=LbPolicy.FIRST,
-            stalled=frozenset({"inscribe-3"}),
-            expected_findings=(FindingId.BACKEND_TIMEOUT,),
+            balancer=Balancer(policy=LbPolicy.FIRST),
+            backends=BackendSpec(overrides=(("inscribe-3", STALLED),)),
+            truth=GroundTruth((FindingId.BACKEND_TIMEOUT,)),
         ),
         Scenario(
             name="auth-broken",
             description="The servers refuse every key, the valid one included.",
-            lb_policy=LbPolicy.IP_HASH,
-            auth_broken=True,
-            expected_findings=(FindingId.AUTH_REJECTED,),
+            balancer=Balancer(policy=LbPolicy.IP_HASH),
+            backends=BackendSpec(BackendBehaviour(auth_broken=True)),
+            truth=GroundTruth((FindingId.AUTH_REJECTED,)),
         ),
     )
 }
@@ -125,40 +323,108 @@ def get_scenario(name: str) -> Scenario:
         raise UsageError(f"unknown scenario {name!r}; known scenarios: {known}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkTruth:
-    """What one lab network adds to a scenario's ground truth, when that network's results
-    are diagnosed together with ``direct``'s (as the report's endpoint × network matrix does).
-
-    ``adds``: finding ids beyond the scenario's ``expected_findings``, with ``severity``.
-    ``probe_timeout_s``: the probes' deadline this holds for; None means one the network's
-    round trips fit in (the lab's mobile link needs ~4 round trips, 0.6 s, per connect).
-    """
-
-    network: str
-    adds: tuple[str, ...] = ()
-    severity: str = "warning"
-    probe_timeout_s: float | None = None
-    why: str = ""
+def network_ground_truth() -> dict[str, tuple[NetworkTruth, ...]]:
+    """Per scenario whose per-network truth is established: what each lab network adds."""
+    return {s.name: s.truth.networks for s in SCENARIOS.values() if s.truth.networks}
 
 
-# Per scenario, per lab network (lab_networks.LAB_NETWORKS): the extended ground truth.
-NETWORK_GROUND_TRUTH: dict[str, tuple[NetworkTruth, ...]] = {
-    scenario: (
-        NetworkTruth("direct", why="the baseline every other network is compared with"),
-        NetworkTruth("polling-only", why="polling works wherever it works direct: nothing new"),
-        NetworkTruth(
-            "corporate-proxy",
-            (FindingId.WEBSOCKET_BLOCKED,),
-            why="the proxy answers 403 to every WebSocket upgrade; polling through it works",
-        ),
-        NetworkTruth("mobile", why="slower, but every deadline is met: nothing new"),
-        NetworkTruth(
-            "mobile",
-            (FindingId.NETWORK_TIMEOUTS,),
-            probe_timeout_s=1.0,
-            why="a deadline shorter than the round trips a Socket.IO connect needs on the slow link",
-        ),
-    )
-    for scenario in ("incident", "healthy")
-}
+# --- the README's table ---------------------------------------------------------------------
+
+TABLE_BEGIN = "<!-- scenario table: generated from kiloscribe_lab/lab/scenarios.py (make scenario-table) -->"
+TABLE_END = "<!-- end of scenario table -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _diagnosis_cell(scenario: Scenario) -> str:
+    text = ", ".join(f"`{f}`" for f in scenario.expected_findings)
+    added = []
+    for truth in scenario.truth.networks:
+        if truth.adds:
+            deadline = f" with a {truth.probe_timeout_s:g} s deadline" if truth.probe_timeout_s else ""
+            ids = ", ".join(f"`{f}`" for f in truth.adds)
+            added.append(f"on `{truth.network}`{deadline} + {ids} ({truth.severity})")
+    return text + ("; " + "; ".join(added) if added else "")
+
+
+def markdown_table(scenarios: Iterable[Scenario] | None = None) -> str:
+    """The README's scenario table, from the entries."""
+    rows = [
+        "| scenario | balancer | what it sets up | a correct diagnosis |",
+        "|---|---|---|---|",
+    ]
+    for s in SCENARIOS.values() if scenarios is None else scenarios:
+        default = " (default)" if s.name == DEFAULT_SCENARIO else ""
+        balancer = f"{s.balancer.kind}, `{s.balancer.policy}`"
+        rows.append(f"| `{s.name}`{default} | {balancer} | {_cell(s.description)} | {_diagnosis_cell(s)} |")
+    return "\n".join(rows) + "\n"
+
+
+def replace_table(text: str, table: str) -> str:
+    """``text`` (the README) with the lines between the table's markers replaced by ``table``."""
+    begin, end = text.find(TABLE_BEGIN), text.find(TABLE_END)
+    if begin < 0 or end < begin:
+        raise UsageError("the scenario table's markers are missing (see scenarios.TABLE_BEGIN)")
+    head = text[: begin + len(TABLE_BEGIN)]
+    return f"{head}\n{table}{text[end:]}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kiloscribe_lab.lab.scenarios")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--markdown", action="store_true", help="print the README's scenario table")
+    group.add_argument("--readme", type=Path, metavar="FILE", help="rewrite the table in FILE")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        sys.stdout.write(markdown_table())
+        return 0
+    path: Path = args.readme
+    path.write_text(replace_table(path.read_text(encoding="utf-8"), markdown_table()), encoding="utf-8")
+    return 0
+
+
+# --- JSON for the behaviour's fields --------------------------------------------------------
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _decode(name: str, hint: Any, value: object) -> object:
+    """``value`` read from JSON as the field's type ``hint``; ConfigError naming the field."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in {typing.Union, types.UnionType}:  # X | None
+        if value is None and type(None) in args:
+            return None
+        (inner,) = (a for a in args if a is not type(None))
+        return _decode(name, inner, value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ConfigError(
+                f"backend behaviour {name}: {value!r} is not one of {[m.value for m in hint]}"
+            ) from None
+    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        return tuple(_decode(name, args[0], v) for v in value)
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(hint, False)
+    if not ok:
+        raise ConfigError(
+            f"backend behaviour {name}: expected {getattr(hint, '__name__', hint)}, got {value!r}"
+        )
+    return float(value) if hint is float else value  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

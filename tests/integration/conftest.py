@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -10,14 +9,15 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.lab.scenarios import BACKENDS
-from kiloscribe_lab.probes.runner import investigate
+from kiloscribe_lab.lab.keys import API_KEY_ENV
+from kiloscribe_lab.lab.state import LabInfo
 from kiloscribe_lab.results import ProbeResult
-from kiloscribe_lab.settings import ProbeOptions
+from tests.integration.investigation import PROBE_TIMEOUT_S as PROBE_TIMEOUT_S  # re-exported for tests
+from tests.integration.investigation import investigate_lab
+from tests.integration.investigation import lab_targets as lab_targets  # re-exported for tests
 
-LabGetter = Callable[[str], fleet.LabInfo]
+LabGetter = Callable[[str], LabInfo]
 InvestigationGetter = Callable[[str], list[ProbeResult]]
-PROBE_TIMEOUT_S = 3.0
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +27,12 @@ def lab_key() -> str:
 
 @pytest.fixture(scope="session")
 def labs(tmp_path_factory: pytest.TempPathFactory, lab_key: str) -> Iterator[LabGetter]:
-    started: dict[str, fleet.LabInfo] = {}
+    started: dict[str, LabInfo] = {}
 
-    def get(scenario: str) -> fleet.LabInfo:
+    def get(scenario: str) -> LabInfo:
         if scenario not in started:
             lab_dir = tmp_path_factory.mktemp(f"lab-{scenario}")
-            environ = {**os.environ, fleet.API_KEY_ENV: lab_key}
+            environ = {**os.environ, API_KEY_ENV: lab_key}
             started[scenario] = fleet.up(lab_dir, scenario, environ=environ)
         return started[scenario]
 
@@ -43,26 +43,14 @@ def labs(tmp_path_factory: pytest.TempPathFactory, lab_key: str) -> Iterator[Lab
             fleet.down(info.lab_dir)
 
 
-def lab_targets(lab: fleet.LabInfo) -> list[str]:
-    """Every public endpoint of a lab, labelled as the findings should name them."""
-    return [f"edge={lab.edge}", f"lb={lab.lb}", *(f"{b}={lab.backend_url(b)}" for b in BACKENDS)]
-
-
 @pytest.fixture(scope="session")
 def investigation(labs: LabGetter, lab_key: str) -> InvestigationGetter:
-    """The whole probe suite against one scenario's lab, run once per session."""
+    """The whole probe suite against one scenario's lab (``investigate_lab``), run once per session."""
     cache: dict[str, list[ProbeResult]] = {}
 
     def get(scenario: str) -> list[ProbeResult]:
         if scenario not in cache:
-            lab = labs(scenario)
-            options = ProbeOptions(
-                timeout_s=PROBE_TIMEOUT_S, ca_bundle=lab.ca_bundle, api_key_env=fleet.API_KEY_ENV, strict=True
-            )
-            environ = {**os.environ, fleet.API_KEY_ENV: lab_key}
-            cache[scenario] = asyncio.run(
-                investigate(lab_targets(lab), options, discover=lab.api, environ=environ)
-            )
+            cache[scenario] = investigate_lab(labs(scenario), lab_key)
         return cache[scenario]
 
     return get

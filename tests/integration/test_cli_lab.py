@@ -103,7 +103,7 @@ def test_lab_scenarios_json_is_one_object_per_line() -> None:
     result = run("lab", "scenarios", "--json")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(records) == 7
+    assert len(records) == len(SCENARIOS)
     assert [r["name"] for r in records] == list(SCENARIOS)
     for record in records:
         findings = record["expected_findings"]

@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.lab.backend import BACKEND_HEADER
+from kiloscribe_lab.lab.backend_config import BACKEND_HEADER
 from tests.integration.clients import INSCRIPTION_REQUEST, http
 from tests.integration.conftest import LabGetter
 

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from kiloscribe_lab import cli
 from kiloscribe_lab.errors import LabStartError, LabStateError
-from kiloscribe_lab.lab import fleet, procs
-from kiloscribe_lab.lab.backend import HEALTH_PATH
+from kiloscribe_lab.lab import fleet, health, ports, procs
+from kiloscribe_lab.lab.backend_config import HEALTH_PATH
 from kiloscribe_lab.lab.scenarios import BACKENDS
 from tests.integration.clients import http, sio_session
 from tests.integration.conftest import LabGetter
@@ -223,6 +224,51 @@ def test_up_failure_when_caddy_exits_leaves_nothing_running(
     assert_nothing_left(own_lab, spawned)
 
 
+@pytest.mark.parametrize("kind", ["missing", "not-executable"])
+def test_up_failure_when_caddy_cannot_be_spawned_is_a_lab_error(
+    tmp_path: Path,
+    own_lab: Path,
+    lab_key: str,
+    spawned: list[procs.ProcessRecord],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+) -> None:
+    """A Caddy that cannot be executed is the lab failing to start (exit 3), not bad usage;
+    the backends already started are stopped."""
+    caddy = tmp_path / "caddy"
+    if kind == "not-executable":
+        caddy.write_text("#!/bin/sh\n")
+        caddy.chmod(0o644)
+    monkeypatch.setattr(fleet, "caddy_binary", lambda: str(caddy))
+    monkeypatch.setenv(fleet.API_KEY_ENV, lab_key)
+    assert cli.main(["lab", "up", "--dir", str(own_lab), "--scenario", "healthy"]) == 3
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("kiloscribe-lab: cannot start caddy: ") and line.endswith(str(caddy)), line
+    assert {r.name for r in spawned} == set(BACKENDS)  # started before caddy, and stopped
+    assert_nothing_left(own_lab, spawned)
+
+
+def test_up_records_each_process_as_it_starts(
+    own_lab: Path, lab_key: str, spawned: list[procs.ProcessRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lab.json names every process the moment it is spawned, so a `down` after an `up` that
+    was killed part-way finds them all."""
+    seen: list[set[str]] = []
+    real_spawn = procs.spawn
+
+    def spawn_then_read_state(*args: Any, **kwargs: Any) -> Any:
+        if (own_lab / fleet.STATE_FILE).exists():
+            seen.append({r.name for r in recorded(own_lab)})
+        return real_spawn(*args, **kwargs)
+
+    monkeypatch.setattr(procs, "spawn", spawn_then_read_state)
+    fleet.up(own_lab, "incident", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
+    # Before each spawn after the first, the state file already named every earlier one.
+    assert [len(s) for s in seen] == list(range(1, len(seen) + 1))
+    assert seen[-1] | {"proxies"} == {r.name for r in recorded(own_lab)}
+
+
 def test_up_timeout_stops_a_hanging_component_and_its_children(
     tmp_path: Path,
     own_lab: Path,
@@ -255,7 +301,7 @@ def test_interrupted_up_stops_what_it_started(
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fleet, "_wait_ready", interrupted)
+    monkeypatch.setattr(health, "wait_ready", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fleet.up(own_lab, "healthy", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
     assert len(spawned) == len(BACKENDS) + 2  # + caddy + the proxies' mitmdump
@@ -308,7 +354,7 @@ def test_up_retries_with_fresh_ports_when_one_is_taken_in_between(
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
     taken = squatter.getsockname()[1]
-    real = fleet.free_ports
+    real = ports.free_ports
     calls: list[list[int]] = []
 
     def first_one_clashes(count: int) -> list[int]:
@@ -318,7 +364,7 @@ def test_up_retries_with_fresh_ports_when_one_is_taken_in_between(
         calls.append(ports)
         return ports
 
-    monkeypatch.setattr(fleet, "free_ports", first_one_clashes)
+    monkeypatch.setattr(ports, "free_ports", first_one_clashes)
     with squatter:
         info = fleet.up(own_lab, "incident", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
         assert len(calls) == 2

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.lab.backend import BACKEND_HEADER
+from kiloscribe_lab.lab.backend_config import BACKEND_HEADER
 from tests.integration.clients import http, polling_follow_up, polling_open, sio_session
 from tests.integration.conftest import LabGetter
 
@@ -166,6 +166,30 @@ def test_edge_refuses_upgrade_while_lb_accepts(labs: LabGetter, lab_key: str) ->
         # polling still works through the edge
         response, _ = polling_open(client, lab.edge)
         assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("connection", "upgrade"),
+    [
+        ("upgrade", "websocket"),  # Node's built-in WebSocket (undici)
+        ("keep-alive, Upgrade", "websocket"),  # Firefox
+        ("UPGRADE", "WebSocket"),
+    ],
+)
+def test_edge_refuses_an_upgrade_whatever_the_headers_case(
+    labs: LabGetter, connection: str, upgrade: str
+) -> None:
+    """A CDN matches upgrade headers without regard to case; the lab's edge does too (its
+    first matcher, Caddy's case-sensitive ``header Connection *Upgrade*``, let these through)."""
+    lab = labs("edge-blocks-websocket")
+    headers = {**UPGRADE_HEADERS, "Connection": connection, "Upgrade": upgrade}
+    params = {"EIO": "4", "transport": "websocket"}
+    with http(lab) as client:
+        with client.stream("GET", lab.edge + "/socket.io/", params=params, headers=headers) as edge:
+            assert edge.status_code == 403
+            assert edge.headers["server"] == "cloudflare"
+        with client.stream("GET", lab.lb + "/socket.io/", params=params, headers=headers) as lb:
+            assert lb.status_code == 101  # the same request is a valid upgrade behind the edge
 
 
 async def test_edge_blocks_socketio_websocket_but_not_polling(labs: LabGetter, lab_key: str) -> None:

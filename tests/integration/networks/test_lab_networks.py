@@ -23,12 +23,13 @@ import pytest
 from kiloscribe_lab import diagnosis
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.lab_networks import CORPORATE, LAB_NETWORKS, MOBILE, POLLING_ONLY
-from kiloscribe_lab.lab.scenarios import BACKENDS, NETWORK_GROUND_TRUTH, SCENARIOS, NetworkTruth
+from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS, NetworkTruth, network_ground_truth
 from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.settings import ProbeOptions
-from tests.integration.conftest import PROBE_TIMEOUT_S, InvestigationGetter, LabGetter
+from tests.integration.conftest import InvestigationGetter, LabGetter
+from tests.integration.investigation import PROBE_TIMEOUT_S
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -46,6 +47,7 @@ DETERMINISTIC: dict[str, tuple[str, ...]] = {
     "auth-broken": ("inscribe-1",),
 }
 ALL_TARGETS = ("edge", "lb", *BACKENDS)
+NETWORK_GROUND_TRUTH = network_ground_truth()  # per scenario where it is established
 WEBSOCKET_PROBES = {
     (ProbeName.WEBSOCKET_PLAIN, "socket.io"),
     (ProbeName.ENGINEIO_UPGRADE, ""),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.lab.caddyfile import LabPorts
+from kiloscribe_lab.lab.keys import API_KEY_ENV
+from kiloscribe_lab.lab.ports import LabPorts
+from kiloscribe_lab.lab.state import LabInfo
 
 PORTS = LabPorts(
     edge=41001,
@@ -16,13 +17,13 @@ PORTS = LabPorts(
 )
 
 
-def lab_info(lab_dir: Path, key_file: Path | None = None) -> fleet.LabInfo:
+def lab_info(lab_dir: Path, key_file: Path | None = None) -> LabInfo:
     """The ``incident`` lab in ``lab_dir``, on PORTS, with no networks."""
-    return fleet.LabInfo(
+    return LabInfo(
         scenario="incident",
         lab_dir=lab_dir,
         ports=PORTS,
         ca_bundle=lab_dir / "ca.pem",
-        api_key_env=fleet.API_KEY_ENV,
+        api_key_env=API_KEY_ENV,
         api_key_file=key_file,
     )

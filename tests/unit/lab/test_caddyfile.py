@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
+from kiloscribe_lab.errors import LabStartError
 from kiloscribe_lab.lab.caddyfile import READY_PATH, render_caddyfile
-from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS, Scenario
+from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS, Balancer, BalancerKind, Edge, LbPolicy, Scenario
 from tests.unit.lab.samples import PORTS
 
 LAB_DIR = Path("/srv/labs/lab-7")
@@ -115,3 +117,36 @@ def test_rendering_is_pure_and_deterministic() -> None:
     first = render_caddyfile(scenario, PORTS, LAB_DIR)
     assert first == render_caddyfile(scenario, PORTS, LAB_DIR)
     assert not LAB_DIR.exists()  # nothing was written
+
+
+def test_the_edge_matches_upgrades_whatever_their_case() -> None:
+    """Caddy's ``header`` matcher is case-sensitive: ``Connection: upgrade`` (Node's built-in
+    WebSocket) passed a ``*Upgrade*`` edge. The edge matches as a CDN does, ignoring case."""
+    _, sites = render("edge-blocks-websocket")
+    edge = lines(sites[PORTS.edge])
+    matcher = edge[edge.index("@websocket {") + 1 : edge.index("handle @websocket {") - 1]
+    assert matcher == [r"header_regexp Connection (?i)\bupgrade\b", "header_regexp Upgrade (?i)^websocket$"]
+    pattern = re.compile(r"(?i)\bupgrade\b")  # Go's RE2 and Python agree on this much
+    for value in ("Upgrade", "upgrade", "keep-alive, Upgrade", "UPGRADE"):
+        assert pattern.search(value), value
+    for value in ("keep-alive", "upgrades", "close"):
+        assert not pattern.search(value), value
+
+
+def test_what_differs_comes_from_the_entry_not_the_name() -> None:
+    """Another scenario given the same data renders the same Caddyfile: nothing is keyed by name."""
+    healthy = SCENARIOS["healthy"]
+    blocking = dataclasses.replace(healthy, edge=Edge(blocks_websocket=True))
+    assert render_caddyfile(blocking, PORTS, LAB_DIR) == render_caddyfile(
+        SCENARIOS["edge-blocks-websocket"], PORTS, LAB_DIR
+    )
+    first = dataclasses.replace(healthy, balancer=Balancer(policy=LbPolicy.FIRST))
+    _, sites = split(render_caddyfile(first, PORTS, LAB_DIR))
+    assert "lb_policy first" in lines(sites[PORTS.lb])
+
+
+@pytest.mark.parametrize("kind", [BalancerKind.NGINX, BalancerKind.HAPROXY])
+def test_a_balancer_not_implemented_yet_fails_before_anything_starts(kind: BalancerKind) -> None:
+    scenario = dataclasses.replace(SCENARIOS["healthy"], balancer=Balancer(kind=kind))
+    with pytest.raises(LabStartError, match=f"the {kind} balancer is not implemented yet"):
+        render_caddyfile(scenario, PORTS, LAB_DIR)

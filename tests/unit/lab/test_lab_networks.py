@@ -11,9 +11,10 @@ import pytest
 
 from kiloscribe_lab.config import parse_config
 from kiloscribe_lab.errors import ConfigError, LabStartError, UsageError
-from kiloscribe_lab.lab import fleet, lab_networks
+from kiloscribe_lab.lab import fleet, lab_networks, state
+from kiloscribe_lab.lab.keys import API_KEY_ENV
 from kiloscribe_lab.lab.lab_networks import CORPORATE, LAB_NETWORKS, MOBILE, POLLING_ONLY, MobileLink
-from kiloscribe_lab.lab.scenarios import NETWORK_GROUND_TRUTH, SCENARIOS
+from kiloscribe_lab.lab.scenarios import SCENARIOS, network_ground_truth
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes.command import ProbeRequest, validate
@@ -98,7 +99,7 @@ def _networks_toml(lab_dir: Path) -> str:
     return lab_networks.render_networks_toml(
         endpoints=["https://127.0.0.1:41001", "https://127.0.0.1:41011"],
         api_base="https://127.0.0.1:41003/api",
-        api_key_env=fleet.API_KEY_ENV,
+        api_key_env=API_KEY_ENV,
         ca_bundle=lab_dir / "ca.pem",
         proxy_ports=PROXY_PORTS,
         corporate_ca=lab_dir / "corporate-ca.pem",
@@ -121,7 +122,7 @@ def test_networks_toml_is_an_investigation_config_with_every_lab_network(tmp_pat
     assert corporate.ca_bundle == tmp_path / "corporate-ca.pem"
     assert cfg.networks[MOBILE].proxy == "http://127.0.0.1:43002"
     assert cfg.networks[MOBILE].ca_bundle is None  # the tunnel is not intercepted: the lab CA is enough
-    assert cfg.settings.api_key_env == fleet.API_KEY_ENV and cfg.settings.ca_bundle == tmp_path / "ca.pem"
+    assert cfg.settings.api_key_env == API_KEY_ENV and cfg.settings.ca_bundle == tmp_path / "ca.pem"
 
 
 def test_a_path_with_quotes_survives_the_toml(tmp_path: Path) -> None:
@@ -157,7 +158,7 @@ def _fake_running_lab(lab_dir: Path, *, phase: str = "running") -> None:
         networks_config=lab_dir / lab_networks.NETWORKS_FILE,
         mobile_link=MobileLink(),
     )
-    fleet._write_state(lab_dir, info, [], phase=phase)
+    state.write_state(lab_dir, info, [], phase=phase)
 
 
 def test_lab_state_round_trips_the_networks(tmp_path: Path) -> None:
@@ -174,7 +175,7 @@ def test_lab_state_round_trips_the_networks(tmp_path: Path) -> None:
 def _probe_network(
     name: str, lab_dir: Path | None, env: dict[str, str], config: Path | None = None
 ) -> NetworkProfile:
-    known, source = fleet.known_networks(lab_dir, env)
+    known, source = state.known_networks(lab_dir, env)
     request = ProbeRequest(
         urls=("https://127.0.0.1:41001",),
         network=name,
@@ -190,7 +191,7 @@ def test_probe_network_resolves_from_the_running_lab(tmp_path: Path) -> None:
     mobile = _probe_network(NetworkName.MOBILE, tmp_path, {})
     assert mobile.name == NetworkName.MOBILE and mobile.proxy == "http://127.0.0.1:43002"
     # $KILOSCRIBE_LAB_DIR is where it looks by default
-    env = {fleet.LAB_DIR_ENV: str(tmp_path)}
+    env = {state.LAB_DIR_ENV: str(tmp_path)}
     corporate = _probe_network(NetworkName.CORPORATE_PROXY, None, env)
     assert corporate.proxy == "http://127.0.0.1:43001"
     assert corporate.ca_bundle == tmp_path / "corporate-ca.pem"
@@ -228,7 +229,7 @@ def test_no_lab_or_a_stopped_one_has_no_networks(tmp_path: Path) -> None:
 
 
 def test_network_ground_truth_covers_every_lab_network() -> None:
-    for scenario, truths in NETWORK_GROUND_TRUTH.items():
+    for scenario, truths in network_ground_truth().items():
         assert scenario in SCENARIOS
         assert {t.network for t in truths} == set(LAB_NETWORKS)
         for truth in truths:

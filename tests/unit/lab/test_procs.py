@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kiloscribe_lab.errors import LabStartError, LabStateError
 from kiloscribe_lab.lab import procs
 
 pytestmark = pytest.mark.timeout(30)
@@ -153,3 +154,37 @@ def test_output_goes_to_the_log_and_the_environment_is_exactly_env(
 def test_record_json_round_trip() -> None:
     record = procs.ProcessRecord("caddy", 4242, 987654, "/lab/logs/caddy.log", ("caddy", "run"))
     assert procs.ProcessRecord.from_json(record.to_json()) == record
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ([], "not an object"),
+        ({"name": "caddy", "pid": 1}, "without start_ticks, log"),
+        ({"name": "caddy", "pid": "x", "start_ticks": 1, "log": "l"}, "pid 'x' is not a process id"),
+        ({"name": "caddy", "pid": True, "start_ticks": 1, "log": "l"}, "is not a process id"),
+        ({"name": "caddy", "pid": 7, "start_ticks": "soon", "log": "l"}, "start_ticks 'soon'"),
+        (
+            {"name": "caddy", "pid": 7, "start_ticks": 1, "log": "l", "argv": "caddy run"},
+            "argv is not a list",
+        ),
+    ],
+)
+def test_a_record_that_is_not_one_is_a_state_error_saying_why(data: object, match: str) -> None:
+    with pytest.raises(LabStateError, match=match):
+        procs.ProcessRecord.from_json(data)
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-executable"])
+def test_a_program_that_cannot_start_is_a_lab_start_error(tmp_path: Path, kind: str) -> None:
+    program = tmp_path / "caddy"
+    if kind == "not-executable":
+        program.write_text("#!/bin/sh\n")
+        program.chmod(0o644)
+    with pytest.raises(LabStartError) as excinfo:
+        procs.spawn("caddy", [str(program), "run"], log=tmp_path / "caddy.log", env=ENV)
+    message = str(excinfo.value)
+    assert message.startswith("cannot start caddy: ") and message.endswith(str(program))
+    assert ("No such file" in message) is (kind == "missing")
+    assert ("Permission denied" in message) is (kind == "not-executable")
+    assert excinfo.value.exit_code == 3  # the lab failed; the command line was fine

@@ -1,0 +1,48 @@
+"""The fleet's entry points without a lab: what attach, status and down do when none runs,
+or when its state cannot be read; and the names callers import from ``fleet``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiloscribe_lab.errors import LabStateError
+from kiloscribe_lab.lab import fleet, procs, state
+from tests.unit.lab.samples import lab_info
+
+
+def test_attach_reads_the_state_file(tmp_path: Path) -> None:
+    info = lab_info(tmp_path, tmp_path / "lab.env")
+    state.write_state(tmp_path, info, [procs.ProcessRecord("caddy", 102, 5002, "/l/c.log", ())], "running")
+    assert fleet.attach(tmp_path) == info
+
+
+def test_no_lab_is_a_state_error_and_down_is_a_no_op(tmp_path: Path) -> None:
+    with pytest.raises(LabStateError, match="no lab in"):
+        fleet.attach(tmp_path)
+    with pytest.raises(LabStateError):
+        fleet.status(tmp_path)
+    assert fleet.down(tmp_path) == []
+
+
+@pytest.mark.parametrize("content", ["{not json", "{}", '{"scenario": "healthy", "ports": 3}'])
+def test_unreadable_state_is_a_state_error_not_a_traceback(tmp_path: Path, content: str) -> None:
+    (tmp_path / fleet.STATE_FILE).write_text(content)
+    with pytest.raises(LabStateError, match="unreadable lab state"):
+        fleet.attach(tmp_path)
+    with pytest.raises(LabStateError):
+        fleet.down(tmp_path)  # never silently forget processes it cannot read
+
+
+def test_fleet_re_exports_what_callers_use() -> None:
+    """cli, report, notebooks and bench import the lab's API from ``fleet``; each name is
+    the one defined where it lives, not a copy."""
+    from kiloscribe_lab.lab import keys
+
+    assert set(fleet.__all__) <= set(dir(fleet))
+    assert fleet.LabInfo is state.LabInfo and fleet.known_networks is state.known_networks
+    assert fleet.lab_environment is keys.lab_environment and fleet.API_KEY_ENV == keys.API_KEY_ENV
+    for name in ("up", "down", "status", "attach", "default_lab_dir", "lab_environment", "known_networks"):
+        assert callable(getattr(fleet, name)), name
+    assert not hasattr(fleet, "allocate_ports") and not hasattr(fleet, "running_lab")  # dead code, gone
