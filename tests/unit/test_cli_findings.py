@@ -9,7 +9,7 @@ import pytest
 
 from kiloscribe_lab import cli
 from kiloscribe_lab.diagnosis import CATALOGUE
-from kiloscribe_lab.lab.scenarios import NETWORK_GROUND_TRUTH
+from kiloscribe_lab.lab.scenarios import SCENARIOS
 from kiloscribe_lab.names import FindingId, Severity
 
 
@@ -43,7 +43,7 @@ def test_json_lists_every_ground_truth_id(capsys: pytest.CaptureFixture[str]) ->
     # The scenarios' ground truth, as `lab scenarios --json` publishes it, and the networks'.
     scenarios = [json.loads(line) for line in run(capsys, "lab", "scenarios", "--json")]
     truth = {fid for s in scenarios for fid in s["expected_findings"]}
-    truth |= {fid for truths in NETWORK_GROUND_TRUTH.values() for t in truths for fid in t.adds}
+    truth |= {fid for s in SCENARIOS.values() for t in s.truth.networks for fid in t.adds}
     assert truth and truth <= listed
 
 
