@@ -1,7 +1,8 @@
 """``kiloscribe-lab``: the command line. Thin: parse, call, print, map errors to exit codes.
 
 Exit codes: 0 fine; 1 a critical finding; 2 bad usage, config or input (one line on
-stderr, never a traceback); 3 the local lab failed; 130 interrupted.
+stderr, never a traceback); 3 the local lab failed; 4 the report could not be rendered;
+130 interrupted.
 """
 
 from __future__ import annotations
