@@ -1,9 +1,9 @@
 """The whole report job, and the plans it starts from (a TOML config, or a lab started for it).
 
 ``run_report``: discovery once, the probe matrix (with the SDK replay beside it), the findings
-notebook, nbconvert, ``reports/index.html``. ``run.json`` is written as soon as the run
-directory exists and again after each step, so an interrupted or failed report still says
-what it did.
+notebook, nbconvert, ``reports/index.html``. ``run.json`` is written when the run directory
+is made, after the matrix (the findings notebook reads it) and at the end, also when rendering
+failed, so a failed report still says what it did.
 """
 
 from __future__ import annotations
