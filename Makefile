@@ -38,8 +38,9 @@ test-unit: setup
 test-lab: setup
 	$(BIN)/python -m pytest -q -m lab
 
+# The notebooks' code cells are linted too (not reformatted: their layout is written for reading).
 lint: setup
-	$(BIN)/ruff check kiloscribe_lab tests
+	$(BIN)/ruff check kiloscribe_lab tests notebooks
 	$(BIN)/ruff format --check kiloscribe_lab tests
 	$(BIN)/mypy
 	# the proxies' addon, against the mitmproxy it runs in
@@ -47,7 +48,7 @@ lint: setup
 
 fmt: setup
 	$(BIN)/ruff format kiloscribe_lab tests
-	$(BIN)/ruff check --fix kiloscribe_lab tests
+	$(BIN)/ruff check --fix kiloscribe_lab tests notebooks
 
 # The main job: start the lab (scenario incident), run the notebook matrix, render
 # reports/YYYY-MM-DD/findings.html, stop the lab.

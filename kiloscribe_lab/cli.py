@@ -1,7 +1,8 @@
 """``kiloscribe-lab``: the command line. Thin: parse, call, print, map errors to exit codes.
 
 Exit codes: 0 fine; 1 a critical finding; 2 bad usage, config or input (one line on
-stderr, never a traceback); 3 the local lab failed; 130 interrupted.
+stderr, never a traceback); 3 the local lab failed; 4 the report could not be rendered;
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -180,25 +181,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     if compare is not None and not (compare / "summary.json").exists():
         raise UsageError(f"--compare {compare}: not a report run (no summary.json)")
     jobs = args.jobs or os.cpu_count() or 2
+    plan = report.load_plan(Path(args.config)) if args.config else None
+    if plan is not None and plan.settings.api_key_env:
+        read_key(plan.settings.api_key_env, os.environ)
     bar = _progress_bar()
-
-    def finish(outcome: report.ReportOutcome) -> int:
-        bar.close()
-        failed = [r for r in outcome.records if r.status != "ok"]
-        print(f"report: {outcome.run_dir / 'findings.html'}")
-        print(f"status: {outcome.status}; {len(outcome.records)} notebook runs, {len(failed)} failed")
-        for r in failed:
-            print(f"  failed: {r.id}: {r.error}")
-        t = outcome.timings
-        print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
-        return EXIT_OK
-
-    if args.config:
-        plan = report.load_plan(Path(args.config))
-        if plan.settings.api_key_env:
-            read_key(plan.settings.api_key_env, os.environ)
-        return finish(
-            report.run_report(
+    try:
+        if plan is not None:
+            outcome = report.run_report(
                 plan,
                 dict(os.environ),
                 out_root=out_root,
@@ -206,21 +195,29 @@ def cmd_report(args: argparse.Namespace) -> int:
                 compare_dir=compare,
                 progress=bar.update_with,
             )
-        )
-    with (
-        tempfile.TemporaryDirectory(prefix="kiloscribe-report-lab-") as lab_dir,
-        report.lab_plan(args.scenario, Path(lab_dir)) as (plan, env, lab_start_s),
-    ):
-        outcome = report.run_report(
-            plan,
-            env,
-            out_root=out_root,
-            jobs=jobs,
-            compare_dir=compare,
-            progress=bar.update_with,
-            extra_timings={"lab_up_s": lab_start_s},
-        )
-    return finish(outcome)
+        else:
+            with (
+                tempfile.TemporaryDirectory(prefix="kiloscribe-report-lab-") as lab_dir,
+                report.lab_plan(args.scenario, Path(lab_dir)) as (lab, env, lab_start_s),
+            ):
+                outcome = report.run_report(
+                    lab,
+                    env,
+                    out_root=out_root,
+                    jobs=jobs,
+                    compare_dir=compare,
+                    progress=bar.update_with,
+                    extra_timings={"lab_up_s": lab_start_s},
+                )
+    finally:
+        bar.close()  # also when the report fails: its one line must not land on the bar's
+    failed = [r for r in outcome.records if not r.ok]
+    print(f"report: {outcome.run_dir / 'findings.html'}")
+    print(f"status: {outcome.status}; {len(outcome.records)} notebook runs, {len(failed)} failed")
+    for r in failed:
+        print(f"  failed: {r.id}: {r.error}")
+    print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in outcome.timings.items()))
+    return EXIT_OK
 
 
 class _Bar:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes.command import ProbeReport, ProbeRequest, build_report, validate
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import ProbeResult, write_jsonl
@@ -103,7 +102,3 @@ def findings_table(report: ProbeReport) -> HtmlTable:
         ["severity", "finding", "title", "recommendation"],
         [[f.severity.value, f.id, f.title, f.recommendation] for f in report.findings],
     )
-
-
-def describe_network(profile: NetworkProfile) -> dict[str, Any]:
-    return profile.to_json()

@@ -254,17 +254,16 @@ def _gone(tmp_path: Path, within_s: float = 3.0) -> dict[int, str]:
 def test_a_notebook_past_its_wall_deadline_is_killed_with_its_kernel(tmp_path: Path) -> None:
     notebook, env = _sleeper(tmp_path)
     wall_s = 25.0
-    spec = {
-        "input": str(notebook),
-        "output": str(tmp_path / "out.ipynb"),
-        "parameters": {},
-        "start_timeout": 60,
-        "execution_timeout": 600,
-        "status": str(tmp_path / "sleeper.status.json"),
-    }
-    outcome: dict[str, object] = {}
+    spec = report.WorkerSpec(
+        input=notebook,
+        output=tmp_path / "out.ipynb",
+        status=tmp_path / "sleeper.status.json",
+        start_timeout_s=60,
+        execution_timeout_s=600,
+    )
+    outcome: list[report.WorkerStatus] = []
     began = time.monotonic()
-    worker = threading.Thread(target=lambda: outcome.update(report._execute(spec, env, wall_s)))
+    worker = threading.Thread(target=lambda: outcome.append(report.execute(spec, env, wall_s)))
     worker.start()
     seen: set[int] = set()
     while worker.is_alive():
@@ -274,7 +273,8 @@ def test_a_notebook_past_its_wall_deadline_is_killed_with_its_kernel(tmp_path: P
     elapsed = time.monotonic() - began
 
     assert seen, "the kernel never started: the test proves nothing"
-    assert outcome["status"] == "timeout" and "killed" in str(outcome["error"])
+    [status] = outcome
+    assert status.status == "timeout" and "killed" in str(status.error)
     assert wall_s <= elapsed < wall_s + 10
     assert not _gone(tmp_path, within_s=0.5)  # killed by us, not by ipykernel's 1 s parent poll
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("sleeper.")]  # spec, pids, stderr
@@ -296,9 +296,53 @@ def test_ctrl_c_during_the_matrix_kills_the_live_notebook_and_runs_no_queued_one
     threading.Thread(target=interrupt_once_a_kernel_runs, daemon=True).start()
     began = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        report.run_matrix(plan, runs, run_dir, env, jobs=1, notebooks=notebook.parent)
+        report.run_matrix(plan, runs, run_dir, env, jobs=1, probe_notebook=notebook)
     assert time.monotonic() - began < 60  # the sleeper's first kernel start, then at once
     assert not _gone(tmp_path)
     # Only the first run ever started a worker: the queued ones were cancelled.
     started = sorted(p.name for p in (run_dir / "notebooks").iterdir())
     assert all(name.startswith(runs[0].id) for name in started), started
+
+
+# --- a report that cannot be rendered: one line, exit 4, the evidence kept ---------------------
+
+
+def test_a_report_that_cannot_be_rendered_exits_4_in_one_line_and_keeps_the_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real pipeline on a config (one endpoint nothing listens on); nbconvert is handed a
+    broken copy of the executed findings notebook, as a crash mid-write would leave it."""
+    from kiloscribe_lab import cli
+    from kiloscribe_lab.errors import EXIT_REPORT
+    from kiloscribe_lab.report import pipeline
+
+    def render_broken(run_dir: Path, notebook: Path) -> list[Path]:
+        broken = run_dir / "broken.ipynb"
+        broken.write_text(notebook.read_text()[: len(notebook.read_text()) // 2])
+        return report.render(run_dir, broken)
+
+    monkeypatch.setattr(pipeline, "render", render_broken)
+    config = tmp_path / "report.toml"
+    config.write_text('[investigation]\nendpoints = ["http://127.0.0.1:9"]\ntimeout = 1.0\n')
+    out_root = tmp_path / "out"
+    code = cli.main(["report", "--config", str(config), "--out", str(out_root), "--jobs", "1"])
+    err = capsys.readouterr().err
+
+    assert code == EXIT_REPORT
+    assert len(err.strip().splitlines()) == 1, err
+    assert (
+        err.startswith("kiloscribe-lab: cannot render broken.ipynb: NotJSONError") and "Traceback" not in err
+    )
+    [run_dir] = [p for p in out_root.iterdir() if p.is_dir()]
+    assert str(run_dir) in err
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["finished_at"] and "render_s" in meta["timings"]
+    assert any("cannot render" in note for note in meta["notes"])
+    [entry] = meta["matrix"]
+    assert entry["status"] == "ok"  # the probes ran (and found nothing listening)
+    assert (run_dir / entry["results"]).stat().st_size > 0
+    assert (run_dir / entry["notebook"]).is_file()
+    for name in ("findings_report.ipynb", "summary.json", "findings.jsonl"):
+        assert (run_dir / name).is_file(), name
+    assert not (run_dir / "findings.html").exists()
+    assert run_dir.name in (out_root / "index.html").read_text()

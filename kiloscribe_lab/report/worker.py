@@ -1,16 +1,15 @@
 """Execute one notebook with papermill in its own process.
 
-Run as ``python -m kiloscribe_lab.papermill_worker SPEC``.
+Run as ``python -m kiloscribe_lab.report.worker SPEC``.
 
 Its own process because papermill changes process-wide state and kernels started from one
-process race for ports. SPEC is a JSON file: ``{"input", "output", "parameters",
-"start_timeout", "execution_timeout", "status"}``. The outcome goes to ``status`` as JSON:
-``{"status": "ok"|"failed", "error", "attempts", "kernel_start_s", "cells_s"}``. A kernel
-that fails to start is retried once; a failing cell is not (the notebook is the evidence).
+process race for ports. SPEC is a JSON file, a ``jobs.WorkerSpec``; the outcome goes to the
+spec's ``status`` path as a ``jobs.WorkerStatus``. A kernel that fails to start is retried
+once; a failing cell is not (the notebook is the evidence).
 
 jupyter_client starts every kernel in a session of its own (``start_new_session=True``,
 forced by ``launch_kernel``), so killing this worker's process group does not reach it. With
-``"kernel_pids"`` in SPEC, each kernel's pid (its own process group) is appended to that file
+``kernel_pids`` in the spec, each kernel's pid (its own process group) is appended to that file
 the moment it is launched, so whoever kills the worker can kill the kernel's group too. A
 kernel whose worker dies also exits by itself within about a second (ipykernel's parent
 poller), unless it is stuck holding the GIL.
@@ -23,7 +22,12 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from kiloscribe_lab.report.jobs import RunStatus, WorkerSpec, WorkerStatus
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
 
 KERNEL_START_RETRIES = 1
 
@@ -60,12 +64,10 @@ def _phases(output: Path) -> tuple[float | None, float | None]:
     return round(t(first) - t(started), 3), round(t(last) - t(first), 3)
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
+def run(spec: WorkerSpec) -> WorkerStatus:
     import papermill
 
-    engine_kwargs: dict[str, Any] = {}
-    if spec.get("kernel_pids"):
-        engine_kwargs["kernel_manager_class"] = _recording_kernel_manager(Path(spec["kernel_pids"]))
+    kernel_manager = _kernel_manager(spec.kernel_pids)
     attempts = 0
     error: str | None = None
     began = time.monotonic()
@@ -73,16 +75,16 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         attempts += 1
         try:
             papermill.execute_notebook(
-                spec["input"],
-                spec["output"],
-                parameters=spec.get("parameters", {}),
+                str(spec.input),
+                str(spec.output),
+                parameters=dict(spec.parameters),
                 kernel_name="python3",
-                start_timeout=spec.get("start_timeout", 60),
-                execution_timeout=spec.get("execution_timeout", 120),
+                start_timeout=spec.start_timeout_s,
+                execution_timeout=spec.execution_timeout_s,
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
-                **engine_kwargs,
+                kernel_manager_class=kernel_manager,
             )
             error = None
             break
@@ -90,27 +92,32 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             error = _describe(exc)
             if attempts > KERNEL_START_RETRIES or not _kernel_failed_to_start(exc):
                 break
-    kernel_s, cells_s = _phases(Path(spec["output"]))
-    return {
-        "status": "ok" if error is None else "failed",
-        "error": error,
-        "attempts": attempts,
-        "seconds": round(time.monotonic() - began, 3),
-        "kernel_start_s": kernel_s,
-        "cells_s": cells_s,
-    }
+    kernel_s, cells_s = _phases(spec.output)
+    return WorkerStatus(
+        status=RunStatus.OK if error is None else RunStatus.FAILED,
+        error=error,
+        attempts=attempts,
+        seconds=round(time.monotonic() - began, 3),
+        kernel_start_s=kernel_s,
+        cells_s=cells_s,
+    )
 
 
-def _recording_kernel_manager(pid_file: Path) -> type[Any]:
-    """nbclient's kernel manager, writing each kernel's pid to ``pid_file`` once launched."""
+def _kernel_manager(pid_file: Path | None) -> type[AsyncKernelManager]:
+    """nbclient's kernel manager; with ``pid_file``, one that writes each kernel's pid there
+    once launched."""
     from jupyter_client.manager import AsyncKernelManager
+
+    if pid_file is None:
+        return AsyncKernelManager
+    pids = pid_file
 
     class RecordingKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             await super()._async_launch_kernel(kernel_cmd, **kw)
             pid = getattr(self.provisioner, "pid", None)
             if isinstance(pid, int):
-                with pid_file.open("a") as f:
+                with pids.open("a") as f:
                     f.write(f"{pid}\n")
 
     return RecordingKernelManager
@@ -126,10 +133,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(Path(argv[1]).read_text())
+    spec = WorkerSpec.from_json(json.loads(Path(argv[1]).read_text()))
     status = run(spec)
-    Path(spec["status"]).write_text(json.dumps(status))
-    return 0 if status["status"] == "ok" else 1
+    spec.status.write_text(json.dumps(status.to_json()))
+    return 0 if status.ok else 1
 
 
 if __name__ == "__main__":

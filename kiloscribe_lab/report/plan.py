@@ -1,0 +1,131 @@
+"""What a report runs, decided before anything runs (pure): the plan, its matrix of notebook
+runs (endpoint × network), each run's papermill parameters, and where the run directory goes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from kiloscribe_lab.config import InvestigationConfig
+from kiloscribe_lab.endpoints import split_label
+from kiloscribe_lab.names import NetworkName
+from kiloscribe_lab.networks import NetworkProfile
+from kiloscribe_lab.report.jobs import Parameter
+from kiloscribe_lab.settings import ProbeSettings
+
+RUN_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-\d+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    label: str | None = None
+    # The networks to probe it from; None: every network of the plan.
+    networks: tuple[str, ...] | None = None
+
+    @property
+    def arg(self) -> str:
+        return f"{self.label}={self.url}" if self.label else self.url
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPlan:
+    title: str
+    source: str
+    targets: tuple[Target, ...]
+    networks: tuple[str, ...] = (NetworkName.DIRECT,)
+    api_base: str | None = None
+    settings: ProbeSettings = field(default_factory=ProbeSettings)
+    config_path: Path | None = None  # where the network profiles are defined
+    profiles: Mapping[str, NetworkProfile] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixRun:
+    """One probe notebook to run: one target on one network."""
+
+    id: str
+    target: Target
+    network: str
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:48] or "target"
+
+
+def build_matrix(plan: ReportPlan) -> list[MatrixRun]:
+    runs = []
+    for i, target in enumerate(plan.targets, 1):
+        name = target.label or target.url.split("://", 1)[-1]
+        for network in plan.networks:
+            if target.networks is not None and network not in target.networks:
+                continue
+            runs.append(MatrixRun(f"{i:02d}-{slug(name)}-{slug(network)}", target, network))
+    return runs
+
+
+def probe_parameters(run: MatrixRun, plan: ReportPlan, run_dir: Path) -> dict[str, Parameter]:
+    """Papermill parameters for one run (the names of probe_endpoint.ipynb's parameters cell):
+    names and paths only, never a secret's value."""
+    return {
+        "endpoint": run.target.arg,
+        "network": run.network,
+        "api_key_env": plan.settings.api_key_env,
+        "attempts": plan.settings.attempts,
+        "timeout": plan.settings.timeout_s,
+        "ca_bundle": None if plan.settings.ca_bundle is None else str(plan.settings.ca_bundle),
+        "results_path": str(run_dir / "results" / f"{run.id}.jsonl"),
+        "config_path": None if plan.config_path is None else str(plan.config_path),
+        "inscription": plan.settings.inscription,
+    }
+
+
+def report_parameters(run_dir: Path, compare_dir: Path | None) -> dict[str, Parameter]:
+    """Papermill parameters for findings_report.ipynb: the run directory, a previous run."""
+    return {"run_dir": str(run_dir), "compare_dir": None if compare_dir is None else str(compare_dir)}
+
+
+def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
+    return ReportPlan(
+        title="Socket.IO endpoint investigation",
+        source=f"config:{cfg.source}",
+        targets=tuple(Target(*split_label(u)) for u in cfg.endpoints),
+        networks=cfg.run_networks,
+        api_base=cfg.api_base,
+        settings=cfg.settings,
+        config_path=cfg.source,
+        profiles=dict(cfg.networks),
+    )
+
+
+def next_run_dir(out_root: Path, today: date) -> Path:
+    """``YYYY-MM-DD``, or ``YYYY-MM-DD-N`` for the N-th run that day: never overwrite."""
+    base = today.isoformat()
+    candidate = out_root / base
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = out_root / f"{base}-{n}"
+    return candidate
+
+
+def run_dirs(out_root: Path) -> list[Path]:
+    """Every run directory in ``out_root``, oldest first."""
+    if not out_root.exists():
+        return []
+    return sorted((p for p in out_root.iterdir() if p.is_dir() and RUN_DIR_RE.match(p.name)), key=_run_order)
+
+
+def previous_run(out_root: Path, current: Path) -> Path | None:
+    """The latest earlier run in ``out_root`` that finished with a summary."""
+    runs = [p for p in run_dirs(out_root) if p != current and (p / "summary.json").exists()]
+    return max(runs, key=_run_order, default=None)
+
+
+def _run_order(p: Path) -> tuple[str, int]:
+    """2026-11-26 < 2026-11-26-2 < 2026-11-26-10 < 2026-11-27."""
+    suffix = p.name[11:]
+    return p.name[:10], int(suffix) if suffix.isdigit() else 1

@@ -1,0 +1,307 @@
+"""A run in a few numbers (``summary.json``), and what changed since the previous run's.
+
+Pure except ``load_previous``, which only reads a file. A summary is written as the TypedDicts
+below; one read back (a previous run's, possibly another version's) is any JSON, read loosely.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict
+
+from kiloscribe_lab.diagnosis import TargetVerdict, overall
+from kiloscribe_lab.names import Credential, ProbeName
+from kiloscribe_lab.report.loose import as_float, as_items, as_str
+from kiloscribe_lab.report.rundata import labels_of, targets_of
+from kiloscribe_lab.results import Finding, ProbeResult
+
+SUMMARY_VERSION = 1
+SUCCESS_MOVE_PP = 10.0  # a success rate moved by at least this many percentage points
+LATENCY_MOVE_RATIO = 0.5  # ... a p50 latency by at least 50 % of its previous value
+LATENCY_MOVE_MS = 20.0  # ... and by at least this many milliseconds
+
+
+class SummaryCell(TypedDict):
+    """One target on one network."""
+
+    basis: str  # which probe's connects were counted
+    attempts: int
+    successes: int
+    success_rate: float | None
+    p50_handshake_ms: float | None
+
+
+class SummaryTarget(TypedDict):
+    url: str
+    label: str | None
+    verdict: str | None
+    sentence: str | None
+    networks: dict[str, SummaryCell]
+
+
+class SummaryFinding(TypedDict):
+    id: str
+    severity: str
+    title: str
+    targets: list[str]  # summary keys (labels where known)
+
+
+class Summary(TypedDict):
+    kind: str
+    version: int
+    run: dict[str, object]
+    status: str
+    sentence: str
+    findings: list[SummaryFinding]
+    targets: dict[str, SummaryTarget]  # keyed by label where one is known
+    networks: list[str]
+
+
+def target_keys(targets: Iterable[str], labels: Mapping[str, str]) -> dict[str, str]:
+    """URL -> the key a summary uses for it: its label (stable across runs), else its URL."""
+    targets = list(dict.fromkeys(targets))
+    counts = Counter(labels.get(t) for t in targets if labels.get(t))
+    out = {}
+    for t in targets:
+        label = labels.get(t)
+        out[t] = label if label and counts[label] == 1 else (f"{label} ({t})" if label else t)
+    return out
+
+
+def _connect_samples(rs: Sequence[ProbeResult]) -> tuple[str, int, int, list[float]]:
+    """(basis, attempts, successes, handshake ms of the successes) for one target x network.
+
+    Socket.IO connects with the valid key where they were made (single connects and every
+    attempt of connect_stats), else the Engine.IO polling handshake.
+    """
+    valid = [
+        r for r in rs if r.probe == ProbeName.SOCKETIO_CONNECT and r.variant.endswith(f":{Credential.VALID}")
+    ]
+    stats = [r for r in rs if r.probe == ProbeName.CONNECT_STATS]
+    attempts = successes = 0
+    latencies: list[float] = []
+    if valid or stats:
+        basis = f"{ProbeName.SOCKETIO_CONNECT}:{Credential.VALID}"
+        for r in valid:
+            attempts += 1
+            if r.ok:
+                successes += 1
+                if r.timings.handshake is not None:
+                    latencies.append(r.timings.handshake)
+        for r in stats:
+            runs = [a for a in as_items(r.detail.get("runs")) if isinstance(a, Mapping)]
+            if not runs:  # a stats probe cut short: count it as one attempt
+                attempts += 1
+                successes += r.ok
+                continue
+            for a in runs:
+                attempts += 1
+                if a.get("outcome") == "ok":
+                    successes += 1
+                    ms = as_float(a.get("ms"))
+                    if ms is not None:
+                        latencies.append(ms)
+        return basis, attempts, successes, latencies
+    for r in rs:
+        if r.probe == ProbeName.ENGINEIO_HANDSHAKE:
+            attempts += 1
+            if r.ok:
+                successes += 1
+                if r.timings.handshake is not None:
+                    latencies.append(r.timings.handshake)
+    return ProbeName.ENGINEIO_HANDSHAKE, attempts, successes, latencies
+
+
+def summarize(
+    results: Iterable[ProbeResult],
+    findings: Sequence[Finding],
+    verdicts: Sequence[TargetVerdict],
+    *,
+    labels: Mapping[str, str] | None = None,
+    meta: Mapping[str, object] | None = None,
+) -> Summary:
+    """The run in a few numbers, JSON-serialisable; what the next run compares itself with.
+
+    Targets are keyed by label where one is known (lab ports change every run, labels do not).
+    Per target and network: the success rate of the Socket.IO connect probes and the p50
+    handshake latency of the successful ones.
+    """
+    rs = [r for r in results if r.probe != ProbeName.DISCOVERY]
+    names = {**(labels or {}), **labels_of(rs)}
+    keys = target_keys(targets_of(rs), names)
+    status, sentence = overall(findings, verdicts)
+    by_verdict = {v.target: v for v in verdicts}
+    targets: dict[str, SummaryTarget] = {}
+    for url, key in keys.items():
+        mine = [r for r in rs if r.target == url]
+        per_network: dict[str, SummaryCell] = {}
+        for network in dict.fromkeys(r.network for r in mine):
+            basis, attempts, successes, latencies = _connect_samples(
+                [r for r in mine if r.network == network]
+            )
+            per_network[network] = {
+                "basis": basis,
+                "attempts": attempts,
+                "successes": successes,
+                "success_rate": round(successes / attempts, 4) if attempts else None,
+                "p50_handshake_ms": round(statistics.median(latencies), 1) if latencies else None,
+            }
+        verdict = by_verdict.get(url)
+        targets[key] = {
+            "url": url,
+            "label": names.get(url),
+            "verdict": verdict.verdict.value if verdict else None,
+            "sentence": verdict.sentence if verdict else None,
+            "networks": per_network,
+        }
+    return {
+        "kind": "summary",
+        "version": SUMMARY_VERSION,
+        "run": dict(meta or {}),
+        "status": status,
+        "sentence": sentence,
+        "findings": [
+            {
+                "id": f.id,
+                "severity": f.severity.value,
+                "title": f.title,
+                "targets": [keys.get(t, names.get(t, t)) for t in f.targets],
+            }
+            for f in findings
+        ],
+        "targets": targets,
+        "networks": list(dict.fromkeys(r.network for r in rs)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRef:
+    id: str
+    severity: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A number of one target on one network that moved between two runs."""
+
+    target: str
+    network: str
+    before: float
+    after: float
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    first_run: bool
+    previous_run: Mapping[str, object] = field(default_factory=dict)
+    status_before: str | None = None
+    status_after: str | None = None
+    new_findings: tuple[FindingRef, ...] = ()
+    resolved_findings: tuple[FindingRef, ...] = ()
+    success_moves: tuple[Move, ...] = ()  # before/after: success rates, 0..1
+    latency_moves: tuple[Move, ...] = ()  # before/after: p50 handshake, ms
+    targets_added: tuple[str, ...] = ()
+    targets_removed: tuple[str, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(
+            self.new_findings
+            or self.resolved_findings
+            or self.success_moves
+            or self.latency_moves
+            or self.targets_added
+            or self.targets_removed
+            or self.status_before != self.status_after
+        )
+
+
+def _finding_refs(summary: Mapping[str, object]) -> dict[str, FindingRef]:
+    out: dict[str, FindingRef] = {}
+    for f in as_items(summary.get("findings")):
+        if isinstance(f, Mapping) and f.get("id"):
+            out[str(f["id"])] = FindingRef(
+                str(f["id"]), str(f.get("severity") or ""), str(f.get("title") or "")
+            )
+    return out
+
+
+def summary_cells(summary: Mapping[str, object]) -> dict[tuple[str, str], Mapping[str, object]]:
+    """(target key, network) -> its cell, from a summary read loosely (any JSON)."""
+    targets = summary.get("targets")
+    out: dict[tuple[str, str], Mapping[str, object]] = {}
+    if not isinstance(targets, Mapping):
+        return out
+    for key, entry in targets.items():
+        networks = entry.get("networks") if isinstance(entry, Mapping) else None
+        if isinstance(networks, Mapping):
+            for network, cell in networks.items():
+                if isinstance(cell, Mapping):
+                    out[(str(key), str(network))] = cell
+    return out
+
+
+def _target_names(summary: Mapping[str, object]) -> list[str]:
+    targets = summary.get("targets")
+    return [str(k) for k in targets] if isinstance(targets, Mapping) else []
+
+
+def compare(current: Mapping[str, object], previous: Mapping[str, object] | None) -> Comparison:
+    """What changed since the previous run's summary. Pure; a malformed summary compares as empty."""
+    if not isinstance(previous, Mapping):
+        return Comparison(first_run=True, status_after=as_str(current.get("status")))
+    now, before = _finding_refs(current), _finding_refs(previous)
+    cells_now, cells_before = summary_cells(current), summary_cells(previous)
+    success: list[Move] = []
+    latency: list[Move] = []
+    for key, cell in cells_now.items():
+        old = cells_before.get(key)
+        if old is None:
+            continue
+        a, b = as_float(old.get("success_rate")), as_float(cell.get("success_rate"))
+        if a is not None and b is not None and round(abs(b - a) * 100, 6) >= SUCCESS_MOVE_PP:
+            success.append(Move(key[0], key[1], a, b))
+        a, b = as_float(old.get("p50_handshake_ms")), as_float(cell.get("p50_handshake_ms"))
+        if a is not None and b is not None:
+            moved = abs(b - a)
+            if moved >= LATENCY_MOVE_MS and (a <= 0 or moved >= LATENCY_MOVE_RATIO * a):
+                latency.append(Move(key[0], key[1], a, b))
+    names_now, names_before = _target_names(current), _target_names(previous)
+    run = previous.get("run")
+    return Comparison(
+        first_run=False,
+        previous_run=dict(run) if isinstance(run, Mapping) else {},
+        status_before=as_str(previous.get("status")),
+        status_after=as_str(current.get("status")),
+        new_findings=tuple(f for i, f in now.items() if i not in before),
+        resolved_findings=tuple(f for i, f in before.items() if i not in now),
+        success_moves=tuple(success),
+        latency_moves=tuple(latency),
+        targets_added=tuple(t for t in names_now if t not in names_before),
+        targets_removed=tuple(t for t in names_before if t not in names_now),
+    )
+
+
+def load_previous(compare_dir: str | Path | None) -> dict[str, object] | None:
+    """The summary.json of a previous run directory (or that file itself); None when there is
+    none or it cannot be read: the report then says it is a first run."""
+    if compare_dir is None or str(compare_dir).strip() == "":
+        return None
+    path = Path(compare_dir)
+    if path.is_dir():
+        path = path / "summary.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
