@@ -9,6 +9,8 @@ before its outcome was known, and a timeout keeps what was measured so far.
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
@@ -36,6 +38,7 @@ __all__ = [
     "SocketioConnectDetail",
     "StickySessionDetail",
     "WebsocketPlainDetail",
+    "shape_problems",
 ]
 
 
@@ -245,3 +248,43 @@ DETAIL_SHAPES: Mapping[ProbeName, type[Mapping[str, Any]]] = {
     ProbeName.CONNECT_STATS: ConnectStatsDetail,
 }
 """The detail shape of each probe this package runs (the SDK replay's is the sdk module's)."""
+
+
+def shape_problems(value: object, shape: Any, where: str = "detail") -> list[str]:
+    """How ``value`` (JSON as read back) departs from ``shape`` (a TypedDict or a type built of
+    list, dict, ``X | None``, str, int, float, bool, Any): keys it does not declare, values of the
+    wrong type. Empty when it fits. For tests and readers of records written by other versions."""
+    if shape is Any:
+        return []
+    if typing.is_typeddict(shape):
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        hints = typing.get_type_hints(shape)
+        problems = [f"{where}.{key}: not declared" for key in value if key not in hints]
+        missing = [key for key in shape.__required_keys__ if key not in value]
+        problems += [f"{where}.{key}: missing" for key in missing]
+        for key, item in value.items():
+            if key in hints:
+                problems += shape_problems(item, hints[key], f"{where}.{key}")
+        return problems
+    origin, args = typing.get_origin(shape), typing.get_args(shape)
+    if origin in (types.UnionType, typing.Union):
+        fits = [shape_problems(value, arg, where) for arg in args]
+        return [] if any(not p for p in fits) else min(fits, key=len)
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, got {type(value).__name__}"]
+        return [p for i, item in enumerate(value) for p in shape_problems(item, args[0], f"{where}[{i}]")]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        return [p for k, item in value.items() for p in shape_problems(item, args[1], f"{where}.{k}")]
+    if shape is type(None):
+        return [] if value is None else [f"{where}: expected null, got {type(value).__name__}"]
+    if shape is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif shape is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, shape)
+    return [] if ok else [f"{where}: expected {shape.__name__}, got {type(value).__name__}"]

@@ -45,6 +45,7 @@ from kiloscribe_lab.protocol import EioPacket, EioPacketType, SioPacket, SioPack
 __all__ = [
     "DEFAULT_PATH",
     "MAX_ATTACHMENTS",
+    "MAX_EARLY_EVENTS",
     "PROBE",
     "Closed",
     "EioState",
@@ -76,6 +77,9 @@ PROBE = "probe"  # the data of the upgrade's PING/PONG pair: 2probe, 3probe
 # A binary event names how many attachments follow; more than this is not a real client's
 # traffic, and buffering them unbounded would let a server grow our memory at will.
 MAX_ATTACHMENTS = 64
+# Events a server sends before its CONNECT reply are held until it (socket.io-client's
+# receiveBuffer); python-socketio sends what its connect handler emits first. Bounded likewise.
+MAX_EARLY_EVENTS = 64
 ABNORMAL_CLOSURE = 1006  # RFC 6455 §7.1.5: the connection ended without a CLOSE frame
 
 
@@ -94,6 +98,7 @@ class EioState(enum.StrEnum):
     CLOSED = "closed"
 
 
+_EVENTS = frozenset({SioPacketType.EVENT, SioPacketType.BINARY_EVENT})
 _POLLING_STATES = frozenset({EioState.OPEN, EioState.UPGRADING, EioState.PROBING, EioState.PROBED})
 
 
@@ -157,7 +162,8 @@ class Ping:
 
     ``late_ms`` is how long after its schedule it came: Engine.IO servers (engine.io and
     python-engineio alike) send the next PING ``pingInterval`` after the session opened or
-    after our last PONG. Negative when early; None unless the caller passed times.
+    after our PONG to the last one (an unprompted PONG restarts engine.io's timer too, not
+    python-engineio's). Negative when early; None unless the caller passed times.
     """
 
     data: str
@@ -338,6 +344,7 @@ class SioClient:
         self._acks_pending: dict[tuple[str, int], str] = {}  # (namespace, id) -> event name
         self._acks_owed: set[tuple[str, int]] = set()  # the server's EVENTs that asked for an ack
         self._binary: _Binary | None = None
+        self._early: dict[str, list[Event]] = {}  # namespace -> events before its CONNECT reply
         # Heartbeat bookkeeping, in the caller's seconds: when the server scheduled its next
         # PING from (open or our last PONG), and when the last PING came (the client's timer).
         self._schedule_from: float | None = None
@@ -697,6 +704,7 @@ class SioClient:
 
     def _leave(self, namespace: str, state: NamespaceState) -> None:
         self._namespaces[namespace] = state
+        self._early.pop(namespace, None)
         for key in [k for k in self._acks_pending if k[0] == namespace]:
             del self._acks_pending[key]
         self._acks_owed = {k for k in self._acks_owed if k[0] != namespace}
@@ -788,7 +796,7 @@ class SioClient:
             if sid is None:
                 raise ProtocolError(f"CONNECT reply for {ns} without a sid (not Socket.IO v5)")
             self._namespaces[ns] = NamespaceState.CONNECTED
-            return [SioConnected(ns, sid)]
+            return [SioConnected(ns, sid), *self._early.pop(ns, [])]
         if ptype is SioPacketType.CONNECT_ERROR:
             if state is not NamespaceState.CONNECTING:
                 raise ProtocolError(f"CONNECT_ERROR for {ns}, which we did not ask to connect")
@@ -799,7 +807,8 @@ class SioClient:
                 raise ProtocolError(f"DISCONNECT for {ns}, which is not connected")
             self._leave(ns, NamespaceState.DISCONNECTED)
             return [SioDisconnected(ns)]
-        if state is not NamespaceState.CONNECTED:
+        early = state is NamespaceState.CONNECTING and ptype in _EVENTS
+        if state is not NamespaceState.CONNECTED and not early:
             raise ProtocolError(f"{ptype.name} on {ns}, which is not connected")
         event = ""
         if ptype in {SioPacketType.ACK, SioPacketType.BINARY_ACK}:
@@ -812,7 +821,7 @@ class SioClient:
                 raise ProtocolError(f"{packet.attachments} attachments (at most {MAX_ATTACHMENTS})")
             self._binary = _Binary(packet, event, [])
             return []
-        return [self._complete(packet, event, packet.data)]
+        return self._deliver(self._complete(packet, event, packet.data))
 
     def _attachment(self, data: bytes) -> list[Event]:
         pending = self._binary
@@ -822,13 +831,24 @@ class SioClient:
         if len(pending.attachments) < (pending.packet.attachments or 0):
             return []
         self._binary = None
-        return [
+        return self._deliver(
             self._complete(pending.packet, pending.event, _fill(pending.packet.data, pending.attachments))
-        ]
+        )
 
-    def _complete(self, packet: SioPacket, event: str, data: Any) -> Event:
+    def _deliver(self, event: SioEvent | SioAck) -> list[Event]:
+        if self._namespaces.get(event.namespace) is not NamespaceState.CONNECTING:
+            return [event]
+        held = self._early.setdefault(event.namespace, [])
+        if len(held) >= MAX_EARLY_EVENTS:
+            raise ProtocolError(
+                f"more than {MAX_EARLY_EVENTS} events on {event.namespace} before its CONNECT reply"
+            )
+        held.append(event)
+        return []
+
+    def _complete(self, packet: SioPacket, event: str, data: Any) -> SioEvent | SioAck:
         ns = packet.namespace
-        if packet.type in {SioPacketType.EVENT, SioPacketType.BINARY_EVENT}:
+        if packet.type in _EVENTS:
             if packet.ack_id is not None:
                 self._acks_owed.add((ns, packet.ack_id))
             return SioEvent(ns, data[0], list(data[1:]), packet.ack_id)
