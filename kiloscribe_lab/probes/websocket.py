@@ -32,7 +32,7 @@ from kiloscribe_lab.probes.wire import (
     snippet,
 )
 from kiloscribe_lab.results import ProbeResult
-from kiloscribe_lab.session import Opened, ProbeAnswered, Send, SioClient, first
+from kiloscribe_lab.session import EioState, Opened, ProbeAnswered, Send, SioClient, first
 
 
 @dataclass
@@ -185,6 +185,8 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     if "websocket" not in opened.open.upgrades:
         detail["stuck_in_polling"] = True
         return rec.result(Outcome.BLOCKED, "the server offers no WebSocket upgrade")
+    if client.state is not EioState.OPEN:
+        return rec.result(Outcome.MALFORMED, "the server closed the session in its handshake answer")
 
     ws_endpoint = ctx.endpoint.with_path(client.begin_upgrade())
     sock = await websocket_handshake(ws_endpoint, ctx, rec)
