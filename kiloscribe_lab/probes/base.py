@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from kiloscribe_lab.credentials import read_key, redact, worth_redacting
 from kiloscribe_lab.endpoints import Endpoint
@@ -21,6 +21,8 @@ from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes.wire import Clock, classify_exception
 from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 from kiloscribe_lab.settings import ProbeOptions
+
+D = TypeVar("D", bound=Mapping[str, object])
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,11 @@ class Recorder:
         self.status: int | None = None
         self.headers: dict[str, str] = {}
         self.detail: dict[str, Any] = {}
+
+    def detail_as(self, shape: type[D]) -> D:
+        """``detail`` itself, typed as the probe's shape (a ``kiloscribe_lab.details`` TypedDict),
+        so mypy checks every key a probe writes; writes still land in ``detail`` as they happen."""
+        return cast(D, self.detail)
 
     def timings(self, *, handshake_ms: float | None = None) -> Timings:
         p = self.clock.phases

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kiloscribe_lab.details import DiscoveryDetail
 from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
@@ -58,9 +59,10 @@ def chosen_server(servers: list[dict[str, Any]], recommended: str | None) -> str
 async def discovery(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     base = ctx.endpoint.path.rstrip("/")
     endpoint = ctx.endpoint.with_path(base + PATH)
-    rec.detail["url"] = endpoint.url
+    detail = rec.detail_as(DiscoveryDetail)
+    detail["url"] = endpoint.url
     key_env = ctx.options.api_key_env
-    rec.detail["command"] = (
+    detail["command"] = (
         f'curl -H "x-api-key: ${key_env}" {endpoint.url}' if key_env else f"curl {endpoint.url}"
     )
     key = ctx.api_key()
@@ -75,25 +77,23 @@ async def discovery(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         session.close()
     rec.status = response.status
     rec.headers = evidence_headers(response.headers)
-    rec.detail["status_line"] = response.status_line
+    detail["status_line"] = response.status_line
     if response.status in {401, 403}:
-        rec.detail["body"] = snippet(response.body)
+        detail["body"] = snippet(response.body)
         return rec.result(Outcome.AUTH_REJECTED, _message(response.body) or response.status_line)
     if response.status != 200:
-        rec.detail["body"] = snippet(response.body)
+        detail["body"] = snippet(response.body)
         return rec.result(outcome_for_status(response.status), response.status_line)
     try:
         data = json.loads(response.body)
     except (ValueError, RecursionError):
-        rec.detail["body"] = snippet(response.body)
+        detail["body"] = snippet(response.body)
         return rec.result(Outcome.MALFORMED, "the answer is not JSON")
     servers, recommended, problems = check_servers(data)
-    rec.detail.update(
-        servers=servers,
-        recommended=recommended,
-        problems=problems,
-        chosen=chosen_server(servers, recommended),
-    )
+    detail["servers"] = servers
+    detail["recommended"] = recommended
+    detail["problems"] = problems
+    detail["chosen"] = chosen_server(servers, recommended)
     if not servers and problems:
         return rec.result(Outcome.MALFORMED, "; ".join(problems))
     return rec.result(Outcome.OK, "; ".join(problems) or None)

@@ -9,9 +9,8 @@ server offers RFC 8441 extended CONNECT, the only way to run WebSocket over HTTP
 
 from __future__ import annotations
 
-from typing import Any
-
 from kiloscribe_lab import protocol
+from kiloscribe_lab.details import Hop, HttpUpgradeDetail
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.names import Outcome
@@ -39,8 +38,9 @@ def curl_command(endpoint: Endpoint, *, http2: bool) -> str:
 
 async def http_upgrade_h1(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     endpoint = ctx.endpoint
-    rec.detail["command"] = curl_command(endpoint, http2=False)
-    hops: list[dict[str, Any]] = []
+    detail = rec.detail_as(HttpUpgradeDetail)
+    detail["command"] = curl_command(endpoint, http2=False)
+    hops: list[Hop] = []
     seen = {endpoint.origin + endpoint.path}
     extra = list(ctx.network.headers.items())
     while True:
@@ -62,14 +62,12 @@ async def http_upgrade_h1(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
             # The first answer is the evidence; later hops are in ``redirects``.
             rec.status = head.status
             rec.headers = evidence_headers(head.headers)
-            rec.detail.update(
-                status_line=f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip(),
-                body=snippet(rest) if head.status != 101 else "",
-            )
-        rec.detail["redirects"] = hops
+            detail["status_line"] = f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip()
+            detail["body"] = snippet(rest) if head.status != 101 else ""
+        detail["redirects"] = hops
         if head.status == 101:
             check = protocol.check_upgrade_response(head, SEED_KEY)
-            rec.detail["upgrade"] = check.reason
+            detail["upgrade"] = check.reason
             if not check.accepted:
                 return rec.result(Outcome.MALFORMED, check.reason)
             if len(hops) > 1:
@@ -95,23 +93,24 @@ async def http_upgrade_h1(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         if outcome is Outcome.OK:
             # 2xx to an upgrade request: the server ignored the Upgrade headers.
             outcome = Outcome.PROTOCOL_MISMATCH
-        error = None if outcome is Outcome.REDIRECT else rec.detail["status_line"]
+        error = None if outcome is Outcome.REDIRECT else detail["status_line"]
         return rec.result(outcome, error)
 
 
 async def http_upgrade_h2(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     endpoint = ctx.endpoint
-    rec.detail["command"] = curl_command(endpoint, http2=True)
+    detail = rec.detail_as(HttpUpgradeDetail)
+    detail["command"] = curl_command(endpoint, http2=True)
     if not endpoint.tls:
-        rec.detail["note"] = "HTTP/2 is negotiated by ALPN over TLS; this endpoint is plain HTTP"
+        detail["note"] = "HTTP/2 is negotiated by ALPN over TLS; this endpoint is plain HTTP"
         return rec.result(Outcome.PROTOCOL_MISMATCH, "no TLS, no ALPN h2")
     stream = await open_stream(
         endpoint, ctx.network, rec.clock, ca_bundle=ctx.options.ca_bundle, alpn=("h2", "http/1.1")
     )
     try:
-        rec.detail["alpn"] = stream.alpn
+        detail["alpn"] = stream.alpn
         if stream.alpn != "h2":
-            rec.detail["note"] = f"server chose {stream.alpn or 'no ALPN'}, not h2"
+            detail["note"] = f"server chose {stream.alpn or 'no ALPN'}, not h2"
             return rec.result(Outcome.PROTOCOL_MISMATCH, "server does not speak HTTP/2")
         headers = [
             ("user-agent", "kiloscribe-lab/0.1"),
@@ -122,8 +121,8 @@ async def http_upgrade_h2(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         answer = await http2_request(stream, rec.clock, endpoint, headers)
     finally:
         stream.abort()
-    rec.detail["enable_connect_protocol"] = answer.enable_connect_protocol
-    rec.detail["upgrade_headers"] = (
+    detail["enable_connect_protocol"] = answer.enable_connect_protocol
+    detail["upgrade_headers"] = (
         "Connection and Upgrade are forbidden in HTTP/2 and were not sent; WebSocket over "
         "HTTP/2 needs extended CONNECT (RFC 8441), which the server "
         + ("offers" if answer.enable_connect_protocol else "does not offer")
@@ -133,7 +132,7 @@ async def http_upgrade_h2(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     response = answer.response
     rec.status = response.status
     rec.headers = evidence_headers(response.headers)
-    rec.detail["status_line"] = response.status_line
-    rec.detail["body"] = snippet(response.body)
+    detail["status_line"] = response.status_line
+    detail["body"] = snippet(response.body)
     outcome = outcome_for_status(response.status)
     return rec.result(outcome, None if outcome in {Outcome.OK, Outcome.REDIRECT} else response.status_line)

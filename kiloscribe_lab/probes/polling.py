@@ -7,17 +7,24 @@
   PONG packet, which a server accepts at any time and answers at once — and counts who
   answered and who said "Session ID unknown". With a cookie jar (a browser) and without
   (the SDK's Node client, which drops cookies).
+
+The Engine.IO side (targets, packets, what an answer means) is
+:class:`~kiloscribe_lab.session.SioClient`'s; these functions move the bytes.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from kiloscribe_lab import protocol
+from kiloscribe_lab.details import (
+    EngineioHandshakeDetail,
+    FollowUp,
+    OpenAttempt,
+    StickySessionDetail,
+)
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.errors import ProtocolError
-from kiloscribe_lab.names import Outcome
-from kiloscribe_lab.outcomes import handshake_outcome, outcome_for_status
+from kiloscribe_lab.names import BACKEND_HEADERS, Outcome
+from kiloscribe_lab.outcomes import UPSTREAM_STATUSES, handshake_outcome, outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
     Http1,
@@ -29,9 +36,10 @@ from kiloscribe_lab.probes.wire import (
     snippet,
 )
 from kiloscribe_lab.results import ProbeResult
+from kiloscribe_lab.session import EioState, PollingRefused, SioClient, first
 
-POLLING = "/socket.io/?EIO={eio}&transport=polling"
-BACKEND_HEADERS = ("x-lab-backend", "x-served-by", "x-backend", "x-upstream")
+# Only to recognise an old server (the session speaks v4 alone): does it still accept v3?
+EIO3_HANDSHAKE = "/socket.io/?EIO=3&transport=polling"
 OPEN_TRIES = 6  # a round robin onto a dead backend is retried, as a client's reconnect would
 
 
@@ -83,7 +91,7 @@ class Session:
         self.http = None
 
 
-def _describe(result: protocol.HandshakeResult) -> dict[str, Any]:
+def _describe(result: protocol.HandshakeResult) -> EngineioHandshakeDetail:
     if isinstance(result, protocol.EioV4Handshake | protocol.EioV3Handshake):
         opened = result.open
         return {
@@ -108,8 +116,10 @@ def _describe(result: protocol.HandshakeResult) -> dict[str, Any]:
 
 
 async def engineio_handshake(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
-    endpoint = ctx.endpoint.with_path(POLLING.format(eio=4))
-    rec.detail["command"] = f"curl -i '{endpoint.url}'"
+    client = SioClient()
+    endpoint = ctx.endpoint.with_path(client.handshake_target())
+    detail = rec.detail_as(EngineioHandshakeDetail)
+    detail["command"] = f"curl -i '{endpoint.url}'"
     session = Session(endpoint, ctx, rec)
     try:
         await session.open()  # connect and TLS are their own phases, not the handshake's
@@ -118,26 +128,27 @@ async def engineio_handshake(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         rec.clock.mark_once("handshake", began)
         rec.status = response.status
         rec.headers = evidence_headers(response.headers)
-        rec.detail["status_line"] = response.status_line
-        rec.detail["body"] = snippet(response.body)
+        detail["status_line"] = response.status_line
+        detail["body"] = snippet(response.body)
         try:
-            result = protocol.classify_handshake(response.status, response.body, response.get("content-type"))
+            client.receive_handshake(response.status, response.body, response.get("content-type"))
         except ProtocolError as exc:
             return rec.result(Outcome.MALFORMED, f"broken Engine.IO handshake: {exc}")
-        rec.detail.update(_describe(result))
+        result = client.handshake_result
+        detail.update(_describe(result))
         outcome, error = handshake_outcome(result, response.status)
         if isinstance(result, protocol.EioV4Handshake):
             # Does it still accept Engine.IO v3 clients? Evidence for version mismatches.
-            v3 = await session.request("GET", POLLING.format(eio=3))
+            v3 = await session.request("GET", EIO3_HANDSHAKE)
             try:
                 v3_result = protocol.classify_handshake(v3.status, v3.body, v3.get("content-type"))
-                rec.detail["eio3"] = (
+                detail["eio3"] = (
                     "accepted (v3 clients can connect)"
                     if isinstance(v3_result, protocol.EioV3Handshake)
                     else f"refused: {v3.status_line} {snippet(v3.body, 120)}"
                 )
             except ProtocolError as exc:
-                rec.detail["eio3"] = f"broken answer: {exc}"
+                detail["eio3"] = f"broken answer: {exc}"
         return rec.result(outcome, error)
     finally:
         session.close()
@@ -152,51 +163,50 @@ def _cookie_pairs(response: HttpResponse) -> dict[str, str]:
 
 
 async def sticky_session(ctx: ProbeContext, rec: Recorder, *, keep_cookies: bool) -> ProbeResult:
-    endpoint = ctx.endpoint.with_path(POLLING.format(eio=4))
-    rec.detail["client"] = "browser (returns cookies)" if keep_cookies else "Node SDK (drops cookies)"
+    client = SioClient()
+    endpoint = ctx.endpoint.with_path(client.handshake_target())
+    detail = rec.detail_as(StickySessionDetail)
+    detail["client"] = "browser (returns cookies)" if keep_cookies else "Node SDK (drops cookies)"
     session = Session(endpoint, ctx, rec)
     jar: dict[str, str] = {}
     try:
-        opened: protocol.EioOpen | None = None
-        attempts: list[dict[str, Any]] = []
-        response: HttpResponse | None = None
-        for _ in range(OPEN_TRIES):
+        response = await session.request("GET", endpoint.path)
+        attempts: list[OpenAttempt] = [{"status": response.status, "backend": backend_of(response)}]
+        while response.status in UPSTREAM_STATUSES and len(attempts) < OPEN_TRIES:
             response = await session.request("GET", endpoint.path)
             attempts.append({"status": response.status, "backend": backend_of(response)})
-            if response.status not in {502, 503, 504}:
-                break
-        assert response is not None
         rec.status = response.status
         rec.headers = evidence_headers(response.headers)
-        rec.detail["open_attempts"] = attempts
+        detail["open_attempts"] = attempts
         try:
-            result = protocol.classify_handshake(response.status, response.body, response.get("content-type"))
+            client.receive_handshake(response.status, response.body, response.get("content-type"))
         except ProtocolError as exc:
             return rec.result(Outcome.MALFORMED, f"broken Engine.IO handshake: {exc}")
-        if not isinstance(result, protocol.EioV4Handshake):
-            outcome, error = handshake_outcome(result, response.status)
+        if client.open is None:
+            outcome, error = handshake_outcome(client.handshake_result, response.status)
             return rec.result(outcome, f"could not open a polling session: {error}")
-        opened = result.open
+        if client.state is not EioState.OPEN:
+            return rec.result(Outcome.MALFORMED, "the server closed the session in its handshake answer")
         opener = backend_of(response)
         jar.update(_cookie_pairs(response))
-        rec.detail["opener"] = opener
-        rec.detail["cookie_names"] = sorted(jar)
+        detail["opener"] = opener
+        detail["cookie_names"] = sorted(jar)
 
-        follow_path = f"{endpoint.path}&sid={opened.sid}"
-        answers: list[dict[str, Any]] = []
+        follow_path = client.polling_target()
+        answers: list[FollowUp] = []
         for _ in range(ctx.options.follow_ups):
             headers = []
             if keep_cookies and jar:
                 headers.append(("cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))
-            reply = await session.request("POST", follow_path, b"3", headers)
+            reply = await session.request("POST", follow_path, client.pong().polling_body(), headers)
             if keep_cookies:
                 jar.update(_cookie_pairs(reply))
-            refusal = protocol.classify_engineio_error(reply.status, reply.body)
+            refused = first(client.receive_post(reply.status, reply.body), PollingRefused)
             answers.append(
                 {
                     "status": reply.status,
                     "backend": backend_of(reply),
-                    "session_unknown": bool(refusal and refusal.session_unknown),
+                    "session_unknown": bool(refused and refused.error and refused.error.session_unknown),
                 }
             )
         answered = sum(1 for a in answers if a["status"] == 200)
@@ -205,14 +215,16 @@ async def sticky_session(ctx: ProbeContext, rec: Recorder, *, keep_cookies: bool
         # the request to a dead upstream (5xx). A sticky balancer does neither. A 200 proves
         # the session is where it was, whatever a node header (a CDN's x-served-by) says.
         moved = sum(1 for a in answers if a["session_unknown"] or a["status"] >= 500)
-        rec.detail.update(
-            follow_ups=len(answers),
-            answered=answered,
-            session_unknown=lost,
-            moved=moved,
-            other=len(answers) - answered - lost,
-            answers=answers,
-            backends=sorted({a["backend"] for a in answers if a["backend"]}),
+        detail.update(
+            {
+                "follow_ups": len(answers),
+                "answered": answered,
+                "session_unknown": lost,
+                "moved": moved,
+                "other": len(answers) - answered - lost,
+                "answers": answers,
+                "backends": sorted({a["backend"] for a in answers if a["backend"]}),
+            }
         )
         if answered == len(answers):
             return rec.result(Outcome.OK)

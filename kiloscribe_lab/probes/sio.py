@@ -26,13 +26,23 @@ from typing import Any
 
 import aiohttp
 import aiohttp.abc
+import engineio.exceptions
 import socketio
+import socketio.exceptions
 
 from kiloscribe_lab.credentials import INVALID_KEY
-from kiloscribe_lab.names import Outcome
+from kiloscribe_lab.details import (
+    ConnectRun,
+    ConnectStatsDetail,
+    Exchange,
+    SdkFlowDetail,
+    SdkStepJson,
+    SioAttemptDetail,
+    SocketioConnectDetail,
+)
+from kiloscribe_lab.names import BACKEND_HEADERS, Outcome
 from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
-from kiloscribe_lab.probes.polling import BACKEND_HEADERS
 from kiloscribe_lab.probes.wire import (
     AddrInfo,
     ca_path,
@@ -137,7 +147,7 @@ class Trace:
     dns_ms: float | None = None
     connect_ms: float | None = None
     first_byte_ms: float | None = None
-    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     exception: BaseException | None = None
     # Set when an exchange fails after the handshake: python-socketio would keep waiting
@@ -378,16 +388,42 @@ async def attempt(
     return result
 
 
+# What closing a python-socketio client and its aiohttp session can raise: none of it is
+# evidence, and none of it may replace the result already measured.
+_CLOSE_ERRORS = (
+    TimeoutError,
+    OSError,
+    aiohttp.ClientError,
+    socketio.exceptions.SocketIOError,
+    engineio.exceptions.EngineIOError,
+)
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def _close(
     client: socketio.AsyncClient, session: aiohttp.ClientSession, connect: asyncio.Future[Any]
 ) -> None:
     """Close on every path, bounded: python-engineio's polling disconnect waits for its
-    pending long-poll, so we give it CLEANUP_S and then close the HTTP session under it."""
+    pending long-poll, so we give it CLEANUP_S and then close the HTTP session under it.
+
+    A cancellation of this task (a deadline, Ctrl-C) lets the remaining steps run, each
+    bounded, and is raised again at the end; a CancelledError from python-engineio's own
+    tasks (its read loop, cancelled under ``disconnect()``) is not ours and is not raised.
+    """
     connect.cancel()
-    with contextlib.suppress(BaseException):
-        await asyncio.wait_for(client.disconnect(), CLEANUP_S)
-    with contextlib.suppress(BaseException):
-        await asyncio.wait_for(session.close(), CLEANUP_S)
+    cancelled: asyncio.CancelledError | None = None
+    for closing in (client.disconnect, session.close):
+        try:
+            await asyncio.wait_for(closing(), CLEANUP_S)
+        except asyncio.CancelledError as exc:
+            if _being_cancelled():
+                cancelled = exc
+        except _CLOSE_ERRORS:
+            pass
     # Anything python-engineio still runs for this client is cancelled, not awaited.
     for task in (
         getattr(client.eio, "read_loop_task", None),
@@ -395,6 +431,8 @@ async def _close(
     ):
         if isinstance(task, asyncio.Task) and not task.done():
             task.cancel()
+    if cancelled is not None:
+        raise cancelled
 
 
 def inner_budget(deadline_s: float) -> float:
@@ -404,6 +442,7 @@ def inner_budget(deadline_s: float) -> float:
 
 def _fill(rec: Recorder, res: SioAttempt) -> None:
     t = res.trace
+    detail = rec.detail_as(SioAttemptDetail)
     if res.handshake_ms is not None:
         rec.clock.phases["handshake"] = res.handshake_ms
     rec.headers = dict(t.headers)
@@ -412,17 +451,14 @@ def _fill(rec: Recorder, res: SioAttempt) -> None:
         rec.status = failing[0]
     else:
         rec.status = t.exchanges[-1]["status"] if t.exchanges else None
-    rec.detail["exchanges"] = t.exchanges[-12:]
-    rec.detail["timing_note"] = "connect includes TLS (aiohttp reports them together)"
+    detail["exchanges"] = t.exchanges[-12:]
+    detail["timing_note"] = "connect includes TLS (aiohttp reports them together)"
     if res.transport:
-        rec.detail["transport"] = res.transport
+        detail["transport"] = res.transport
     if res.backend:
-        rec.detail["backend"] = res.backend
+        detail["backend"] = res.backend
     if res.server_message:
-        rec.detail["server_message"] = res.server_message
-
-
-CREDENTIALS = ("valid", "invalid", "none")
+        detail["server_message"] = res.server_message
 
 
 def _auth(ctx: ProbeContext, credential: str) -> dict[str, Any] | None:
@@ -436,15 +472,16 @@ def _auth(ctx: ProbeContext, credential: str) -> dict[str, Any] | None:
 async def socketio_connect(
     ctx: ProbeContext, rec: Recorder, *, transport: str, credential: str
 ) -> ProbeResult:
-    rec.detail["credential"] = credential
-    rec.detail["client"] = f"python-socketio AsyncClient, transports=['{transport}'], reconnection off"
+    detail = rec.detail_as(SocketioConnectDetail)
+    detail["credential"] = credential
+    detail["client"] = f"python-socketio AsyncClient, transports=['{transport}'], reconnection off"
     res = await attempt(
         ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=inner_budget(ctx.timeout_s)
     )
     _fill(rec, res)
     if res.outcome is Outcome.TIMEOUT:
         # Say the probe's deadline, not the inner budget that left room for cleanup.
-        rec.detail["stalled_during"] = rec.clock.current
+        detail["stalled_during"] = rec.clock.current
         return rec.result(res.outcome, f"no answer within {ctx.timeout_s:g} s (while {rec.clock.current})")
     return rec.result(res.outcome, res.error)
 
@@ -462,8 +499,9 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     """The SDK's connection sequence; stops at the first failing step and says why."""
     deadline = time.monotonic() + inner_budget(ctx.timeout_s)
     auth = _auth(ctx, "valid")
-    steps: list[dict[str, Any]] = []
-    rec.detail["steps"] = steps
+    steps: list[SdkStepJson] = []
+    detail = rec.detail_as(SdkFlowDetail)
+    detail["steps"] = steps
 
     def budget(sdk_timer: float) -> float:
         return max(0.05, min(sdk_timer, deadline - time.monotonic()))
@@ -497,9 +535,9 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     )
     if connect.outcome is not Outcome.OK:
         if connect.outcome is Outcome.TIMEOUT:
-            rec.detail["stalled_during"] = rec.clock.current
-        rec.detail["failed_step"] = "connectWebSocket"
-        rec.detail["sdk_message"] = message
+            detail["stalled_during"] = rec.clock.current
+        detail["failed_step"] = "connectWebSocket"
+        detail["sdk_message"] = message
         return rec.result(connect.outcome, message)
     if not ctx.options.inscription:
         steps.append({"step": "start-inscription", "skipped": "--no-inscription"})
@@ -514,14 +552,14 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         }
     )
     if not ack.get("success"):
-        rec.detail["failed_step"] = "start-inscription"
-        rec.detail["sdk_message"] = ack.get("error") or "no ack"
+        detail["failed_step"] = "start-inscription"
+        detail["sdk_message"] = ack.get("error") or "no ack"
         return rec.result(
             Outcome.HTTP_ERROR if ack else Outcome.TIMEOUT,
-            f"start-inscription: {rec.detail['sdk_message']}",
+            f"start-inscription: {detail['sdk_message']}",
         )
     if "inscription-progress" not in connect.events:
-        rec.detail["failed_step"] = "inscription-progress"
+        detail["failed_step"] = "inscription-progress"
         return rec.result(Outcome.TIMEOUT, "ack received, but no inscription-progress event")
     return rec.result(Outcome.OK)
 
@@ -536,7 +574,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 async def connect_stats(ctx: ProbeContext, rec: Recorder, *, transport: str) -> ProbeResult:
     """Repeat the valid-key connect; exponential backoff between failed attempts."""
-    attempts: list[dict[str, Any]] = []
+    attempts: list[ConnectRun] = []
     failures = 0
     auth = _auth(ctx, "valid")
     for i in range(ctx.options.attempts):
@@ -554,17 +592,19 @@ async def connect_stats(ctx: ProbeContext, rec: Recorder, *, transport: str) -> 
         if a["backend"]:
             slot = by_backend.setdefault(a["backend"], {"ok": 0, "failed": 0})
             slot["ok" if a["outcome"] == "ok" else "failed"] += 1
-    rec.detail.update(
-        transport=transport,
-        attempts=len(attempts),
-        successes=len(ok),
-        success_rate=len(ok) / len(attempts),
-        p50_ms=percentile(latencies, 50),
-        p95_ms=percentile(latencies, 95),
-        max_ms=latencies[-1] if latencies else None,
-        outcomes=counts,
-        by_backend=by_backend,
-        runs=attempts,
+    rec.detail_as(ConnectStatsDetail).update(
+        {
+            "transport": transport,
+            "attempts": len(attempts),
+            "successes": len(ok),
+            "success_rate": len(ok) / len(attempts),
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
+            "max_ms": latencies[-1] if latencies else None,
+            "outcomes": counts,
+            "by_backend": by_backend,
+            "runs": attempts,
+        }
     )
     if len(ok) == len(attempts):
         return rec.result(Outcome.OK)

@@ -1,10 +1,13 @@
-"""WebSocket-level probes over raw streams, driven by the sans-I/O ``protocol`` core.
+"""WebSocket-level probes over raw streams, driven by the sans-I/O ``session`` client.
 
 * ``websocket_plain``: what wscat does — an RFC 6455 handshake to the URL as given and to
   ``/socket.io/?EIO=4&transport=websocket``; it validates the accept key and reads the first
   frame, because an Engine.IO server speaks first with its OPEN packet ``0{...}``.
-* ``engineio_upgrade``: a polling session, then its upgrade to WebSocket with ``2probe`` /
-  ``3probe`` / ``5``; tells "upgrade works" from "stuck in polling".
+* ``engineio_upgrade``: a polling session, then its upgrade to WebSocket (probe, its answer,
+  upgrade) as socket.io-client does it; tells "upgrade works" from "stuck in polling".
+
+What is sent, and whether what came back is in order, is :class:`~kiloscribe_lab.session.SioClient`'s
+business; these functions only move bytes and record evidence.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import os
 from dataclasses import dataclass
 
 from kiloscribe_lab import protocol
+from kiloscribe_lab.details import EngineioOpenJson, EngineioUpgradeDetail, WebsocketPlainDetail
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.errors import ProtocolError
-from kiloscribe_lab.names import Outcome
+from kiloscribe_lab.names import BackendHeader, Outcome, Transport
 from kiloscribe_lab.outcomes import outcome_for_status, upgrade_refusal
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
@@ -28,14 +32,13 @@ from kiloscribe_lab.probes.wire import (
     snippet,
 )
 from kiloscribe_lab.results import ProbeResult
-
-SOCKETIO_WS_PATH = "/socket.io/?EIO=4&transport=websocket"
-POLLING_PATH = "/socket.io/?EIO=4&transport=polling"
+from kiloscribe_lab.session import EioState, Opened, ProbeAnswered, Send, SioClient, first
 
 
 @dataclass
 class OpenedSocket:
     stream: Stream
+    key: str
     head: protocol.ResponseHead
     check: protocol.UpgradeCheck
     buffer: bytes
@@ -57,7 +60,7 @@ async def websocket_handshake(endpoint: Endpoint, ctx: ProbeContext, rec: Record
     except BaseException:
         stream.abort()
         raise
-    return OpenedSocket(stream, head, protocol.check_upgrade_response(head, key), rest)
+    return OpenedSocket(stream, key, head, protocol.check_upgrade_response(head, key), rest)
 
 
 async def read_frame(sock: OpenedSocket, rec: Recorder) -> protocol.Frame:
@@ -74,8 +77,19 @@ async def read_frame(sock: OpenedSocket, rec: Recorder) -> protocol.Frame:
         sock.buffer += chunk
 
 
-async def send_text(sock: OpenedSocket, text: str) -> None:
-    await sock.stream.send(protocol.encode_frame(protocol.Opcode.TEXT, text.encode(), os.urandom(4)))
+def client_frames(send: Send) -> bytes:
+    """What the session asked to send on a WebSocket, as masked client frames."""
+    frames = []
+    for message in send.websocket_messages():
+        if isinstance(message, str):
+            frames.append(protocol.encode_frame(protocol.Opcode.TEXT, message.encode(), os.urandom(4)))
+        else:
+            frames.append(protocol.encode_frame(protocol.Opcode.BINARY, message, os.urandom(4)))
+    return b"".join(frames)
+
+
+async def send_packets(sock: OpenedSocket, send: Send) -> None:
+    await sock.stream.send(client_frames(send))
 
 
 async def close_politely(sock: OpenedSocket) -> None:
@@ -84,45 +98,53 @@ async def close_politely(sock: OpenedSocket) -> None:
     )
 
 
+def _status_line(head: protocol.ResponseHead) -> str:
+    return f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip()
+
+
 async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bool) -> ProbeResult:
-    endpoint = ctx.endpoint.with_path(SOCKETIO_WS_PATH) if socketio_path else ctx.endpoint
-    rec.detail["url"] = endpoint.url
-    rec.detail["command"] = f"wscat -c {endpoint.url.replace('https://', 'wss://', 1)}"
+    # Either way the question is a WebSocket-first client's: is the first frame an Engine.IO OPEN?
+    client = SioClient(Transport.WEBSOCKET)
+    endpoint = ctx.endpoint.with_path(client.handshake_target()) if socketio_path else ctx.endpoint
+    detail = rec.detail_as(WebsocketPlainDetail)
+    detail["url"] = endpoint.url
+    detail["command"] = f"wscat -c {endpoint.url.replace('https://', 'wss://', 1)}"
     sock = await websocket_handshake(endpoint, ctx, rec)
     try:
         head = sock.head
         rec.status = head.status
         rec.headers = evidence_headers(head.headers)
-        rec.detail["status_line"] = f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip()
-        rec.detail["upgrade"] = sock.check.reason
+        detail["status_line"] = _status_line(head)
+        detail["upgrade"] = sock.check.reason
+        client.receive_websocket_response(head, sock.key, sock.buffer)
         if not sock.check.accepted:
             if head.status == 101:
                 return rec.result(Outcome.MALFORMED, sock.check.reason)
-            rec.detail["body"] = snippet(sock.buffer)
+            detail["body"] = snippet(sock.buffer)
             outcome = upgrade_refusal(head.status, sock.buffer, engineio_path=socketio_path)
             # wscat's own words for it, so the reader recognises the seed's error
             return rec.result(outcome, f"Unexpected server response: {head.status}")
         frame = await read_frame(sock, rec)
-        rec.detail["first_frame_opcode"] = frame.opcode.name
+        detail["first_frame_opcode"] = frame.opcode.name
         if frame.opcode is protocol.Opcode.TEXT:
             text = frame.text()
-            rec.detail["first_frame"] = snippet(text.encode())
+            detail["first_frame"] = snippet(text.encode())
             try:
-                opened = protocol.parse_open(protocol.decode_eio_packet(text))
+                opened = first(client.receive_text(text), Opened)
             except ProtocolError:
-                rec.detail["engineio_open"] = None
-            else:
-                rec.detail["engineio_open"] = _open_json(opened)
+                opened = None
+            detail["engineio_open"] = None if opened is None else _open_json(opened.open)
         elif frame.opcode is protocol.Opcode.CLOSE:
             code, reason = protocol.parse_close_payload(frame.payload)
-            rec.detail["close"] = {"code": code, "reason": reason}
+            client.receive_close(code, reason)
+            detail["close"] = {"code": code, "reason": reason}
         await close_politely(sock)
         return rec.result(Outcome.OK)
     finally:
         sock.stream.abort()
 
 
-def _open_json(opened: protocol.EioOpen) -> dict[str, object]:
+def _open_json(opened: protocol.EioOpen) -> EngineioOpenJson:
     return {
         "sid": opened.sid,
         "upgrades": list(opened.upgrades),
@@ -134,8 +156,10 @@ def _open_json(opened: protocol.EioOpen) -> dict[str, object]:
 
 async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     """Open a polling session, then upgrade it as a real client does."""
-    polling = ctx.endpoint.with_path(POLLING_PATH)
-    rec.detail["command"] = f"curl '{polling.url}'  # then upgrade with the sid"
+    client = SioClient(Transport.POLLING)
+    polling = ctx.endpoint.with_path(client.handshake_target())
+    detail = rec.detail_as(EngineioUpgradeDetail)
+    detail["command"] = f"curl '{polling.url}'  # then upgrade with the sid"
     stream = await open_stream(
         polling, ctx.network, rec.clock, ca_bundle=ctx.options.ca_bundle, alpn=("http/1.1",)
     )
@@ -146,49 +170,58 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         stream.abort()
     rec.status = response.status
     rec.headers = evidence_headers(response.headers)
-    result = protocol.classify_handshake(response.status, response.body, response.get("content-type"))
-    if not isinstance(result, protocol.EioV4Handshake):
-        rec.detail["polling"] = response.status_line
-        rec.detail["body"] = snippet(response.body)
+    events = client.receive_handshake(response.status, response.body, response.get("content-type"))
+    opened = first(events, Opened)
+    if opened is None:  # HandshakeFailed: a v3 server, an Engine.IO refusal, not Engine.IO
+        detail["polling"] = response.status_line
+        detail["body"] = snippet(response.body)
         outcome = outcome_for_status(response.status)
         return rec.result(
             outcome if not outcome.ok else Outcome.PROTOCOL_MISMATCH,
             f"no Engine.IO v4 session to upgrade ({response.status_line})",
         )
-    opened = result.open
-    rec.detail["polling_backend"] = response.get("x-lab-backend")
-    rec.detail["upgrades_offered"] = list(opened.upgrades)
-    if "websocket" not in opened.upgrades:
-        rec.detail["stuck_in_polling"] = True
+    detail["polling_backend"] = response.get(BackendHeader.LAB)
+    detail["upgrades_offered"] = list(opened.open.upgrades)
+    if "websocket" not in opened.open.upgrades:
+        detail["stuck_in_polling"] = True
         return rec.result(Outcome.BLOCKED, "the server offers no WebSocket upgrade")
+    if client.state is not EioState.OPEN:
+        return rec.result(Outcome.MALFORMED, "the server closed the session in its handshake answer")
 
-    ws_endpoint = ctx.endpoint.with_path(f"{SOCKETIO_WS_PATH}&sid={opened.sid}")
+    ws_endpoint = ctx.endpoint.with_path(client.begin_upgrade())
     sock = await websocket_handshake(ws_endpoint, ctx, rec)
     try:
         head = sock.head
         rec.status = head.status
         rec.headers = evidence_headers(head.headers)
-        rec.detail["websocket"] = f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip()
-        rec.detail["websocket_backend"] = head.get("x-lab-backend")
+        detail["websocket"] = _status_line(head)
+        detail["websocket_backend"] = head.get(BackendHeader.LAB)
+        client.receive_websocket_response(head, sock.key, sock.buffer)
         if not sock.check.accepted:
-            rec.detail["stuck_in_polling"] = True
-            rec.detail["body"] = snippet(sock.buffer)
+            detail["stuck_in_polling"] = True
+            detail["body"] = snippet(sock.buffer)
             if head.status == 101:
                 return rec.result(Outcome.MALFORMED, sock.check.reason)
             outcome = upgrade_refusal(head.status, sock.buffer, engineio_path=True)
             if outcome is Outcome.BLOCKED:
                 outcome = await _control_upgrade(ctx, rec)
-            return rec.result(outcome, f"upgrade refused: {rec.detail['websocket']}")
-        await send_text(sock, "2probe")
+            return rec.result(outcome, f"upgrade refused: {detail['websocket']}")
+        await send_packets(sock, client.probe())
         frame = await read_frame(sock, rec)
         answer = frame.text() if frame.opcode is protocol.Opcode.TEXT else frame.opcode.name
-        rec.detail["probe_answer"] = snippet(answer.encode())
-        if answer != "3probe":
-            rec.detail["stuck_in_polling"] = True
+        detail["probe_answer"] = snippet(answer.encode())
+        answered = None
+        if frame.fin and frame.opcode is not protocol.Opcode.CONTINUATION:
+            try:
+                answered = first(client.receive_frame(frame), ProbeAnswered)
+            except ProtocolError:
+                answered = None
+        if answered is None:
+            detail["stuck_in_polling"] = True
             return rec.result(Outcome.MALFORMED, f"expected 3probe, got {answer!r}")
-        await send_text(sock, "5")
+        await send_packets(sock, client.upgrade())
         await close_politely(sock)
-        rec.detail["stuck_in_polling"] = False
+        detail["stuck_in_polling"] = False
         return rec.result(Outcome.OK)
     finally:
         sock.stream.abort()
@@ -202,9 +235,10 @@ async def _control_upgrade(ctx: ProbeContext, rec: Recorder) -> Outcome:
     WebSocket without a sid tells them apart: 101 means WebSocket passes and the session
     was unknown where the upgrade landed.
     """
-    control = await websocket_handshake(ctx.endpoint.with_path(SOCKETIO_WS_PATH), ctx, rec)
+    path = SioClient(Transport.WEBSOCKET).handshake_target()
+    control = await websocket_handshake(ctx.endpoint.with_path(path), ctx, rec)
     control.stream.abort()
-    rec.detail["control_websocket"] = control.check.reason
+    rec.detail_as(EngineioUpgradeDetail)["control_websocket"] = control.check.reason
     if control.check.accepted:
         return Outcome.SESSION_UNKNOWN
     return upgrade_refusal(control.head.status, control.buffer, engineio_path=True)

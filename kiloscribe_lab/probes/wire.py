@@ -220,10 +220,10 @@ async def open_stream(
     alpn: Sequence[str] = ("http/1.1",),
 ) -> Stream:
     """Connect to ``endpoint`` as ``network`` says, timing dns, connect and tls."""
-    via_proxy = network.proxy is not None
-    if via_proxy:
-        assert network.proxy is not None
-        proxy_host, proxy_port = parse_proxy(network.proxy)
+    proxy = network.proxy
+    via_proxy = proxy is not None
+    if proxy is not None:
+        proxy_host, proxy_port = parse_proxy(proxy)
         address = await _resolve(proxy_host, proxy_port, clock)
         port = proxy_port
     else:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from kiloscribe_lab.details import DETAIL_SHAPES, shape_problems
 from kiloscribe_lab.names import Outcome, ProbeName
 from kiloscribe_lab.results import ProbeResult
 from tests.integration.conftest import InvestigationGetter
@@ -28,6 +31,14 @@ def test_every_result_is_bounded_and_well_formed(investigation: InvestigationGet
             for phase in ("dns", "connect", "tls", "first_byte", "handshake"):
                 value = getattr(r.timings, phase)
                 assert value is None or value > 0, (r.ref, phase, value)
+
+
+def test_every_detail_fits_the_shape_its_probe_declares(investigation: InvestigationGetter) -> None:
+    for scenario in ("healthy", "incident", "edge-blocks-websocket", "cookie-sticky", "slow-backend"):
+        for r in investigation(scenario):
+            # read back as a reader of the JSON record would see it
+            detail = json.loads(json.dumps(dict(r.detail)))
+            assert shape_problems(detail, DETAIL_SHAPES[ProbeName(r.probe)], r.ref) == []
 
 
 def test_backends_root_answers_308_with_its_location(investigation: InvestigationGetter) -> None:

@@ -20,7 +20,6 @@ from kiloscribe_lab.endpoints import parse_endpoint
 from kiloscribe_lab.errors import ProtocolError
 from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.networks import NetworkProfile
-from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes import wire
 from kiloscribe_lab.probes.wire import (
     Clock,
@@ -44,7 +43,7 @@ def test_base_headers_add_the_network_headers_lowercased() -> None:
     assert ("x-corp-tag", "1") in headers
 
 
-# --- classify_exception / outcome_for_status --------------------------------------------
+# --- classify_exception -----------------------------------------------------------------
 
 
 def _cert_error() -> ssl.SSLCertVerificationError:
@@ -100,33 +99,6 @@ def test_classify_exception_ssl_errors_without_reason_attributes(exc: ssl.SSLErr
 @pytest.mark.parametrize("exc", [ValueError("a bug"), KeyError("x"), RuntimeError(), KeyboardInterrupt()])
 def test_classify_exception_leaves_bugs_alone(exc: BaseException) -> None:
     assert classify_exception(exc) is None
-
-
-@pytest.mark.parametrize(
-    ("status", "outcome"),
-    [
-        (101, Outcome.OK),
-        (200, Outcome.OK),
-        (204, Outcome.OK),
-        (299, Outcome.OK),
-        (301, Outcome.REDIRECT),
-        (308, Outcome.REDIRECT),
-        (399, Outcome.REDIRECT),
-        (400, Outcome.HTTP_ERROR),
-        (401, Outcome.HTTP_ERROR),
-        (403, Outcome.HTTP_ERROR),
-        (404, Outcome.HTTP_ERROR),
-        (426, Outcome.HTTP_ERROR),
-        (500, Outcome.HTTP_ERROR),
-        (501, Outcome.HTTP_ERROR),
-        (502, Outcome.UPSTREAM_ERROR),
-        (503, Outcome.UPSTREAM_ERROR),
-        (504, Outcome.UPSTREAM_ERROR),
-        (505, Outcome.HTTP_ERROR),
-    ],
-)
-def test_outcome_for_status(status: int, outcome: Outcome) -> None:
-    assert outcome_for_status(status) is outcome
 
 
 # --- evidence_headers / snippet -------------------------------------------------------------
