@@ -17,9 +17,11 @@ from typing import TypeVar
 __all__ = [
     "BACKEND_HEADERS",
     "BackendHeader",
+    "ContractEvent",
     "CookieMode",
     "Credential",
     "FindingId",
+    "FlowStep",
     "HttpVersion",
     "NetworkName",
     "Outcome",
@@ -143,6 +145,24 @@ class SdkStep(enum.StrEnum):
     DETECT = "detect"
     DISCOVER = "discover"
     START_INSCRIPTION = "start-inscription"
+
+
+class FlowStep(enum.StrEnum):
+    """``sdk_flow``'s steps, in the SDK's own words (its ``failed_step``)."""
+
+    DETECT = "detectBestConnection"
+    CONNECT = "connectWebSocket"
+    START_INSCRIPTION = "start-inscription"
+    PROGRESS = "inscription-progress"
+
+
+class ContractEvent(enum.StrEnum):
+    """The Socket.IO events of the Kiloscribe contract (kiloscribe-contract.md)."""
+
+    START_INSCRIPTION = "start-inscription"  # client -> server, with an ack
+    PROGRESS = "inscription-progress"
+    COMPLETE = "inscription-complete"
+    ERROR = "inscription-error"
 
 
 def connect_variant(transport: Transport, credential: Credential) -> str:

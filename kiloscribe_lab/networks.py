@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.errors import ConfigError
+from kiloscribe_lab.names import NetworkName, Transport
 
-TRANSPORTS = ("websocket", "polling")
+TRANSPORTS: tuple[Transport, ...] = (Transport.WEBSOCKET, Transport.POLLING)  # socket.io-client's order
 
 
 @dataclass(frozen=True, slots=True)
 class NetworkProfile:
-    name: str = "direct"
-    transports: tuple[str, ...] = TRANSPORTS
+    name: str = NetworkName.DIRECT
+    transports: tuple[Transport, ...] = TRANSPORTS
     proxy: str | None = None  # http://host:port of an HTTP CONNECT proxy
     headers: Mapping[str, str] = field(default_factory=dict)
     ca_bundle: Path | None = None
@@ -32,13 +33,13 @@ class NetworkProfile:
     def pinned_address(self, host: str, port: int) -> str | None:
         return self.resolve.get(f"{host}:{port}")
 
-    def allows(self, transport: str) -> bool:
+    def allows(self, transport: Transport) -> bool:
         return transport in self.transports
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "transports": list(self.transports),
+            "transports": [str(t) for t in self.transports],
             "proxy": self.proxy,
             "headers": sorted(self.headers),  # names only: values may carry credentials
             "ca_bundle": None if self.ca_bundle is None else str(self.ca_bundle),
@@ -63,14 +64,16 @@ def parse_proxy(url: str) -> tuple[str, int]:
 
 def profile_from_mapping(name: str, data: Mapping[str, Any]) -> NetworkProfile:
     """Build a profile from a TOML table; every error names the profile and the key."""
-    known = {"transports", "proxy", "headers", "ca_bundle", "resolve"}
-    unknown = set(data) - known
+    keys = {"transports", "proxy", "headers", "ca_bundle", "resolve"}
+    unknown = set(data) - keys
     if unknown:
         raise ConfigError(f"network {name!r}: unknown keys {sorted(unknown)}")
     raw_transports = data.get("transports", TRANSPORTS)
-    transports = tuple(raw_transports) if isinstance(raw_transports, list | tuple) else ()
-    if not transports or any(t not in TRANSPORTS for t in transports):
-        raise ConfigError(f"network {name!r}: transports must be a non-empty subset of {TRANSPORTS}")
+    listed = tuple(raw_transports) if isinstance(raw_transports, list | tuple) else ()
+    if not listed or any(t not in TRANSPORTS for t in listed):
+        known = ", ".join(TRANSPORTS)
+        raise ConfigError(f"network {name!r}: transports must be a non-empty list of {known}")
+    transports = tuple(Transport(t) for t in listed)
     proxy = data.get("proxy")
     if proxy is not None:
         if not isinstance(proxy, str):

@@ -20,6 +20,7 @@ from functools import cached_property
 
 from kiloscribe_lab.names import (
     Credential,
+    FlowStep,
     Outcome,
     PlainPath,
     ProbeName,
@@ -180,7 +181,7 @@ def _sane(r: ProbeResult) -> ProbeResult:
 
 
 # sdk_flow's steps after its Socket.IO connect: a failure there is the application's answer.
-_AFTER_CONNECT = {"start-inscription", "inscription-progress"}
+_AFTER_CONNECT = {FlowStep.START_INSCRIPTION, FlowStep.PROGRESS}
 
 
 # --- evidence and health -------------------------------------------------------------------

@@ -40,6 +40,7 @@ import uvicorn
 
 from kiloscribe_lab.lab.backend_config import BACKEND_HEADER, HEALTH_PATH, BackendConfig, load_backend_config
 from kiloscribe_lab.lab.scenarios import BackendState
+from kiloscribe_lab.names import ContractEvent
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -136,7 +137,7 @@ def build_socketio(config: BackendConfig, store: InscriptionStore) -> socketio.A
         if not key_matches(config, api_key):
             raise socketio.exceptions.ConnectionRefusedError(INVALID_KEY_MESSAGE)
 
-    @sio.on("start-inscription")  # type: ignore[untyped-decorator]
+    @sio.on(ContractEvent.START_INSCRIPTION)  # type: ignore[untyped-decorator]
     async def start_inscription(sid: str, data: Any = None) -> dict[str, Any]:
         error = validate_inscription_request(data)
         if error is not None:
@@ -160,7 +161,7 @@ async def _emit_progress(sio: socketio.AsyncServer, sid: str, job: dict[str, Any
         await asyncio.sleep(PROGRESS_INTERVAL_S)
         status = "completed" if progress == 100 else "processing"
         await sio.emit(
-            "inscription-progress",
+            ContractEvent.PROGRESS,
             {
                 "jobId": job["jobId"],
                 "status": status,
@@ -169,7 +170,7 @@ async def _emit_progress(sio: socketio.AsyncServer, sid: str, job: dict[str, Any
             },
             to=sid,
         )
-    await sio.emit("inscription-complete", {"topicId": job["topic_id"]}, to=sid)
+    await sio.emit(ContractEvent.COMPLETE, {"topicId": job["topic_id"]}, to=sid)
 
 
 async def _read_body(receive: Receive, limit: int = 8 * 1024 * 1024) -> bytes:

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 from kiloscribe_lab.endpoints import Endpoint, parse_endpoint, parse_target
 from kiloscribe_lab.errors import UsageError
-from kiloscribe_lab.names import ProbeName
+from kiloscribe_lab.names import (
+    CookieMode,
+    Credential,
+    HttpVersion,
+    PlainPath,
+    ProbeName,
+    Transport,
+    connect_variant,
+)
 from kiloscribe_lab.probes.base import (
     ProbeBody,
     ProbeContext,
@@ -45,7 +53,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class ProbeSpec:
-    probe: str
+    probe: ProbeName
     variant: str
     body: ProbeBody
     deadline_s: float
@@ -56,43 +64,49 @@ def suite(options: ProbeOptions, *, tls: bool = True) -> list[ProbeSpec]:
     over TLS, so a plain-HTTP target gets no h2 probe (as curl would not speak h2 there)."""
     t = options.timeout_s
     specs = [
-        ProbeSpec(ProbeName.HTTP_UPGRADE, "http1.1", http_upgrade_h1, t),
-        *([ProbeSpec(ProbeName.HTTP_UPGRADE, "h2", http_upgrade_h2, t)] if tls else []),
+        ProbeSpec(ProbeName.HTTP_UPGRADE, HttpVersion.HTTP1, http_upgrade_h1, t),
+        *([ProbeSpec(ProbeName.HTTP_UPGRADE, HttpVersion.H2, http_upgrade_h2, t)] if tls else []),
         ProbeSpec(
             ProbeName.WEBSOCKET_PLAIN,
-            "as-given",
+            PlainPath.AS_GIVEN,
             functools.partial(websocket_plain, socketio_path=False),
             t,
         ),
         ProbeSpec(
             ProbeName.WEBSOCKET_PLAIN,
-            "socket.io",
+            PlainPath.SOCKETIO,
             functools.partial(websocket_plain, socketio_path=True),
             t,
         ),
         ProbeSpec(ProbeName.ENGINEIO_HANDSHAKE, "", engineio_handshake, t),
         ProbeSpec(ProbeName.ENGINEIO_UPGRADE, "", engineio_upgrade, t),
     ]
-    credentials = ["valid", "invalid", "none"] if options.api_key_env else ["invalid", "none"]
+    credentials = list(Credential) if options.api_key_env else [Credential.INVALID, Credential.NONE]
     for transport in options.network.transports:
         for credential in credentials:
             specs.append(
                 ProbeSpec(
                     ProbeName.SOCKETIO_CONNECT,
-                    f"{transport}:{credential}",
+                    connect_variant(transport, credential),
                     functools.partial(socketio_connect, transport=transport, credential=credential),
                     t,
                 )
             )
     specs += [
         ProbeSpec(
-            ProbeName.STICKY_SESSION, "cookies", functools.partial(sticky_session, keep_cookies=True), t
+            ProbeName.STICKY_SESSION,
+            CookieMode.COOKIES,
+            functools.partial(sticky_session, keep_cookies=True),
+            t,
         ),
         ProbeSpec(
-            ProbeName.STICKY_SESSION, "no-cookies", functools.partial(sticky_session, keep_cookies=False), t
+            ProbeName.STICKY_SESSION,
+            CookieMode.NO_COOKIES,
+            functools.partial(sticky_session, keep_cookies=False),
+            t,
         ),
     ]
-    if options.api_key_env and options.network.allows("websocket"):
+    if options.api_key_env and options.network.allows(Transport.WEBSOCKET):
         specs.append(ProbeSpec(ProbeName.SDK_FLOW, "", sdk_flow, t))
     if options.attempts > 1 and options.api_key_env:
         # Attempts run one after another, with backoff between failures.

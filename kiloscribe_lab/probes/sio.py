@@ -40,7 +40,7 @@ from kiloscribe_lab.details import (
     SioAttemptDetail,
     SocketioConnectDetail,
 )
-from kiloscribe_lab.names import BACKEND_HEADERS, Outcome
+from kiloscribe_lab.names import BACKEND_HEADERS, ContractEvent, Credential, FlowStep, Outcome, Transport
 from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
@@ -301,18 +301,18 @@ async def attempt(
             # a Socket.IO server, and must not read as one.
             refused.set_result((data, getattr(client.eio, "state", None) == "connected"))
 
-    @client.on("inscription-progress")  # type: ignore[untyped-decorator]
+    @client.on(ContractEvent.PROGRESS)  # type: ignore[untyped-decorator]
     async def on_progress(data: Any) -> None:
-        events.append("inscription-progress")
+        events.append(ContractEvent.PROGRESS)
 
-    @client.on("inscription-complete")  # type: ignore[untyped-decorator]
+    @client.on(ContractEvent.COMPLETE)  # type: ignore[untyped-decorator]
     async def on_complete(data: Any) -> None:
-        events.append("inscription-complete")
+        events.append(ContractEvent.COMPLETE)
         complete.set()
 
-    @client.on("inscription-error")  # type: ignore[untyped-decorator]
+    @client.on(ContractEvent.ERROR)  # type: ignore[untyped-decorator]
     async def on_error(data: Any) -> None:
-        events.append("inscription-error")
+        events.append(ContractEvent.ERROR)
         complete.set()
 
     url = ctx.endpoint.origin
@@ -354,9 +354,9 @@ async def attempt(
                 # Only a handshake that happened has a duration (DESIGN: else null).
                 result.handshake_ms = elapsed_ms
             if result.outcome is Outcome.OK and start_inscription:
-                rec.clock.current = "start-inscription"
+                rec.clock.current = ContractEvent.START_INSCRIPTION
                 result.ack = await client.call(
-                    "start-inscription", INSCRIPTION_PROBE_REQUEST, timeout=budget_s
+                    ContractEvent.START_INSCRIPTION, INSCRIPTION_PROBE_REQUEST, timeout=budget_s
                 )
                 if isinstance(result.ack, dict) and result.ack.get("success"):
                     # Progress is evidence enough; a real job may take minutes to complete.
@@ -461,16 +461,16 @@ def _fill(rec: Recorder, res: SioAttempt) -> None:
         detail["server_message"] = res.server_message
 
 
-def _auth(ctx: ProbeContext, credential: str) -> dict[str, Any] | None:
-    if credential == "none":
+def _auth(ctx: ProbeContext, credential: Credential) -> dict[str, Any] | None:
+    if credential is Credential.NONE:
         return None
-    if credential == "invalid":
+    if credential is Credential.INVALID:
         return {"apiKey": INVALID_KEY}
     return {"apiKey": ctx.api_key()}
 
 
 async def socketio_connect(
-    ctx: ProbeContext, rec: Recorder, *, transport: str, credential: str
+    ctx: ProbeContext, rec: Recorder, *, transport: Transport, credential: Credential
 ) -> ProbeResult:
     detail = rec.detail_as(SocketioConnectDetail)
     detail["credential"] = credential
@@ -498,7 +498,7 @@ def sdk_message(res: SioAttempt) -> str | None:
 async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     """The SDK's connection sequence; stops at the first failing step and says why."""
     deadline = time.monotonic() + inner_budget(ctx.timeout_s)
-    auth = _auth(ctx, "valid")
+    auth = _auth(ctx, Credential.VALID)
     steps: list[SdkStepJson] = []
     detail = rec.detail_as(SdkFlowDetail)
     detail["steps"] = steps
@@ -509,7 +509,7 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     detect = await attempt(ctx, rec, transports=["websocket"], auth=auth, budget_s=budget(SDK_DETECT_S))
     steps.append(
         {
-            "step": "detectBestConnection",
+            "step": FlowStep.DETECT,
             "sdk_timer_s": SDK_DETECT_S,
             "outcome": detect.outcome.value,
             "result": "websocket" if detect.outcome is Outcome.OK else "http",
@@ -527,7 +527,7 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     message = sdk_message(connect)
     steps.append(
         {
-            "step": "connectWebSocket",
+            "step": FlowStep.CONNECT,
             "sdk_timer_s": SDK_CONNECT_S,
             "outcome": connect.outcome.value,
             "sdk_message": message,
@@ -536,30 +536,30 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     if connect.outcome is not Outcome.OK:
         if connect.outcome is Outcome.TIMEOUT:
             detail["stalled_during"] = rec.clock.current
-        detail["failed_step"] = "connectWebSocket"
+        detail["failed_step"] = FlowStep.CONNECT
         detail["sdk_message"] = message
         return rec.result(connect.outcome, message)
     if not ctx.options.inscription:
-        steps.append({"step": "start-inscription", "skipped": "--no-inscription"})
+        steps.append({"step": FlowStep.START_INSCRIPTION, "skipped": "--no-inscription"})
         return rec.result(Outcome.OK)
     ack = connect.ack if isinstance(connect.ack, dict) else {}
     steps.append(
         {
-            "step": "start-inscription",
+            "step": FlowStep.START_INSCRIPTION,
             "ack_success": ack.get("success"),
             "ack_error": ack.get("error"),
             "events": connect.events,
         }
     )
     if not ack.get("success"):
-        detail["failed_step"] = "start-inscription"
+        detail["failed_step"] = FlowStep.START_INSCRIPTION
         detail["sdk_message"] = ack.get("error") or "no ack"
         return rec.result(
             Outcome.HTTP_ERROR if ack else Outcome.TIMEOUT,
             f"start-inscription: {detail['sdk_message']}",
         )
-    if "inscription-progress" not in connect.events:
-        detail["failed_step"] = "inscription-progress"
+    if ContractEvent.PROGRESS not in connect.events:
+        detail["failed_step"] = FlowStep.PROGRESS
         return rec.result(Outcome.TIMEOUT, "ack received, but no inscription-progress event")
     return rec.result(Outcome.OK)
 
@@ -572,11 +572,11 @@ def percentile(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-async def connect_stats(ctx: ProbeContext, rec: Recorder, *, transport: str) -> ProbeResult:
+async def connect_stats(ctx: ProbeContext, rec: Recorder, *, transport: Transport) -> ProbeResult:
     """Repeat the valid-key connect; exponential backoff between failed attempts."""
     attempts: list[ConnectRun] = []
     failures = 0
-    auth = _auth(ctx, "valid")
+    auth = _auth(ctx, Credential.VALID)
     for i in range(ctx.options.attempts):
         if i and failures:
             await asyncio.sleep(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (failures - 1)))

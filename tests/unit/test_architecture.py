@@ -65,11 +65,8 @@ EDGES: dict[str, tuple[str, ...]] = {
     "probes": (),
     "lab": (),
     "sdk": (),
-    "report": ("probes", "lab", "sdk", "report_sections", "papermill_worker", "notebook", "vantage"),
-    "report_sections": ("report",),
-    "papermill_worker": (),
-    "vantage": ("probes", "lab", "report"),
-    "notebook": ("probes", "lab", "report", "report_sections", "sdk", "output"),
+    "report": ("probes", "lab", "sdk", "notebook"),
+    "notebook": ("probes", "lab", "report", "sdk", "output"),
     "output": ("probes", "report"),
     "cli": ("*",),
 }
