@@ -11,10 +11,28 @@ MITM_VENV  := $(VENV)/tools/mitmproxy
 MITM_STAMP := $(MITM_VENV)/.installed-$(MITMPROXY_VERSION)
 LAB_DIR ?= .lab
 SCENARIO ?= incident
+# Debian packages the lab and the tests run: nginx and HAProxy (the lab's other balancers) and
+# Chromium (the report's browser test). `make setup` installs the missing ones when it runs as
+# root (as CI does); otherwise it prints the one command to run. Tests never skip without them.
+SYSTEM_PACKAGES := nginx-light haproxy chromium
+SYSTEM_COMMANDS := nginx haproxy chromium
 
-.PHONY: setup test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench fixtures scenario-table clean
+.PHONY: setup system-packages test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench fixtures scenario-table clean
 
-setup: $(STAMP) $(MITM_STAMP)
+setup: $(STAMP) $(MITM_STAMP) system-packages
+
+system-packages:
+	@missing=""; for c in $(SYSTEM_COMMANDS); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $(SYSTEM_PACKAGES) (missing:$$missing)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }; \
+	else \
+	  echo "missing:$$missing. Install them with: sudo apt-get install $(SYSTEM_PACKAGES)"; \
+	fi
 
 # Re-install only when the project's metadata changed: `make setup` is a no-op otherwise.
 $(STAMP): pyproject.toml
