@@ -32,7 +32,7 @@ from kiloscribe_lab.errors import (
     UsageError,
 )
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS
+from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, BackendKind
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,12 +51,12 @@ def _lab_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
-    info = fleet.up(_lab_dir(args), args.scenario)
+    info = fleet.up(_lab_dir(args), args.scenario, backend=args.backend)
     if args.json:
         _print_json(info.to_json())
         return EXIT_OK
     data = info.to_json()
-    print(f"lab up: scenario {info.scenario} in {info.lab_dir}")
+    print(f"lab up: scenario {info.scenario} in {info.lab_dir} ({info.backend} backends)")
     print(f"  edge (CDN)     {data['edge']}")
     print(f"  load balancer  {data['lb']}")
     for backend in data["backends"]:
@@ -420,6 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = lab_sub.add_parser("up", help="start the lab and wait until every endpoint answers")
     up.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=sorted(SCENARIOS))
+    up.add_argument(
+        "--backend",
+        choices=[str(k) for k in BackendKind],
+        help="the backends' Socket.IO server: python (python-socketio) or node (socket.io 4.8, "
+        "installed with npm on first use); default: the scenario's, else python",
+    )
     up.add_argument("--dir", help=dir_help)
     up.add_argument("--json", action="store_true", help="print one JSON object")
     up.set_defaults(func=cmd_lab_up)

@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kiloscribe_lab.errors import LabStartError, LabStateError
-from kiloscribe_lab.lab import backend_config, caddyfile, health, lab_networks, ports, procs
+from kiloscribe_lab.lab import backend_config, caddyfile, health, lab_networks, node_backend, ports, procs
 from kiloscribe_lab.lab.health import PROXIES, READY_TIMEOUT_S
 from kiloscribe_lab.lab.keys import API_KEY_ENV, KEY_FILE, lab_environment, read_env_file, resolve_api_key
 from kiloscribe_lab.lab.lab_networks import MobileLink
 from kiloscribe_lab.lab.ports import HOLDER
-from kiloscribe_lab.lab.scenarios import BACKENDS, DEFAULT_SCENARIO, get_scenario
+from kiloscribe_lab.lab.scenarios import BACKENDS, DEFAULT_SCENARIO, BackendKind, backend_kind, get_scenario
 from kiloscribe_lab.lab.state import (
     LAB_DIR_ENV,
     RUNNING,
@@ -90,11 +90,14 @@ def up(
     environ: Mapping[str, str] | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
     mobile_link: MobileLink | None = None,
+    backend: BackendKind | str | None = None,
 ) -> LabInfo:
     """Start the lab and its networks; return when every endpoint and proxy answers; stop
     everything on failure.
 
     A lab already running in ``lab_dir`` is stopped first (that is how one switches scenario).
+    The backends are ``backend`` (``python`` or ``node``), else the scenario's, else python; the
+    node ones install their npm packages into the cache on first use (``node_backend``).
     The ``mobile`` network's link is ``mobile_link``, else ``$KILOSCRIBE_LAB_MOBILE_RTT_MS`` /
     ``$KILOSCRIBE_LAB_MOBILE_JITTER_MS``, else 150 ms ± 10 ms.
     """
@@ -108,6 +111,7 @@ def up(
         environ=environ,
         ready_timeout_s=ready_timeout_s,
         mobile_link=mobile_link,
+        backend=backend,
     )
     try:
         return start()
@@ -131,14 +135,17 @@ def _up_once(
     environ: Mapping[str, str] | None,
     ready_timeout_s: float,
     mobile_link: MobileLink | None,
+    backend: BackendKind | str | None,
 ) -> LabInfo:
     scenario = get_scenario(scenario_name)
+    kind = backend_kind(backend, scenario.backends)
     lab_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if (lab_dir / STATE_FILE).exists():
         down(lab_dir)
     base_env = dict(os.environ if environ is None else environ)
     link = mobile_link or MobileLink.from_environ(base_env)
     mitmdump = lab_networks.mitmdump_binary(base_env)  # before anything starts: fail with nothing to undo
+    node = node_backend.prepare(lab_dir, base_env) if kind is BackendKind.NODE else None
     api_key, key_file = resolve_api_key(lab_dir, base_env)
 
     lab_ports, extra = ports.allocate(len(lab_networks.PROXIED))
@@ -154,6 +161,7 @@ def _up_once(
         networks=lab_networks.network_urls(proxy_ports),
         networks_config=networks_config,
         mobile_link=link,
+        backend=kind,
     )
     networks_config.unlink(missing_ok=True)  # a stale one names dead proxies
     # The scenario's artefacts, one function each, rendered before anything starts.
@@ -191,11 +199,14 @@ def _up_once(
         for name in BACKENDS:
             if name in scenario.down:
                 continue
-            argv = [
-                sys.executable, "-m", "kiloscribe_lab.lab.backend",
-                "--config", str(backends_json), "--name", name,
-                "--port", str(info.ports.backend[name]), "--api-key-env", API_KEY_ENV,
-            ]  # fmt: skip
+            port = info.ports.backend[name]
+            argv = (
+                node.argv(backends_json, name, port, API_KEY_ENV) if node is not None else [
+                    sys.executable, "-m", "kiloscribe_lab.lab.backend",
+                    "--config", str(backends_json), "--name", name,
+                    "--port", str(port), "--api-key-env", API_KEY_ENV,
+                ]
+            )  # fmt: skip
             started(
                 name,
                 procs.spawn(name, argv, log=logs / f"{name}.log", env={**child_env, API_KEY_ENV: api_key}),

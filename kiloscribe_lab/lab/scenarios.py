@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import re
 import sys
 import types
 import typing
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.errors import ConfigError, UsageError
-from kiloscribe_lab.names import FindingId, NetworkName, Severity
+from kiloscribe_lab.names import FindingId, NetworkName, Severity, Transport
 
 BACKENDS: tuple[str, ...] = ("inscribe-1", "inscribe-2", "inscribe-3")
 
@@ -63,22 +64,88 @@ class Balancer:
 # --- the backends ---------------------------------------------------------------------------
 
 
+class BackendKind(enum.StrEnum):
+    """The Socket.IO server the backends run: both serve the same mock contract and read the
+    same ``backends.json``; they differ where engine.io and python-engineio do on the wire."""
+
+    PYTHON = "python"  # python-socketio under uvicorn (lab/backend.py)
+    NODE = "node"  # the reference implementation, Node socket.io 4.8 (lab/node/server.mjs)
+
+
+DEFAULT_BACKEND_KIND = BackendKind.PYTHON
+
+
 class BackendState(enum.StrEnum):
     UP = "up"
     DOWN = "down"  # not started, its port held and refusing: the balancer answers 502 for it
     STALLED = "stalled"  # accepts connections and never answers (its health check excepted)
 
 
+# engine.io's defaults (socket.io 4.8), which python-engineio shares: a behaviour that leaves
+# them alone is a server as its users get it.
+SOCKETIO_PATH = "/socket.io"
+PING_INTERVAL_MS = 25_000
+PING_TIMEOUT_MS = 20_000
+MAX_HTTP_BUFFER_SIZE = 1_000_000
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*[A-Za-z0-9._~!$&'()*+,;=:@-]$")
+_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
+
+
 @dataclass(frozen=True, slots=True)
 class BackendBehaviour:
     """What one backend does. Each field reaches the backend through ``backends.json``
     (``to_json``/``from_json`` walk the fields), so a new behaviour is one field here plus
-    its implementation in ``backend.py``. Field types: bool, int, float, str, a StrEnum, a
-    tuple of str, or one of those or None."""
+    its implementation in both backends (``backend.py``, ``node/server.mjs``). Field types:
+    bool, int, float, str, a StrEnum, a tuple of str or StrEnum, or one of those or None.
+    Invalid values are a ConfigError when the entry is built, not when a backend starts."""
 
     state: BackendState = BackendState.UP
     root_redirect: bool = False  # "/" answers 308, as the seed's wscat saw
     auth_broken: bool = False  # every key is refused, the valid one included
+    # The Engine.IO transports the server accepts (engine.io's `transports`); websocket only:
+    # polling requests get 400 ("Transport unknown" / "Invalid transport").
+    transports: tuple[Transport, ...] = (Transport.POLLING, Transport.WEBSOCKET)
+    acks_inscription: bool = True  # False: start-inscription is accepted and never acknowledged
+    # The origins CORS allows; None: any Origin is echoed with credentials (socket.io's
+    # `origin: true`, python-socketio's "*"). One origin is socket.io's string form (always sent
+    # as Access-Control-Allow-Origin), several its list (sent only to a member); python-socketio
+    # refuses any other Origin with 400.
+    cors_origins: tuple[str, ...] | None = None
+    path: str = SOCKETIO_PATH  # where Socket.IO is served, without the trailing slash
+    # Whole seconds only: python-engineio takes seconds, and both backends must agree.
+    ping_interval_ms: int = PING_INTERVAL_MS
+    ping_timeout_ms: int = PING_TIMEOUT_MS
+    # The largest WebSocket message / polling POST body the server takes (inclusive); larger
+    # ones close the session (engine.io: 1009 / 413; python-engineio: 1000 / 400).
+    max_http_buffer_size: int = MAX_HTTP_BUFFER_SIZE
+    # >0: once per ping interval of free time, the event loop is blocked this long, so every
+    # timer (the heartbeat's too) fires late: the slow-heartbeat scenario.
+    stall_event_loop_ms: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.transports or len(set(self.transports)) != len(self.transports):
+            problems.append(f"transports must name each transport at most once, got {list(self.transports)}")
+        if self.cors_origins is not None and (
+            not self.cors_origins or not all(_ORIGIN_RE.match(o) for o in self.cors_origins)
+        ):
+            problems.append(
+                f"cors_origins must be origins such as https://app.example, got {self.cors_origins}"
+            )
+        if not _PATH_RE.match(self.path):
+            problems.append(
+                f"path must look like /socket.io (no trailing slash, no query), got {self.path!r}"
+            )
+        for name in ("ping_interval_ms", "ping_timeout_ms"):
+            value = getattr(self, name)
+            if isinstance(value, int) and (value <= 0 or value % 1000):
+                problems.append(f"{name} must be a positive whole number of seconds in ms, got {value}")
+        if isinstance(self.max_http_buffer_size, int) and self.max_http_buffer_size <= 0:
+            problems.append(f"max_http_buffer_size must be positive, got {self.max_http_buffer_size}")
+        if isinstance(self.stall_event_loop_ms, int) and self.stall_event_loop_ms < 0:
+            problems.append(f"stall_event_loop_ms must be 0 or more, got {self.stall_event_loop_ms}")
+        if problems:
+            raise ConfigError("backend behaviour: " + "; ".join(problems))
 
     def to_json(self) -> dict[str, object]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -101,10 +168,13 @@ STALLED = BackendBehaviour(state=BackendState.STALLED)
 
 @dataclass(frozen=True, slots=True)
 class BackendSpec:
-    """Every backend's behaviour: ``default``, except the backends named in ``overrides``."""
+    """Every backend's behaviour: ``default``, except the backends named in ``overrides``.
+    ``kind``: the server implementation the scenario needs; None lets ``lab up --backend``
+    choose (python by default)."""
 
     default: BackendBehaviour = BackendBehaviour()
     overrides: tuple[tuple[str, BackendBehaviour], ...] = ()
+    kind: BackendKind | None = None
 
     def __post_init__(self) -> None:
         names = [name for name, _ in self.overrides]
@@ -122,6 +192,17 @@ class BackendSpec:
 
     def named(self, state: BackendState) -> frozenset[str]:
         return frozenset(name for name, b in self.by_name().items() if b.state is state)
+
+
+def backend_kind(requested: BackendKind | str | None, spec: BackendSpec) -> BackendKind:
+    """What runs the backends: ``lab up --backend`` when given, else the scenario's, else python."""
+    if requested is not None:
+        try:
+            return BackendKind(requested)
+        except ValueError:
+            known = ", ".join(BackendKind)
+            raise UsageError(f"unknown backend {requested!r}; known backends: {known}") from None
+    return spec.kind or DEFAULT_BACKEND_KIND
 
 
 # --- the edge -------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from tests.integration.investigation import lab_targets as lab_targets  # re-exp
 
 LabGetter = Callable[[str], LabInfo]
 InvestigationGetter = Callable[[str], list[ProbeResult]]
+# The backends every shared lab runs (`lab up --backend`): KILOSCRIBE_LAB_TEST_BACKEND=node runs
+# the lab tests, the diagnosis table among them, on the reference Node socket.io server.
+BACKEND_ENV = "KILOSCRIBE_LAB_TEST_BACKEND"
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +36,9 @@ def labs(tmp_path_factory: pytest.TempPathFactory, lab_key: str) -> Iterator[Lab
         if scenario not in started:
             lab_dir = tmp_path_factory.mktemp(f"lab-{scenario}")
             environ = {**os.environ, API_KEY_ENV: lab_key}
-            started[scenario] = fleet.up(lab_dir, scenario, environ=environ)
+            started[scenario] = fleet.up(
+                lab_dir, scenario, environ=environ, backend=os.environ.get(BACKEND_ENV)
+            )
         return started[scenario]
 
     try:

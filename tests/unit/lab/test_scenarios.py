@@ -26,7 +26,7 @@ from kiloscribe_lab.lab.scenarios import (
     get_scenario,
     network_ground_truth,
 )
-from kiloscribe_lab.names import FindingId, NetworkName
+from kiloscribe_lab.names import FindingId, NetworkName, Transport
 from tests.unit.design import DESIGN_FINDING_IDS
 
 README = Path(__file__).parents[3] / "README.md"
@@ -180,18 +180,43 @@ def test_backend_spec_overrides_name_known_backends_once() -> None:
         BackendSpec(overrides=(("inscribe-1", scenarios.DOWN), ("inscribe-1", scenarios.STALLED)))
 
 
+# One value away from the default per field that is not a bool (those are flipped).
+CHANGED: dict[str, object] = {
+    "state": BackendState.STALLED,
+    "transports": (Transport.WEBSOCKET,),
+    "cors_origins": ("https://app.kiloscribe.test", "http://127.0.0.1:8080"),
+    "path": "/ws",
+    "ping_interval_ms": 2_000,
+    "ping_timeout_ms": 1_000,
+    "max_http_buffer_size": 65_536,
+    "stall_event_loop_ms": 3_000,
+}
+
+
 def test_every_behaviour_field_survives_json() -> None:
     """A field added to BackendBehaviour reaches the backend with no other change: the JSON
     walks the fields. Each field set away from its default comes back as it went."""
     default = BackendBehaviour()
     for f in dataclasses.fields(BackendBehaviour):
         value = getattr(default, f.name)
-        changed = BackendState.STALLED if isinstance(value, BackendState) else not value
+        changed = CHANGED.get(f.name, not value)
+        assert isinstance(changed, bool) is isinstance(value, bool), f"add {f.name} to CHANGED"
         behaviour = dataclasses.replace(default, **{f.name: changed})
+        assert behaviour != default, f.name
         wire = json.loads(json.dumps(behaviour.to_json()))
         assert set(wire) == {g.name for g in dataclasses.fields(BackendBehaviour)}
         assert BackendBehaviour.from_json(wire) == behaviour, f.name
     assert BackendBehaviour.from_json({}) == default  # a missing field takes its default
+    everything = dataclasses.replace(default, **CHANGED)  # all at once, too
+    assert BackendBehaviour.from_json(json.loads(json.dumps(everything.to_json()))) == everything
+
+
+def test_the_defaults_are_engineios() -> None:
+    default = BackendBehaviour()
+    assert default.transports == (Transport.POLLING, Transport.WEBSOCKET)
+    assert (default.path, default.ping_interval_ms, default.ping_timeout_ms) == ("/socket.io", 25_000, 20_000)
+    assert default.max_http_buffer_size == 1_000_000 and default.acks_inscription is True
+    assert default.cors_origins is None and default.stall_event_loop_ms == 0
 
 
 @pytest.mark.parametrize(
@@ -200,7 +225,24 @@ def test_every_behaviour_field_survives_json() -> None:
         ({"state": "asleep"}, "state: 'asleep' is not one of"),
         ({"root_redirect": "yes"}, "root_redirect: expected bool"),
         ({"auth_broken": 1}, "auth_broken: expected bool"),
-        ({"transports": ["polling"]}, r"unknown field\(s\) transports"),
+        ({"websocket_only": True}, r"unknown field\(s\) websocket_only"),
+        ({"transports": ["carrier-pigeon"]}, "transports: 'carrier-pigeon' is not one of"),
+        ({"transports": "websocket"}, "transports: expected"),
+        ({"transports": []}, "each transport at most once"),
+        ({"transports": ["websocket", "websocket"]}, "each transport at most once"),
+        ({"acks_inscription": None}, "acks_inscription: expected bool"),
+        ({"cors_origins": []}, "cors_origins must be origins"),
+        ({"cors_origins": ["https://app.example/path"]}, "cors_origins must be origins"),
+        ({"cors_origins": "https://app.example"}, "cors_origins: expected"),
+        ({"path": "ws"}, "path must look like /socket.io"),
+        ({"path": "/ws/"}, "path must look like /socket.io"),
+        ({"path": "/ws?x=1"}, "path must look like /socket.io"),
+        ({"path": "/"}, "path must look like /socket.io"),
+        ({"ping_interval_ms": 2500}, "whole number of seconds"),
+        ({"ping_timeout_ms": 0}, "whole number of seconds"),
+        ({"ping_interval_ms": 2.0}, "ping_interval_ms: expected int"),
+        ({"max_http_buffer_size": 0}, "max_http_buffer_size must be positive"),
+        ({"stall_event_loop_ms": -1}, "stall_event_loop_ms must be 0 or more"),
     ],
 )
 def test_behaviour_json_that_is_not_ours_is_a_config_error(data: dict[str, object], match: str) -> None:
