@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.errors import ConfigError, UsageError
-from kiloscribe_lab.names import FindingId, NetworkName, Severity, Transport
+from kiloscribe_lab.names import ClientKind, FindingId, NetworkName, Severity, Transport, TransportOrder
 
 BACKENDS: tuple[str, ...] = ("inscribe-1", "inscribe-2", "inscribe-3")
 
@@ -247,13 +247,86 @@ class NetworkTruth:
         }
 
 
+ORDERS: dict[TransportOrder, tuple[Transport, ...]] = {
+    TransportOrder.WEBSOCKET_FIRST: (Transport.WEBSOCKET, Transport.POLLING),
+    TransportOrder.POLLING_FIRST: (Transport.POLLING, Transport.WEBSOCKET),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTruth:
+    """How real clients with the valid key fare against a scenario's edge, direct: whether they
+    connect, whether ``start-inscription`` is acknowledged (None: not established), and, held
+    for ``hold_s``, whether the session ends (``disconnect``: socket.io-client's reason, e.g.
+    ``transport close``; the other clients word it their own way, so for them any end counts).
+    Per transport order: what works for one order may fail for the other (round robin). The
+    SDK tries websocket first, always: a polling-first truth does not apply to it."""
+
+    order: TransportOrder
+    connects: bool
+    acked: bool | None = None
+    clients: tuple[ClientKind, ...] = tuple(ClientKind)
+    disconnect: str | None = None
+    hold_s: float = 0.0
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.connects and (self.acked is not None or self.disconnect is not None):
+            raise ConfigError(
+                "client truth: a client that does not connect is neither acked nor disconnected"
+            )
+        if self.disconnect is not None and self.hold_s <= 0:
+            raise ConfigError("client truth: a disconnect is seen only in a hold: give hold_s")
+
+    @property
+    def transports(self) -> tuple[Transport, ...]:
+        return ORDERS[self.order]
+
+    def applies_to(self, client: ClientKind) -> bool:
+        if client is ClientKind.SDK and self.order is not TransportOrder.WEBSOCKET_FIRST:
+            return False
+        return client in self.clients
+
+    def disagreements(
+        self, client: ClientKind, *, connected: bool, acked: bool | None, disconnect: str | None
+    ) -> list[str]:
+        """What ``client`` did that this truth does not say; empty when they agree."""
+        wrong = []
+        if connected is not self.connects:
+            wrong.append(f"{client} {self.order}: {'connected' if connected else 'did not connect'}")
+        if self.acked is not None and connected and acked is not self.acked:
+            wrong.append(f"{client} {self.order}: start-inscription {'acked' if acked else 'not acked'}")
+        if self.hold_s > 0 and connected:
+            expected = self.disconnect
+            if expected is None and disconnect is not None:
+                wrong.append(f"{client} {self.order}: disconnected ({disconnect}) within {self.hold_s:g} s")
+            elif expected is not None and disconnect is None:
+                wrong.append(f"{client} {self.order}: still connected after {self.hold_s:g} s")
+            elif expected is not None and client is ClientKind.SOCKETIO_CLIENT and disconnect != expected:
+                wrong.append(f"{client} {self.order}: disconnect {disconnect!r}, not {expected!r}")
+        return wrong
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "order": str(self.order),
+            "connects": self.connects,
+            "acked": self.acked,
+            "clients": [str(c) for c in self.clients],
+            "disconnect": self.disconnect,
+            "hold_s": self.hold_s,
+            "why": self.why,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class GroundTruth:
     """What a correct diagnosis of a scenario finds: ``findings`` (direct), and what each lab
-    network in ``networks`` adds to them (empty: not established for this scenario)."""
+    network in ``networks`` adds to them (empty: not established for this scenario); and how
+    real clients fare (``clients``; empty: not established)."""
 
     findings: tuple[FindingId, ...]
     networks: tuple[NetworkTruth, ...] = ()
+    clients: tuple[ClientTruth, ...] = ()
 
     def __post_init__(self) -> None:
         if len(set(self.findings)) != len(self.findings):
@@ -307,6 +380,7 @@ class Scenario:
             "edge_blocks_websocket": self.edge.blocks_websocket,
             "expected_findings": [str(f) for f in self.expected_findings],
             "networks": [t.to_json() for t in self.truth.networks],
+            "clients": [t.to_json() for t in self.truth.clients],
         }
 
 
@@ -328,6 +402,10 @@ _ON_EVERY_LAB_NETWORK = (
     ),
 )
 _HEALTHY_TRUTH = (FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH, FindingId.AUTH_PATH_HEALTHY)
+# Sticky and proxied right: every client connects and is acknowledged, whatever it tries first.
+_EVERY_CLIENT_WORKS = tuple(
+    ClientTruth(order, connects=True, acked=True, why="nothing is wrong") for order in TransportOrder
+)
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -336,7 +414,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="healthy",
             description="All backends up, sticky sessions by client IP (ip_hash), WebSocket proxied.",
             balancer=Balancer(policy=LbPolicy.IP_HASH),
-            truth=GroundTruth(_HEALTHY_TRUTH, networks=_ON_EVERY_LAB_NETWORK),
+            truth=GroundTruth(_HEALTHY_TRUTH, networks=_ON_EVERY_LAB_NETWORK, clients=_EVERY_CLIENT_WORKS),
         ),
         Scenario(
             name="cookie-sticky",
