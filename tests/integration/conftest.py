@@ -12,6 +12,9 @@ from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.keys import API_KEY_ENV
 from kiloscribe_lab.lab.state import LabInfo
 from kiloscribe_lab.results import ProbeResult
+from tests.integration.foreign import plain_ws_server as plain_ws_server  # fixtures, for every test
+from tests.integration.foreign import python_socketio_cors_server as python_socketio_cors_server
+from tests.integration.foreign import reference_socketio_server as reference_socketio_server
 from tests.integration.investigation import PROBE_TIMEOUT_S as PROBE_TIMEOUT_S  # re-exported for tests
 from tests.integration.investigation import investigate_lab
 from tests.integration.investigation import lab_targets as lab_targets  # re-exported for tests

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
-from kiloscribe_lab.lab import procs
+from kiloscribe_lab.lab import node_backend, procs
 from kiloscribe_lab.lab.backend_config import BACKEND_HEADER
 from kiloscribe_lab.lab.scenarios import BackendBehaviour, BackendKind
 from kiloscribe_lab.names import ContractEvent, Transport
@@ -262,3 +263,23 @@ async def test_a_websocket_to_another_path_is_not_served(backend: Start, kind: B
                 async with eio_websocket(b.url, path="/elsewhere"):
                     pass
             assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("ping_interval_ms", 2500), ("path", "/ws/"), ("cors_origins", []), ("transports", ["carrier"])],
+)
+def test_the_node_backend_refuses_a_behaviour_the_lab_would_not_write(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    """backends.json written by hand: server.mjs applies BackendBehaviour's checks (exit 2)."""
+    behaviour = {**DEFAULT.to_json(), field: value}
+    config = tmp_path / "backends.json"
+    config.write_text(
+        json.dumps({"scenario": "x", "servers": [], "recommended": "u", "backends": {"b": behaviour}})
+    )
+    node = node_backend.prepare(tmp_path, dict(os.environ))
+    done = subprocess.run(
+        node.argv(config, "b", 9, "NO_SUCH_KEY_VARIABLE"), capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2 and f"backends.b.{field}: bad value" in done.stderr, done.stderr

@@ -5,12 +5,12 @@ the scripts that drive them (``sioclient.mjs``, ``reference-server.mjs``, ``plai
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 from kiloscribe_lab.toolchain.node import resolve_node
 from kiloscribe_lab.toolchain.npm import NpmProject, default_cache_dir, ensure_project, stage
+from kiloscribe_lab.toolchain.subproc import blocking
 
 HERE = Path(__file__).resolve().parent
 PROJECT = NpmProject("test-instruments", HERE)
@@ -25,8 +25,8 @@ async def ensure_instruments() -> Path:
 
 
 def instruments() -> Path:
-    """``ensure_instruments`` for synchronous fixtures."""
-    return asyncio.run(ensure_instruments())
+    """``ensure_instruments`` for synchronous code (a fixture, a context manager in a test)."""
+    return blocking(ensure_instruments)
 
 
 def node() -> str:

@@ -20,13 +20,14 @@ from kiloscribe_lab.lab.scenarios import (
     BackendSpec,
     BackendState,
     BalancerKind,
+    ClientTruth,
     GroundTruth,
     LbPolicy,
     NetworkTruth,
     get_scenario,
     network_ground_truth,
 )
-from kiloscribe_lab.names import FindingId, NetworkName, Transport
+from kiloscribe_lab.names import ClientKind, FindingId, NetworkName, Transport, TransportOrder
 from tests.unit.design import DESIGN_FINDING_IDS
 
 README = Path(__file__).parents[3] / "README.md"
@@ -163,6 +164,67 @@ def test_ground_truth_is_checked_when_it_is_written() -> None:
             (FindingId.WEBSOCKET_BLOCKED,),
             networks=(NetworkTruth(NetworkName.CORPORATE_PROXY, (FindingId.WEBSOCKET_BLOCKED,)),),
         )
+
+
+# --- how real clients fare -------------------------------------------------------------------
+
+
+def test_client_truth_per_transport_order_and_the_sdks_own() -> None:
+    ws_first = ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, acked=True)
+    polling_first = ClientTruth(TransportOrder.POLLING_FIRST, connects=False)
+    assert ws_first.transports == (Transport.WEBSOCKET, Transport.POLLING)
+    assert polling_first.transports == (Transport.POLLING, Transport.WEBSOCKET)
+    assert ws_first.applies_to(ClientKind.SDK) and not polling_first.applies_to(ClientKind.SDK)
+    assert polling_first.applies_to(ClientKind.SOCKETIO_CLIENT)
+    only = ClientTruth(TransportOrder.POLLING_FIRST, connects=True, clients=(ClientKind.PYTHON_SOCKETIO,))
+    assert not only.applies_to(ClientKind.SOCKETIO_CLIENT)
+
+
+def test_client_truth_names_each_disagreement() -> None:
+    acked = ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, acked=True)
+    node = ClientKind.SOCKETIO_CLIENT
+    assert acked.disagreements(node, connected=True, acked=True, disconnect=None) == []
+    assert acked.disagreements(node, connected=False, acked=None, disconnect=None) == [
+        "socket.io-client websocket-first: did not connect"
+    ]
+    assert acked.disagreements(node, connected=True, acked=False, disconnect=None) == [
+        "socket.io-client websocket-first: start-inscription not acked"
+    ]
+    refused = ClientTruth(TransportOrder.POLLING_FIRST, connects=False)
+    assert refused.disagreements(node, connected=True, acked=None, disconnect=None) == [
+        "socket.io-client polling-first: connected"
+    ]
+    cut = ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, disconnect="transport close", hold_s=6)
+    assert cut.disagreements(node, connected=True, acked=None, disconnect="transport close") == []
+    assert cut.disagreements(node, connected=True, acked=None, disconnect="ping timeout") == [
+        "socket.io-client websocket-first: disconnect 'ping timeout', not 'transport close'"
+    ]
+    # python-socketio words it its own way: any end counts.
+    assert cut.disagreements(ClientKind.PYTHON_SOCKETIO, connected=True, acked=None, disconnect="x") == []
+    assert cut.disagreements(node, connected=True, acked=None, disconnect=None) == [
+        "socket.io-client websocket-first: still connected after 6 s"
+    ]
+    held = ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, hold_s=6)
+    assert held.disagreements(node, connected=True, acked=None, disconnect="transport close") == [
+        "socket.io-client websocket-first: disconnected (transport close) within 6 s"
+    ]
+
+
+def test_client_truth_is_checked_when_it_is_written() -> None:
+    with pytest.raises(ConfigError, match="does not connect"):
+        ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=False, acked=False)
+    with pytest.raises(ConfigError, match="give hold_s"):
+        ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, disconnect="transport close")
+
+
+def test_healthy_says_every_client_works_and_the_json_carries_it() -> None:
+    truths = SCENARIOS["healthy"].truth.clients
+    assert {t.order for t in truths} == set(TransportOrder)
+    assert all(t.connects and t.acked for t in truths)
+    data = json.loads(json.dumps(SCENARIOS["healthy"].to_json()))
+    assert [c["order"] for c in data["clients"]] == [str(t.order) for t in truths]
+    assert data["clients"][0]["clients"] == [str(k) for k in ClientKind]
+    assert json.loads(json.dumps(SCENARIOS["incident"].to_json()))["clients"] == []
 
 
 # --- backend behaviour ------------------------------------------------------------------------
