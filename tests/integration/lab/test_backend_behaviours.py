@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
 from kiloscribe_lab.lab import node_backend, procs
@@ -103,6 +104,17 @@ async def test_every_answer_names_the_backend_and_the_key_stays_off_argv(
         assert json.loads(refused[2:]) == {"message": "Invalid API key"}
         cmdline = cmdline_of(b.record.pid)
         assert KEY.encode() not in cmdline and b"--api-key-env" in cmdline
+
+
+async def test_the_node_backends_raw_upgrade_refusal_names_it_too(tmp_path: Path) -> None:
+    """engine.io writes its upgrade refusals raw on the socket (abortUpgrade), past every hook:
+    server.mjs tags that first write too."""
+    with lab_backend(BackendKind.NODE, DEFAULT, tmp_path, KEY) as b, pytest.raises(InvalidStatus) as refused:
+        async with connect(b.url.replace("http://", "ws://") + "/socket.io/", proxy=None, open_timeout=5):
+            pass
+    response = refused.value.response
+    assert response.status_code == 400 and response.body == b"Transport unknown"
+    assert response.headers.get_all(BACKEND_HEADER) == ["inscribe-1"]
 
 
 async def test_sigterm_stops_the_backend_within_a_second_with_a_websocket_open(backend: Start) -> None:
