@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.output import Style
 from kiloscribe_lab.output import render_sdk_check as render_text
 from kiloscribe_lab.results import Finding, ProbeResult, Timings
 
@@ -36,7 +37,7 @@ def test_render_groups_by_runtime_and_quotes_the_sdk() -> None:
         result("node-websocket:connect-valid", Outcome.OK, None, sdk_log=["info: WebSocket connected"]),
     ]
     finding = Finding(FindingId.SDK_RUNTIME_MISSING_WEBSOCKET, Severity.CRITICAL, "T", "S", "R")
-    text = render_text(results, [finding])
+    text = render_text(results, [finding], Style(width=200))
     assert text.splitlines()[0] == "sdk-check edge  wss://e.example  (@kiloscribe/inscription-sdk 2.0.9)"
     assert "node-plain: node v20.20.2 as run (/usr/bin/node; no global WebSocket)" in text
     assert "global WebSocket from --experimental-websocket" in text
