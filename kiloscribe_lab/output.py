@@ -488,7 +488,7 @@ def render_report_end(end: ReportEnd, style: Style = PLAIN, *, verbose: bool = F
         lines += _marked(mark, painted, clean(title), style.prose, 4)
     if counts[Severity.INFO]:
         lines.append(f"  and {counts[Severity.INFO]} info finding(s): see the report")
-    lines.append(f"{end.runs} notebook runs, {len(end.failed)} failed")
+    lines.append(f"{end.runs} probe notebooks, {len(end.failed)} failed")
     for run_id, error in end.failed:
         lines += _wrap(f"{clean(run_id)}: {clean(error)}", style.prose, "  failed: ", " " * 10)
     if verbose and end.timings:

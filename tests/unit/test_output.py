@@ -334,7 +334,7 @@ def test_report_ends_with_the_headline_findings_and_the_paths() -> None:
         "  [CRITICAL] Backend down: inscribe-2",
         "  [WARNING] No sticky sessions: polling sessions are lost (edge, lb)",
         "  and 2 info finding(s): see the report",
-        "11 notebook runs, 0 failed",
+        "11 probe notebooks, 0 failed",
         "HTML      reports/2026-12-01/findings.html",
         "Markdown  reports/2026-12-01/findings.md",
         "index     reports/index.html",
@@ -344,7 +344,7 @@ def test_report_ends_with_the_headline_findings_and_the_paths() -> None:
 def test_report_internals_only_with_verbose_and_failures_named() -> None:
     quiet = render_report_end(end(failed=[("99-broken-direct", "malformed URL")]))
     assert "lab_up_s" not in quiet and "time:" not in quiet
-    assert "  failed: 99-broken-direct: malformed URL" in quiet and "11 notebook runs, 1 failed" in quiet
+    assert "  failed: 99-broken-direct: malformed URL" in quiet and "11 probe notebooks, 1 failed" in quiet
     loud = render_report_end(end(), verbose=True)
     assert "time: lab_up_s 3.3s, matrix_s 21.0s" in loud
     assert loud.splitlines()[-1] == "index     reports/index.html"
