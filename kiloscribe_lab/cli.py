@@ -631,16 +631,26 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print one JSON object")
     up.set_defaults(func=cmd_lab_up)
 
-    down = lab_sub.add_parser("down", help="stop every lab process")
+    down = lab_sub.add_parser(
+        "down", help="stop every lab process", epilog=_epilog("kiloscribe-lab lab down --dir .lab")
+    )
     down.add_argument("--dir", help=dir_help)
     down.set_defaults(func=cmd_lab_down)
 
-    st = lab_sub.add_parser("status", help="each component's health (exit 3 when unhealthy)")
+    st = lab_sub.add_parser(
+        "status",
+        help="each component's health (exit 3 when unhealthy)",
+        epilog=_epilog("kiloscribe-lab lab status", "kiloscribe-lab lab status --json | jq .healthy"),
+    )
     st.add_argument("--dir", help=dir_help)
     st.add_argument("--json", action="store_true", help="print one JSON object")
     st.set_defaults(func=cmd_lab_status)
 
-    sc = lab_sub.add_parser("scenarios", help="list scenarios and their ground truth")
+    sc = lab_sub.add_parser(
+        "scenarios",
+        help="list scenarios and their ground truth",
+        epilog=_epilog("kiloscribe-lab lab scenarios", "kiloscribe-lab lab scenarios --json | jq -r .name"),
+    )
     sc.add_argument("--json", action="store_true", help="one JSON object per scenario")
     sc.set_defaults(func=cmd_lab_scenarios)
     return parser

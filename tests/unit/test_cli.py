@@ -91,15 +91,13 @@ def test_every_command_has_examples_that_name_the_program(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     leaves = [p for p in parsers() if not any(isinstance(a, argparse._SubParsersAction) for a in p._actions)]
-    commands = {"probe", "report", "sdk-check", "findings"}
-    for parser in parsers():
+    for parser in parsers():  # every command, the program and `lab` included: an epilog of examples
         name = parser.prog.removeprefix("kiloscribe-lab").strip()
-        if name in commands or name in {"", "lab", "lab up"}:
-            assert parser.epilog and parser.epilog.startswith("examples:"), name
-            examples = [line for line in parser.epilog.splitlines()[1:] if line.startswith("  ")]
-            assert examples and all(
-                e.lstrip().startswith(("kiloscribe-lab ", "set -a")) or e.startswith("    ") for e in examples
-            ), name
+        assert parser.epilog and parser.epilog.startswith("examples:"), name
+        examples = [line for line in parser.epilog.splitlines()[1:] if line.startswith("  ")]
+        assert examples and all(
+            e.lstrip().startswith(("kiloscribe-lab ", "set -a")) or e.startswith("    ") for e in examples
+        ), name
         assert cli.main([*name.split(), "--help"]) == 0
         out, _ = capsys.readouterr()
         assert out.startswith(f"usage: {parser.prog}")
