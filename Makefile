@@ -78,7 +78,7 @@ report: setup
 # JupyterLab on notebooks/investigate.ipynb with a lab running; the lab stops when JupyterLab
 # exits (Ctrl-C twice: the shell ignores it, so `lab down` still runs). Jupyter logs warnings
 # only; once its server has written its runtime file (in a directory of this run's own), the
-# notebook's link and the lab's URLs are printed, last.
+# notebook's link and then the lab's URLs are printed, last.
 JUPYTER_LINK := import json, pathlib, sys; \
   info = json.loads(next(pathlib.Path(sys.argv[1]).glob("jpserver-*[0-9].json")).read_text()); \
   print("JupyterLab, on the on-call notebook:", \
@@ -87,7 +87,7 @@ lab: setup
 	@urls=$$($(BIN)/kiloscribe-lab lab up --dir $(LAB_DIR) --scenario $(SCENARIO)) || exit $$?; \
 	runtime=$$(mktemp -d); trap '' INT; \
 	( until ls $$runtime/jpserver-*-open.html >/dev/null 2>&1; do sleep 0.2; done; sleep 1; \
-	  printf '\n%s\n\n' "$$urls"; $(BIN)/python -c '$(JUPYTER_LINK)' $$runtime ) & waiter=$$!; \
+	  echo; $(BIN)/python -c '$(JUPYTER_LINK)' $$runtime; printf '\n%s\n\n' "$$urls" ) & waiter=$$!; \
 	KILOSCRIBE_LAB_DIR=$(abspath $(LAB_DIR)) JUPYTER_RUNTIME_DIR=$$runtime \
 	  $(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.default_url=/lab/tree/investigate.ipynb \
 	  --log-level=WARN --LabApp.log_level=WARN $(if $(filter 0,$(shell id -u)),--allow-root); \

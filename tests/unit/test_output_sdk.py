@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
-from kiloscribe_lab.output import Style
+from kiloscribe_lab.output import Style, sdk_notices
 from kiloscribe_lab.output import render_sdk_check as render_text
 from kiloscribe_lab.results import Finding, ProbeResult, Timings
 
@@ -48,3 +48,15 @@ def test_render_groups_by_runtime_and_quotes_the_sdk() -> None:
 
 def test_render_without_findings_says_none() -> None:
     assert render_text([], []).endswith("Findings\n  none")
+
+
+def test_what_did_not_run_is_said_under_the_header() -> None:
+    assert sdk_notices(api_key_env="K", api_base="https://a.example/api", inscription=True) == []
+    notices = sdk_notices(api_key_env=None, api_base=None, inscription=False)
+    assert len(notices) == 2 and "--api-key-env" in notices[0] and "--api-base" in notices[1]
+    [no_inscription] = sdk_notices(api_key_env="K", api_base="https://a.example/api", inscription=False)
+    assert "start-inscription was not sent" in no_inscription
+    results = [result("node-plain:connect-invalid", Outcome.AUTH_REJECTED, "Invalid API key")]
+    lines = render_text(results, [], Style(width=80), notices).splitlines()
+    assert lines[0].startswith("sdk-check edge") and lines[1].startswith("Not checked: no --api-key-env")
+    assert all(len(line) <= 80 for line in lines) and "\x1b" not in "\n".join(lines)
