@@ -47,8 +47,10 @@ $(MITM_STAMP):
 	$(MITM_VENV)/bin/python -m pip install --quiet "mitmproxy==$(MITMPROXY_VERSION)"
 	touch $(MITM_STAMP)
 
+# pytest's default progress: a line per test file with its dots and the run's percentage (CI logs
+# show which file is running), and the ten slowest tests at the end.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest --durations=10
 
 test-unit: setup
 	$(BIN)/python -m pytest -q -m unit
@@ -73,11 +75,24 @@ fmt: setup
 report: setup
 	$(BIN)/kiloscribe-lab report
 
-# JupyterLab on notebooks/ with a lab running; the lab stops when JupyterLab exits.
+# JupyterLab on notebooks/investigate.ipynb with a lab running; the lab stops when JupyterLab
+# exits (Ctrl-C twice: the shell ignores it, so `lab down` still runs). Jupyter logs warnings
+# only; once its server has written its runtime file (in a directory of this run's own), the
+# notebook's link and then the lab's URLs are printed, last.
+JUPYTER_LINK := import json, pathlib, sys; \
+  info = json.loads(next(pathlib.Path(sys.argv[1]).glob("jpserver-*[0-9].json")).read_text()); \
+  print("JupyterLab, on the on-call notebook:", \
+        info["url"].rstrip("/") + "/lab/tree/investigate.ipynb?token=" + info["token"])
 lab: setup
-	$(BIN)/kiloscribe-lab lab up --dir $(LAB_DIR) --scenario $(SCENARIO)
-	KILOSCRIBE_LAB_DIR=$(abspath $(LAB_DIR)) $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) ; \
-	status=$$?; $(BIN)/kiloscribe-lab lab down --dir $(LAB_DIR); exit $$status
+	@urls=$$($(BIN)/kiloscribe-lab lab up --dir $(LAB_DIR) --scenario $(SCENARIO)) || exit $$?; \
+	runtime=$$(mktemp -d); trap '' INT; \
+	( until ls $$runtime/jpserver-*-open.html >/dev/null 2>&1; do sleep 0.2; done; sleep 1; \
+	  echo; $(BIN)/python -c '$(JUPYTER_LINK)' $$runtime; printf '\n%s\n\n' "$$urls" ) & waiter=$$!; \
+	KILOSCRIBE_LAB_DIR=$(abspath $(LAB_DIR)) JUPYTER_RUNTIME_DIR=$$runtime \
+	  $(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.default_url=/lab/tree/investigate.ipynb \
+	  --log-level=WARN --LabApp.log_level=WARN $(if $(filter 0,$(shell id -u)),--allow-root); \
+	status=$$?; kill $$waiter 2>/dev/null; rm -rf $$runtime; \
+	$(BIN)/kiloscribe-lab lab down --dir $(LAB_DIR); exit $$status
 
 # Speed is measured here, as ratios against baselines in the same run; never in `make test`.
 bench: setup

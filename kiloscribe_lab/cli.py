@@ -18,10 +18,12 @@ import contextlib
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from kiloscribe_lab import __version__
 from kiloscribe_lab.errors import (
     EXIT_CRITICAL,
     EXIT_INTERRUPTED,
@@ -33,13 +35,78 @@ from kiloscribe_lab.errors import (
 )
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, BackendKind
+from kiloscribe_lab.output import COLOR_MODES
+
+if TYPE_CHECKING:
+    from kiloscribe_lab.output import ReportEnd, ReportProgress
+    from kiloscribe_lab.report import ReportOutcome
+
+
+PROG = "kiloscribe-lab"
+DESCRIPTION = (
+    "Probes, diagnosis, a local lab and dated reports for Socket.IO (Engine.IO v4) services "
+    "behind a load balancer and a CDN."
+)
+EXIT_CODES = (
+    "Exit codes: 0 no critical finding, 1 a critical finding, 2 bad usage, config or input, "
+    "3 the local lab failed, 4 the report could not be rendered, 130 interrupted."
+)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so every usage error takes one path."""
+    """argparse that raises instead of exiting, so every usage error takes one path. The
+    message names the subcommand, not the program: main() prefixes the program's name once.
+    Every parser, subcommands' included, formats its help with ``_Help``."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return _Help(prog=self.prog)
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog.removeprefix('kiloscribe-lab ')}: {message}")
+        for action in self._actions:
+            # "the following arguments are required: COMMAND" says neither which nor where.
+            if isinstance(action, argparse._SubParsersAction) and f"required: {action.metavar}" in message:
+                message = f"choose a command: {', '.join(action.choices)} (--help says what each does)"
+        where = self.prog.removeprefix(PROG).strip()
+        raise UsageError(f"{where}: {message}" if where else message)
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option that takes a value says its default, once; a text with line breaks of its
+    own (the examples) keeps them; no line breaks inside a hyphenated name or a URL."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.option_strings
+            and action.nargs != 0  # a flag's default is its absence
+            and action.default not in (None, argparse.SUPPRESS)
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line + "\n" for line in text.splitlines()).rstrip("\n")
+        return textwrap.fill(
+            " ".join(text.split()),
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+
+
+def _epilog(*examples: str, extra: str = "") -> str:
+    """Examples, one a line as typed (under 80 columns), then ``extra`` filled to 78."""
+    lines = ["examples:", *(f"  {e}" for e in examples)]
+    if extra:
+        lines += ["", *textwrap.wrap(extra, 78, break_on_hyphens=False)]
+    return "\n".join(lines)
 
 
 def _print_json(obj: object) -> None:
@@ -165,7 +232,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         for line in report.json_lines():
             print(line)
     else:
-        print(output.render_text(report))
+        notices = output.probe_notices(
+            report, api_key_env=args.api_key_env, attempts=args.attempts, inscription=args.inscription
+        )
+        print(output.render_text(report, output.style_for(sys.stdout, args.color), notices))
     return EXIT_CRITICAL if report.has_critical else EXIT_OK
 
 
@@ -173,7 +243,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import os
     import tempfile
 
-    from kiloscribe_lab import report
+    from kiloscribe_lab import output, report
     from kiloscribe_lab.credentials import read_key
 
     out_root = Path(args.out).resolve()
@@ -184,18 +254,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     plan = report.load_plan(Path(args.config)) if args.config else None
     if plan is not None and plan.settings.api_key_env:
         read_key(plan.settings.api_key_env, os.environ)
-    bar = _progress_bar()
+    progress = _report_progress()
     try:
         if plan is not None:
+            progress.note(f"investigating {args.config}")
             outcome = report.run_report(
                 plan,
                 dict(os.environ),
                 out_root=out_root,
                 jobs=jobs,
                 compare_dir=compare,
-                progress=bar.update_with,
+                progress=progress.step,
+                planned=progress.planned,
             )
         else:
+            progress.note(f"starting the lab (scenario {args.scenario})")
             with (
                 tempfile.TemporaryDirectory(prefix="kiloscribe-report-lab-") as lab_dir,
                 report.lab_plan(args.scenario, Path(lab_dir)) as (lab, env, lab_start_s),
@@ -206,42 +279,69 @@ def cmd_report(args: argparse.Namespace) -> int:
                     out_root=out_root,
                     jobs=jobs,
                     compare_dir=compare,
-                    progress=bar.update_with,
+                    progress=progress.step,
+                    planned=progress.planned,
                     extra_timings={"lab_up_s": lab_start_s},
                 )
     finally:
-        bar.close()  # also when the report fails: its one line must not land on the bar's
-    failed = [r for r in outcome.records if not r.ok]
-    print(f"report: {outcome.run_dir / 'findings.html'}")
-    print(f"status: {outcome.status}; {len(outcome.records)} notebook runs, {len(failed)} failed")
-    for r in failed:
-        print(f"  failed: {r.id}: {r.error}")
-    print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in outcome.timings.items()))
+        progress.close()  # also when the report fails: its one line must not land on the bar's
+    print(
+        output.render_report_end(
+            _report_end(outcome), output.style_for(sys.stdout, args.color), verbose=args.verbose
+        )
+    )
     return EXIT_OK
 
 
-class _Bar:
-    """A tqdm progress bar on stderr when it is a terminal; silent otherwise."""
+def _report_progress() -> ReportProgress:
+    """On a terminal, a line on stderr rewritten in place; else a line per notebook on stdout,
+    so a log shows what ran while stderr keeps only errors (one line, as for every command)."""
+    from kiloscribe_lab import output
 
-    def __init__(self) -> None:
-        self.bar: Any = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc="notebooks", unit="run", file=sys.stderr)
-
-    def update_with(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(message[-40:])
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    if sys.stderr.isatty():
+        return output.ReportProgress(
+            sys.stderr, live=True, width=output.terminal_width(sys.stderr, os.environ)
+        )
+    return output.ReportProgress(sys.stdout, live=False)
 
 
-def _progress_bar() -> _Bar:
-    return _Bar()
+def _shown(path: Path) -> str:
+    """A path as the user can paste it: relative to here when it is below here."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _report_end(outcome: ReportOutcome) -> ReportEnd:
+    from kiloscribe_lab import output
+    from kiloscribe_lab.report.loose import as_items, as_str, read_json_object
+
+    summary = read_json_object(outcome.run_dir / "summary.json")
+    findings = [
+        (as_str(f.get("severity")) or "", as_str(f.get("title")) or as_str(f.get("id")) or "")
+        for f in as_items(summary.get("findings"))
+        if isinstance(f, dict)
+    ]
+    run_dir = outcome.run_dir
+    files = [
+        (what, _shown(path))
+        for what, path in (
+            ("HTML", run_dir / "findings.html"),
+            ("Markdown", run_dir / "findings.md"),
+            ("index", run_dir.parent / "index.html"),
+        )
+        if path.exists()
+    ]
+    return output.ReportEnd(
+        status=outcome.status,
+        sentence=as_str(summary.get("sentence")) or "",
+        findings=findings,
+        runs=len(outcome.records),
+        failed=[(r.id, r.error or "failed") for r in outcome.records if not r.ok],
+        files=files,
+        timings=outcome.timings,
+    )
 
 
 def cmd_sdk_check(args: argparse.Namespace) -> int:
@@ -249,7 +349,7 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
 
     from kiloscribe_lab import diagnosis
     from kiloscribe_lab.names import Severity
-    from kiloscribe_lab.output import render_sdk_check
+    from kiloscribe_lab.output import render_sdk_check, sdk_notices, style_for
     from kiloscribe_lab.results import dumps_line
     from kiloscribe_lab.sdk import sdk_check
 
@@ -276,13 +376,14 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
         for finding in findings:
             print(dumps_line(finding))
     else:
-        print(render_sdk_check(results, findings))
+        notices = sdk_notices(
+            api_key_env=args.api_key_env, api_base=args.api_base, inscription=args.inscription
+        )
+        print(render_sdk_check(results, findings, style_for(sys.stdout, args.color), notices))
     return EXIT_CRITICAL if any(f.severity is Severity.CRITICAL for f in findings) else EXIT_OK
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    import textwrap
-
     from kiloscribe_lab.diagnosis import CATALOGUE
 
     if args.json:
@@ -305,7 +406,8 @@ def _add_api_key_env(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key-env",
         metavar="NAME",
-        help="the environment variable holding the API key (never the key itself)",
+        help="the environment variable holding the API key (never the key itself); without it "
+        "the checks that need a valid key do not run, and the output says so",
     )
 
 
@@ -319,12 +421,52 @@ def _add_no_inscription(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kiloscribe-lab", description=__doc__.splitlines()[0] if __doc__ else "")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _add_color(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--color",
+        choices=COLOR_MODES,
+        default="auto",
+        metavar="WHEN",
+        help="colour the output: auto (on a terminal, unless $NO_COLOR is set), always or never",
+    )
 
-    probe = sub.add_parser("probe", help="run every probe against the endpoints and diagnose")
-    probe.add_argument("urls", nargs="*", metavar="URL", help="https://, wss://, http:// or ws://")
+
+SCENARIO_NAMES = ", ".join(SCENARIOS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=_epilog(
+            "kiloscribe-lab probe wss://ws.example.com --api-key-env KILOSCRIBE_API_KEY",
+            "kiloscribe-lab lab up     # then: probe URL --ca-bundle .lab/ca.pem",
+            "kiloscribe-lab report                 # the lab's incident, as a dated report",
+            "kiloscribe-lab COMMAND --help         # a command's options and examples",
+            extra=EXIT_CODES,
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    probe = sub.add_parser(
+        "probe",
+        help="run every probe against the endpoints and diagnose",
+        description="Run every probe against the endpoints (and the servers --discover lists), then "
+        "diagnose them together: the overall verdict first, then the findings, then each probe.",
+        epilog=_epilog(
+            "kiloscribe-lab probe wss://ws.example.com --api-key-env KILOSCRIBE_API_KEY",
+            "kiloscribe-lab probe edge=https://cdn.example.com lb=https://lb.example.com \\",
+            "    --discover https://api.example.com/api --api-key-env KILOSCRIBE_API_KEY",
+            "set -a; . .lab/lab.env; set +a    # the lab's key, after `lab up`",
+            "kiloscribe-lab probe https://127.0.0.1:PORT --ca-bundle .lab/ca.pem \\",
+            "    --api-key-env KILOSCRIBE_API_KEY --network mobile --timeout 1",
+            extra="LABEL=URL names a target in the findings. " + EXIT_CODES,
+        ),
+    )
+    probe.add_argument(
+        "urls", nargs="*", metavar="URL", help="https://, wss://, http:// or ws://, or LABEL=URL"
+    )
     probe.add_argument(
         "--discover",
         metavar="API_BASE",
@@ -341,34 +483,51 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--lab-dir",
         metavar="DIR",
-        help="find --network in the lab running there (default $KILOSCRIBE_LAB_DIR or ./.lab)",
+        help="find --network in the lab running there (default: $KILOSCRIBE_LAB_DIR, else ./.lab)",
     )
     probe.add_argument(
         "--timeout",
         type=_positive_float,
         default=5.0,
         metavar="SECONDS",
-        help="hard deadline of each probe, counted from the command's start (default 5)",
+        help="hard deadline of each probe, counted from the command's start",
     )
     probe.add_argument(
         "--attempts",
         type=_attempts,
         default=1,
         metavar="N",
-        help="repeat the connects N times: success rate and latency percentiles",
+        help="repeat the connects N times: success rate and latency percentiles (needs --api-key-env)",
     )
-    probe.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs to trust")
+    probe.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs to trust (default: the system's)")
     _add_no_inscription(probe)
     probe.add_argument(
         "--json",
         action="store_true",
         help="JSON lines: every ProbeResult, then every Finding, then verdicts",
     )
+    _add_color(probe)
     probe.set_defaults(func=cmd_probe)
 
-    rep = sub.add_parser("report", help="run the notebook matrix and render a dated findings report")
-    rep.add_argument("--config", metavar="FILE", help="investigation config (TOML); default: the lab")
-    rep.add_argument("--out", default="reports", metavar="DIR", help="reports folder (default ./reports)")
+    rep = sub.add_parser(
+        "report",
+        help="run the notebook matrix and render a dated findings report",
+        description="Run probe_endpoint.ipynb once per endpoint x network, aggregate them in "
+        "findings_report.ipynb and render reports/YYYY-MM-DD/findings.html and findings.md. "
+        "Without --config it starts a lab, investigates it and stops it.",
+        epilog=_epilog(
+            "kiloscribe-lab report                       # the lab, scenario incident",
+            "kiloscribe-lab report --scenario healthy    # compared with the previous run",
+            "kiloscribe-lab report --config investigation.toml --jobs 4",
+            "kiloscribe-lab report --config .lab/networks.toml   # a running lab's networks",
+        ),
+    )
+    rep.add_argument(
+        "--config",
+        metavar="FILE",
+        help="investigation config (TOML) (default: start a lab and investigate it)",
+    )
+    rep.add_argument("--out", default="reports", metavar="DIR", help="reports folder")
     rep.add_argument(
         "--jobs",
         type=_jobs,
@@ -381,12 +540,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario",
         default=DEFAULT_SCENARIO,
         choices=sorted(SCENARIOS),
-        help="lab scenario when no --config is given (default incident)",
+        metavar="NAME",
+        help=f"lab scenario when no --config is given: {SCENARIO_NAMES}",
+    )
+    _add_color(rep)
+    rep.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the run's timings (the pipeline's internals)"
     )
     rep.set_defaults(func=cmd_report)
 
     sdk = sub.add_parser(
-        "sdk-check", help="run the published Kiloscribe SDK in the user's Node runtime against URL"
+        "sdk-check",
+        help="run the published Kiloscribe SDK in the user's Node runtime against URL",
+        description="Run the published @kiloscribe/inscription-sdk in a Node runtime against URL: "
+        "as the runtime is, and with a global WebSocket.",
+        epilog=_epilog(
+            "kiloscribe-lab sdk-check wss://inscribe.example.com \\",
+            "    --api-base https://api.example.com/api --api-key-env KILOSCRIBE_API_KEY \\",
+            "    --node /path/to/the/users/node",
+            "kiloscribe-lab sdk-check wss://127.0.0.1:PORT --ca-bundle .lab/ca.pem \\",
+            "    --api-key-env KILOSCRIBE_API_KEY",
+            extra="Against the lab, --ca-bundle is needed: without it Node's TLS failures read as timeouts.",
+        ),
     )
     sdk.add_argument("url", metavar="URL", help="the Socket.IO URL, as the SDK's wsBaseUrl (wss://…)")
     sdk.add_argument("--api-base", metavar="URL", help="REST base for the SDK (https://HOST/api)")
@@ -395,17 +570,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--sdk-version",
         default="2.0.9",
         metavar="V",
-        help="exact @kiloscribe/inscription-sdk version (default 2.0.9); installed once with npm into "
-        "$KILOSCRIBE_LAB_CACHE (default ~/.cache/kiloscribe-lab)",
+        help="exact @kiloscribe/inscription-sdk version (default: %(default)s); installed once with npm "
+        "into $KILOSCRIBE_LAB_CACHE (default: ~/.cache/kiloscribe-lab)",
     )
     sdk.add_argument("--node", metavar="PATH", help="the Node.js to run (default: node on PATH)")
-    sdk.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs for Node (NODE_EXTRA_CA_CERTS)")
+    sdk.add_argument(
+        "--ca-bundle",
+        metavar="PATH",
+        help="PEM file of CAs for Node (NODE_EXTRA_CA_CERTS; default: Node's own)",
+    )
     sdk.add_argument("--json", action="store_true", help="JSON lines: every ProbeResult, then every Finding")
     _add_no_inscription(sdk)
+    _add_color(sdk)
     sdk.set_defaults(func=cmd_sdk_check)
 
     fnd = sub.add_parser(
-        "findings", help="the catalogue: every finding the diagnosis can raise, what it means and why"
+        "findings",
+        help="the catalogue: every finding the diagnosis can raise, what it means and why",
+        description="Every finding the diagnosis can raise: its id, severities, meaning and evidence.",
+        epilog=_epilog("kiloscribe-lab findings", "kiloscribe-lab findings --json | jq -r .id"),
     )
     fnd.add_argument(
         "--json",
@@ -414,12 +597,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fnd.set_defaults(func=cmd_findings)
 
-    lab = sub.add_parser("lab", help="the local lab: Caddy edge + LB in front of Socket.IO backends")
-    lab_sub = lab.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)
-    dir_help = "lab directory (default $KILOSCRIBE_LAB_DIR or ./.lab)"
+    lab = sub.add_parser(
+        "lab",
+        help="the local lab: Caddy edge + LB in front of Socket.IO backends",
+        description="The local lab: a real Caddy (CDN edge, load balancer, API) in front of "
+        "python-socketio backends on loopback, with the networks users are on.",
+        epilog=_epilog(
+            "kiloscribe-lab lab scenarios",
+            "kiloscribe-lab lab up --scenario incident",
+            "set -a; . .lab/lab.env; set +a    # the lab's key in this shell",
+            "kiloscribe-lab lab status",
+            "kiloscribe-lab lab down",
+        ),
+    )
+    lab_sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True, parser_class=_Parser)
+    dir_help = "lab directory (default: $KILOSCRIBE_LAB_DIR, else ./.lab)"
 
-    up = lab_sub.add_parser("up", help="start the lab and wait until every endpoint answers")
-    up.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=sorted(SCENARIOS))
+    up = lab_sub.add_parser(
+        "up",
+        help="start the lab and wait until every endpoint answers",
+        epilog=_epilog(
+            "kiloscribe-lab lab up --scenario healthy", "kiloscribe-lab lab up --json | jq -r .edge"
+        ),
+    )
+    up.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help=f"what the lab reproduces: {SCENARIO_NAMES} (`lab scenarios` describes them)",
+    )
     up.add_argument(
         "--backend",
         choices=[str(k) for k in BackendKind],
@@ -430,31 +637,50 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print one JSON object")
     up.set_defaults(func=cmd_lab_up)
 
-    down = lab_sub.add_parser("down", help="stop every lab process")
+    down = lab_sub.add_parser(
+        "down", help="stop every lab process", epilog=_epilog("kiloscribe-lab lab down --dir .lab")
+    )
     down.add_argument("--dir", help=dir_help)
     down.set_defaults(func=cmd_lab_down)
 
-    st = lab_sub.add_parser("status", help="each component's health (exit 3 when unhealthy)")
+    st = lab_sub.add_parser(
+        "status",
+        help="each component's health (exit 3 when unhealthy)",
+        epilog=_epilog("kiloscribe-lab lab status", "kiloscribe-lab lab status --json | jq .healthy"),
+    )
     st.add_argument("--dir", help=dir_help)
-    st.add_argument("--json", action="store_true")
+    st.add_argument("--json", action="store_true", help="print one JSON object")
     st.set_defaults(func=cmd_lab_status)
 
-    sc = lab_sub.add_parser("scenarios", help="list scenarios and their ground truth")
+    sc = lab_sub.add_parser(
+        "scenarios",
+        help="list scenarios and their ground truth",
+        epilog=_epilog("kiloscribe-lab lab scenarios", "kiloscribe-lab lab scenarios --json | jq -r .name"),
+    )
     sc.add_argument("--json", action="store_true", help="one JSON object per scenario")
     sc.set_defaults(func=cmd_lab_scenarios)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not argv:
+            # `kiloscribe-lab` alone: what it can do, on stderr (stdout stays for output), exit 2.
+            print(parser.format_help(), end="", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version: printed, and done
+            return exc.code if isinstance(exc.code, int) else EXIT_OK
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except KiloscribeLabError as exc:
-        print(f"kiloscribe-lab: {exc}", file=sys.stderr)
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("kiloscribe-lab: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `kiloscribe-lab probe ... | head`: the reader left. An OSError, so before that branch;
@@ -465,7 +691,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # A path that is not a directory, a full disk, a permission: the user's to fix.
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"kiloscribe-lab: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"{PROG}: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -70,12 +70,15 @@ def run_report(
     compare_dir: Path | None = None,
     today: date | None = None,
     progress: Progress | None = None,
+    planned: Callable[[int], None] | None = None,
     extra_timings: Mapping[str, float] | None = None,
     runs_override: Sequence[MatrixRun] | None = None,
     sdk_check: bool = True,
 ) -> ReportOutcome:
     """Run the report into a new run directory under ``out_root``.
 
+    ``progress`` hears of each notebook that finished (the matrix's, then the findings
+    notebook); ``planned`` first hears how many there will be, once discovery has run.
     Raises ReportError when the findings notebook cannot be rendered; run.json, the results,
     the executed notebooks and reports/index.html are written first."""
     t0 = time.monotonic()
@@ -110,6 +113,8 @@ def run_report(
         meta = dataclasses.replace(meta, endpoints=_endpoints(targets))
     matrix_plan = dataclasses.replace(plan, targets=targets)
     runs = list(runs_override) if runs_override is not None else build_matrix(matrix_plan)
+    if planned is not None:
+        planned(len(runs) + 1)  # and the findings notebook
 
     t = time.monotonic()
     stop_sdk = threading.Event()

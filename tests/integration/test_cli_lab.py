@@ -119,9 +119,8 @@ def test_lab_scenarios_json_is_one_object_per_line() -> None:
         ("lab", "status", "--verbose"),
         ("lab", "teleport"),
         ("lab",),
-        (),
     ],
-    ids=["unknown-scenario", "unknown-option", "status-option", "unknown-command", "no-lab-cmd", "nothing"],
+    ids=["unknown-scenario", "unknown-option", "status-option", "unknown-command", "no-lab-cmd"],
 )
 def test_bad_usage_exits_2_with_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
     lab_dir = tmp_path / "never"
@@ -131,6 +130,23 @@ def test_bad_usage_exits_2_with_one_line(tmp_path: Path, args: tuple[str, ...]) 
     one_line_error(result)
     assert result.stdout == ""
     assert not lab_dir.exists()  # bad usage starts nothing
+
+
+def test_nothing_prints_the_usage_once_and_exits_2() -> None:
+    result = run()
+    assert result.returncode == 2, result
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: kiloscribe-lab ") and result.stderr.count("usage:") == 1
+    # one program name a line: never "kiloscribe-lab: kiloscribe-lab: …"
+    assert all(line.count("kiloscribe-lab:") <= 1 for line in result.stderr.splitlines())
+    assert "kiloscribe-lab: kiloscribe-lab" not in result.stderr
+
+
+def test_version_as_the_installed_script() -> None:
+    from kiloscribe_lab import __version__
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout == f"kiloscribe-lab {__version__}\n"
 
 
 def test_unknown_scenario_error_names_it() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +13,15 @@ from pathlib import Path
 import pytest
 
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.names import FindingId, Outcome, ProbeName
+from kiloscribe_lab.names import Credential, FindingId, Outcome, ProbeName
 from kiloscribe_lab.results import Finding, ProbeResult, read_jsonl
 from tests.integration.clients import jobs_started
 from tests.integration.conftest import LabGetter, lab_targets
+from tests.integration.tty import run_on_tty
 
 pytestmark = pytest.mark.timeout(60)
 CLI = [sys.executable, "-m", "kiloscribe_lab.cli"]
+SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,6 +75,74 @@ def test_healthy_human_output_exit_0(labs: LabGetter, lab_key: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "lb  https://127.0.0.1:" in proc.stdout
     assert "Findings" in proc.stdout and "Overall: healthy" in proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Overall: healthy.")  # the verdict first, then findings, then detail
+    assert lines.index("Verdicts") < lines.index("Findings") < lines.index("Probes")
+    assert not [line for line in lines if line.startswith("Not checked")]  # a key: nothing skipped
+    assert all(len(line) <= 80 for line in lines)  # not a terminal: 80 columns
+    assert "\x1b" not in proc.stdout
+
+
+def test_without_a_key_the_output_says_what_did_not_run(labs: LabGetter) -> None:
+    lab = labs("healthy")
+    env = {k: v for k, v in os.environ.items() if k != fleet.API_KEY_ENV}
+    proc = run(["probe", f"lb={lab.lb}", "--ca-bundle", str(lab.ca_bundle), "--no-inscription"], env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Overall: ")
+    notes = [i for i, line in enumerate(lines) if line.startswith("Not checked: ")]
+    assert len(notes) == 1 and notes[0] < lines.index("Verdicts"), proc.stdout
+    said = " ".join(" ".join(lines[: lines.index("Verdicts")]).split())
+    assert "no --api-key-env" in said and f"{ProbeName.SOCKETIO_CONNECT} with the valid key" in said
+    assert f":{Credential.VALID}" not in proc.stdout  # and indeed no valid-key row ran
+
+
+def _refused_port() -> tuple[socket.socket, int]:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))  # bound, never listening: refuses, and no one else can take it
+    return s, s.getsockname()[1]
+
+
+def _plain_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"NO_COLOR", "COLUMNS", "TERM"}}
+    return {**env, "TERM": "xterm-256color", **extra}
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "coloured"),
+    [([], {}, True), ([], {"NO_COLOR": "1"}, False), (["--color", "never"], {}, False)],
+    ids=["auto", "no-color", "never"],
+)
+def test_on_a_terminal_colour_unless_told_not_to_and_wrapped_to_its_width(
+    args: list[str], extra_env: dict[str, str], coloured: bool
+) -> None:
+    held, port = _refused_port()
+    with held:
+        result = run_on_tty(
+            [*CLI, "probe", f"http://127.0.0.1:{port}", "--timeout", "2", *args],
+            _plain_env(**extra_env),
+            tty_stdout=True,
+            tty_stderr=False,
+            columns=64,
+        )
+    assert result.returncode in {0, 1}, result
+    assert ("\x1b[" in result.stdout) is coloured
+    visible = SGR.sub("", result.stdout)
+    assert visible.startswith("Overall: ")
+    assert not {ch for ch in visible if ord(ch) < 0x20 and ch != "\n"}  # only our colours
+    for line in visible.splitlines():
+        assert len(line) <= 64 or len(line.split()) == 1 or "://" in line, line
+
+
+def test_a_pipe_gets_colour_only_when_asked() -> None:
+    held, port = _refused_port()
+    with held:
+        plain = run(["probe", f"http://127.0.0.1:{port}", "--timeout", "2"], _plain_env())
+        asked = run(
+            ["probe", f"http://127.0.0.1:{port}", "--timeout", "2", "--color", "always"], _plain_env()
+        )
+    assert "\x1b" not in plain.stdout and "\x1b[" in asked.stdout
+    assert SGR.sub("", asked.stdout).splitlines()[0] == plain.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from kiloscribe_lab.lab.scenarios import SCENARIOS
 from kiloscribe_lab.names import FindingId
 from kiloscribe_lab.settings import ProbeSettings
 from tests.integration.servers import canned_server, http_answer
+from tests.integration.tty import run_on_tty
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -150,7 +152,8 @@ def test_the_key_value_is_in_no_file(first_run: Run) -> None:
 
 
 def test_second_run_compares_and_does_not_overwrite(first_run: Run) -> None:
-    proc = subprocess.run(
+    """Run as at a terminal: the progress on stderr (a pty), what it found on stdout (a pipe)."""
+    proc = run_on_tty(
         [
             sys.executable,
             "-m",
@@ -163,11 +166,24 @@ def test_second_run_compares_and_does_not_overwrite(first_run: Run) -> None:
             "--jobs",
             "2",
         ],
-        capture_output=True,
-        text=True,
-        timeout=240,
+        {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "NO_COLOR"}},
+        tty_stdout=False,
+        tty_stderr=True,
+        columns=100,
+        timeout_s=240,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # The terminal's line: n/N with an ETA, rewritten in place, never past N, never wrapped.
+    frames = [f for f in proc.stderr.split("\r") if f.strip()]
+    counts = [re.match(r"notebooks (\d+)/(\d+) ", f) for f in frames]
+    steps = [(int(m[1]), int(m[2])) for m in counts if m]
+    assert steps and steps[-1][0] == steps[-1][1] and all(n <= total for n, total in steps), frames
+    assert any("left" in f for f in frames) and all(len(f) < 100 for f in frames)
+    assert proc.stderr.endswith("\r") and not proc.stderr.split("\r")[-2].strip()  # erased at the end
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Overall: ") and "report: [" not in proc.stdout  # progress went to the tty
+    assert [line.split()[0] for line in lines[-3:]] == ["HTML", "Markdown", "index"]
+    assert "time:" not in proc.stdout and "lab_up_s" not in proc.stdout  # internals only with -v
     runs = sorted(p.name for p in first_run.out_root.iterdir() if p.is_dir())
     assert len(runs) == 2 and runs[1] == runs[0] + "-2"
     second = first_run.out_root / runs[1]
@@ -326,7 +342,7 @@ def test_a_report_that_cannot_be_rendered_exits_4_in_one_line_and_keeps_the_evid
     config.write_text('[investigation]\nendpoints = ["http://127.0.0.1:9"]\ntimeout = 1.0\n')
     out_root = tmp_path / "out"
     code = cli.main(["report", "--config", str(config), "--out", str(out_root), "--jobs", "1"])
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
 
     assert code == EXIT_REPORT
     assert len(err.strip().splitlines()) == 1, err
@@ -338,6 +354,10 @@ def test_a_report_that_cannot_be_rendered_exits_4_in_one_line_and_keeps_the_evid
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["finished_at"] and "render_s" in meta["timings"]
     assert any("cannot render" in note for note in meta["notes"])
+    # Not a terminal: a line per finished notebook on stdout, so stderr keeps its one line.
+    progress = [line for line in out.splitlines() if line.startswith("report: [")]
+    assert [line.split("]")[0] for line in progress] == ["report: [1/2", "report: [2/2"], out
+    assert "findings report" in progress[-1]
     [entry] = meta["matrix"]
     assert entry["status"] == "ok"  # the probes ran (and found nothing listening)
     assert (run_dir / entry["results"]).stat().st_size > 0
