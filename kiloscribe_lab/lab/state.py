@@ -17,10 +17,11 @@ from typing import Any
 
 from kiloscribe_lab.errors import ConfigError, LabStateError
 from kiloscribe_lab.lab import procs
+from kiloscribe_lab.lab.balancer import config_file
 from kiloscribe_lab.lab.caddyfile import FILE as CADDYFILE
 from kiloscribe_lab.lab.lab_networks import MobileLink
 from kiloscribe_lab.lab.ports import LOOPBACK, LabPorts
-from kiloscribe_lab.lab.scenarios import BACKENDS, get_scenario
+from kiloscribe_lab.lab.scenarios import BACKENDS, BalancerKind, get_scenario
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.results import utc_now
@@ -54,6 +55,12 @@ class LabInfo:
     networks: Mapping[str, str | None] = field(default_factory=lambda: {NetworkName.DIRECT.value: None})
     networks_config: Path | None = None  # the lab's network profiles, as an investigation config
     mobile_link: MobileLink | None = None
+    balancer: BalancerKind = BalancerKind.CADDY  # what runs the balancer tier (``lab up --balancer``)
+
+    @property
+    def balancer_config(self) -> Path:
+        """The file that configures the balancer tier: the Caddyfile, nginx.conf or haproxy.cfg."""
+        return config_file(self.lab_dir, self.balancer)
 
     @property
     def edge(self) -> str:
@@ -111,6 +118,8 @@ class LabInfo:
             "mobile_link": None if self.mobile_link is None else self.mobile_link.to_json(),
             "lab_dir": str(self.lab_dir),
             "caddyfile": str(self.lab_dir / CADDYFILE),
+            "balancer": str(self.balancer),
+            "balancer_config": str(self.balancer_config),
             "expected_findings": [str(f) for f in get_scenario(self.scenario).expected_findings],
         }
 
@@ -164,6 +173,7 @@ def write_state(lab_dir: Path, info: LabInfo, records: list[procs.ProcessRecord]
         "version": STATE_VERSION,
         "phase": phase,
         "scenario": info.scenario,
+        "balancer": str(info.balancer),
         "written_at": utc_now(),
         "ports": info.ports.to_json(),
         "ca_bundle": str(info.ca_bundle),
@@ -199,6 +209,7 @@ def read_state(lab_dir: Path) -> tuple[LabInfo, list[procs.ProcessRecord], str]:
             networks=_networks(state.get("networks")),
             networks_config=None if not state.get("networks_config") else Path(state["networks_config"]),
             mobile_link=_mobile_link(state.get("mobile_link")),
+            balancer=BalancerKind(state.get("balancer", BalancerKind.CADDY)),
         )
         processes = state["processes"]
         if not isinstance(processes, list):
