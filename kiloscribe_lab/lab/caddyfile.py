@@ -164,6 +164,9 @@ def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
         "\tauto_https disable_redirects\n"
         # Sites named https://127.0.0.1:P still listen on every interface unless told.
         f"\tdefault_bind {LOOPBACK}\n"
+        # Clients send no SNI to an IP address: without this, every site would present
+        # whichever of the lab's leaves (all for 127.0.0.1) Caddy cached last, not its own.
+        f"\tdefault_sni {LOOPBACK}\n"
         # SIGTERM would otherwise wait for every open long-poll and WebSocket to finish.
         "\tgrace_period 250ms\n"
         f"\tstorage file_system {_quoted(storage)}\n"

@@ -113,6 +113,7 @@ def test_global_options_keep_caddy_inside_the_lab(name: str) -> None:
     assert "persist_config off" in options
     assert f'storage file_system "{LAB_DIR}/caddy"' in options
     assert "default_bind 127.0.0.1" in options  # loopback only, whatever the site addresses say
+    assert "default_sni 127.0.0.1" in options  # each site its own leaf, though clients send no SNI
 
 
 def test_storage_path_with_spaces_is_one_token() -> None:
