@@ -140,8 +140,9 @@ def _lb_handle(balancer: Balancer, upstreams: str) -> str:
         lines += ["\t\trequest_body {", f"\t\t\tmax_size {balancer.max_body_bytes}", "\t\t}"]
     lines += [f"\t\treverse_proxy {upstreams} {{", f"\t\t\t{_lb_policy(balancer.policy)}"]
     if balancer.idle_timeout_s is not None:
-        # A read or write to the backend that waits this long fails: an idle WebSocket tunnel
-        # is cut, a long-poll answered 502 (nginx and HAProxy answer 504).
+        # A read or write to the backend that waits this long fails: an idle WebSocket is cut
+        # (no close frame); a waiting long-poll gets an empty 504, after twice this (measured,
+        # Caddy 2.11.7). Caddy has no idle setting of its own; stream_timeout is a lifetime.
         timeout = f"{round(balancer.idle_timeout_s * 1000)}ms"
         lines += [
             "\t\t\ttransport http {",

@@ -74,7 +74,8 @@ def _location(balancer: Balancer) -> list[str]:
     else:
         timeout = _duration(balancer.idle_timeout_s)
         lines += [
-            "# A WebSocket or a long-poll silent this long is cut (a long-poll gets 504).",
+            "# A WebSocket silent this long is cut. A long-poll's GET is retried on the next server",
+            "# (proxy_next_upstream error timeout, the default): 400 for a sid it does not know.",
             f"proxy_read_timeout {timeout};",
             f"proxy_send_timeout {timeout};",
         ]
