@@ -32,7 +32,7 @@ from kiloscribe_lab.errors import (
     UsageError,
 )
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS
+from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, BackendKind
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,17 +52,26 @@ def _lab_dir(args: argparse.Namespace) -> Path:
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
     balancer = fleet.BalancerKind(args.balancer) if args.balancer else None
-    info = fleet.up(_lab_dir(args), args.scenario, balancer=balancer, replace=args.force)
+    info = fleet.up(
+        _lab_dir(args), args.scenario, balancer=balancer, backend=args.backend, replace=args.force
+    )
     return _print_lab(info, args.json, "lab up")
 
 
 def cmd_lab_restart(args: argparse.Namespace) -> int:
-    """The running lab again, on fresh ports (its scenario and balancer unless told others)."""
+    """The running lab again, on fresh ports (its scenario, balancer and backends unless told others)."""
     lab_dir = _lab_dir(args)
     current = fleet.running(lab_dir)
     scenario = args.scenario or (current.scenario if current else DEFAULT_SCENARIO)
     kind = args.balancer or (current.balancer if current else None)
-    info = fleet.up(lab_dir, scenario, balancer=fleet.BalancerKind(kind) if kind else None, replace=True)
+    backend = args.backend or (current.backend if current else None)
+    info = fleet.up(
+        lab_dir,
+        scenario,
+        balancer=fleet.BalancerKind(kind) if kind else None,
+        backend=backend,
+        replace=True,
+    )
     return _print_lab(info, args.json, "lab restart")
 
 
@@ -76,7 +85,7 @@ def _print_lab(info: fleet.LabInfo, as_json: bool, verb: str) -> int:
         _print_json(info.to_json())
         return EXIT_OK
     data = info.to_json()
-    print(f"{verb}: scenario {info.scenario} in {info.lab_dir}")
+    print(f"{verb}: scenario {info.scenario} in {info.lab_dir} ({info.backend} backends)")
     print(f"  edge (CDN)     {data['edge']}")
     print(f"  load balancer  {data['lb']}  ({info.balancer}, {data['balancer_config']})")
     for backend in data["backends"]:
@@ -447,6 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = lab_sub.add_parser("up", help="start the lab and wait until every endpoint answers")
     up.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=sorted(SCENARIOS))
     up.add_argument("--balancer", choices=balancers, help=balancer_help)
+    backends = [str(k) for k in BackendKind]
+    backend_help = (
+        "the backends' Socket.IO server: python (python-socketio) or node (socket.io 4.8, "
+        "installed with npm on first use); default: the scenario's, else python"
+    )
+    up.add_argument("--backend", choices=backends, help=backend_help)
     up.add_argument("--dir", help=dir_help)
     up.add_argument("--force", action="store_true", help="replace a lab already running there")
     up.add_argument("--json", action="store_true", help="print one JSON object")
@@ -455,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     restart = lab_sub.add_parser("restart", help="restart the running lab (same scenario and balancer)")
     restart.add_argument("--scenario", choices=sorted(SCENARIOS), help="another scenario")
     restart.add_argument("--balancer", choices=balancers, help=balancer_help)
+    restart.add_argument("--backend", choices=backends, help=backend_help)
     restart.add_argument("--dir", help=dir_help)
     restart.add_argument("--json", action="store_true", help="print one JSON object")
     restart.set_defaults(func=cmd_lab_restart)

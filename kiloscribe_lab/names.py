@@ -102,6 +102,22 @@ class Transport(enum.StrEnum):
     POLLING = "polling"
 
 
+class TransportOrder(enum.StrEnum):
+    """The transports a real client tries, in order: through round robin websocket-first
+    clients work and polling-first ones fail (FACTS.md §3.2), so ground truth names it."""
+
+    WEBSOCKET_FIRST = "websocket-first"  # ['websocket', 'polling']: the SDK's order
+    POLLING_FIRST = "polling-first"  # ['polling', 'websocket']: socket.io-client's default
+
+
+class ClientKind(enum.StrEnum):
+    """The real clients the tests point at a scenario, by the name of their package."""
+
+    SDK = "sdk"  # the published Kiloscribe SDK in Node, WebSocket runtime (sdk-check)
+    SOCKETIO_CLIENT = "socket.io-client"  # Node socket.io-client 4.8
+    PYTHON_SOCKETIO = "python-socketio"
+
+
 class Credential(enum.StrEnum):
     """Which key a Socket.IO connect sends: the configured one, a deliberately wrong one, none."""
 

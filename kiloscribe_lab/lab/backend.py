@@ -129,7 +129,18 @@ def key_matches(config: BackendConfig, candidate: object) -> bool:
 
 
 def build_socketio(config: BackendConfig, store: InscriptionStore) -> socketio.AsyncServer:
-    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", logger=False)
+    b = config.behaviour
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        # "*": any Origin echoed, with credentials (engineio's default cors_credentials=True).
+        cors_allowed_origins="*" if b.cors_origins is None else list(b.cors_origins),
+        transports=[str(t) for t in b.transports],
+        # python-engineio counts in seconds; the behaviour holds whole seconds (checked there).
+        ping_interval=b.ping_interval_ms // 1000,
+        ping_timeout=b.ping_timeout_ms // 1000,
+        max_http_buffer_size=b.max_http_buffer_size,
+        logger=False,
+    )
 
     @sio.event  # type: ignore[untyped-decorator]
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
@@ -139,6 +150,10 @@ def build_socketio(config: BackendConfig, store: InscriptionStore) -> socketio.A
 
     @sio.on(ContractEvent.START_INSCRIPTION)  # type: ignore[untyped-decorator]
     async def start_inscription(sid: str, data: Any = None) -> dict[str, Any]:
+        if not b.acks_inscription:
+            # Never return: python-socketio acknowledges a handler that returns None with an
+            # empty ack (`43[]`). Each event runs in its own task, so this blocks nothing else.
+            await asyncio.Event().wait()
         error = validate_inscription_request(data)
         if error is not None:
             return {"success": False, "error": error}
@@ -227,7 +242,8 @@ async def _refuse_websocket(scope: Scope, send: Send, config: BackendConfig) -> 
         headers = [(b"content-type", b"text/plain"), (b"location", HEALTH_PATH.encode())]
     else:
         status = 403
-        body = json.dumps({"message": "WebSocket connections are served at /socket.io/"}).encode()
+        served_at = f"{config.behaviour.path}/"
+        body = json.dumps({"message": f"WebSocket connections are served at {served_at}"}).encode()
         headers = [(b"content-type", b"application/json")]
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
@@ -356,7 +372,8 @@ def with_stall(app: ASGIApp) -> ASGIApp:
 def build_app(config: BackendConfig) -> ASGIApp:
     store = InscriptionStore()
     sio = build_socketio(config, store)
-    app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=build_rest(config, store), socketio_path="socket.io")
+    rest = build_rest(config, store)
+    app: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=rest, socketio_path=config.behaviour.path.strip("/"))
     if config.behaviour.state is BackendState.STALLED:
         app = with_stall(app)
     return with_identity(app, config.name)
@@ -390,18 +407,41 @@ def main(argv: list[str] | None = None) -> None:
     jobs.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     JOBS_LOG.addHandler(jobs)
     JOBS_LOG.setLevel(logging.INFO)
-    uvicorn.run(
-        build_app(config),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        server_header=True,
-        # Open long-polls and WebSockets would hold a graceful shutdown forever: a lab
-        # backend has nothing to drain, so SIGTERM means stop within a second.
-        timeout_graceful_shutdown=1,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(config),
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=True,
+            # Open long-polls and WebSockets would hold a graceful shutdown forever: a lab
+            # backend has nothing to drain, so SIGTERM means stop within a second.
+            timeout_graceful_shutdown=1,
+        )
     )
+    asyncio.run(_serve(server, config))
+
+
+async def _serve(server: uvicorn.Server, config: BackendConfig) -> None:
+    b = config.behaviour
+    stall = None
+    if b.stall_event_loop_ms > 0:
+        stall = asyncio.create_task(stall_event_loop(b.stall_event_loop_ms / 1000, b.ping_interval_ms / 1000))
+    try:
+        await server.serve()
+    finally:
+        if stall is not None:
+            stall.cancel()
+
+
+async def stall_event_loop(stall_s: float, every_s: float) -> None:
+    """Block the event loop for ``stall_s`` after every ``every_s`` of free time: engineio's
+    ping timer, like every other callback, then fires late (the slow-heartbeat scenario)."""
+    while True:
+        await asyncio.sleep(every_s)
+        time.sleep(stall_s)  # noqa: ASYNC251  (the point: nothing else on this loop runs meanwhile)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kiloscribe_lab.errors import LabStartError, LabStateError
-from kiloscribe_lab.lab import backend_config, balancer, caddyfile, health, lab_networks, pki, ports, procs
+from kiloscribe_lab.lab import (
+    backend_config,
+    balancer,
+    caddyfile,
+    health,
+    lab_networks,
+    node_backend,
+    pki,
+    ports,
+    procs,
+)
 from kiloscribe_lab.lab.health import PROXIES, READY_TIMEOUT_S
 from kiloscribe_lab.lab.keys import API_KEY_ENV, KEY_FILE, lab_environment, read_env_file, resolve_api_key
 from kiloscribe_lab.lab.lab_networks import MobileLink
@@ -31,8 +41,10 @@ from kiloscribe_lab.lab.scenarios import (
     BACKENDS,
     DEFAULT_SCENARIO,
     SITES,
+    BackendKind,
     BalancerKind,
     Scenario,
+    backend_kind,
     get_scenario,
     on_balancer,
 )
@@ -118,12 +130,15 @@ def up(
     environ: Mapping[str, str] | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
     mobile_link: MobileLink | None = None,
+    backend: BackendKind | str | None = None,
 ) -> LabInfo:
     """Start the lab and its networks; return when every endpoint and proxy answers; stop
     everything on failure.
 
     ``balancer`` runs the scenario's balancer tier on that software instead of its own
-    (``lab up --balancer``). A lab already running in ``lab_dir`` is never replaced silently:
+    (``lab up --balancer``). The backends are ``backend`` (``python`` or ``node``), else the
+    scenario's, else python; the node ones install their npm packages into the cache on first
+    use (``node_backend``). A lab already running in ``lab_dir`` is never replaced silently:
     ``LabRunning`` unless ``replace`` (``lab up --force``, ``lab restart``), when it is stopped
     first. The ``mobile`` network's link is ``mobile_link``, else
     ``$KILOSCRIBE_LAB_MOBILE_RTT_MS`` / ``$KILOSCRIBE_LAB_MOBILE_JITTER_MS``, else 150 ms ± 10 ms.
@@ -146,6 +161,7 @@ def up(
         environ=environ,
         ready_timeout_s=ready_timeout_s,
         mobile_link=mobile_link,
+        backend=backend,
     )
     try:
         return start()
@@ -169,16 +185,19 @@ def _up_once(
     environ: Mapping[str, str] | None,
     ready_timeout_s: float,
     mobile_link: MobileLink | None,
+    backend: BackendKind | str | None,
 ) -> LabInfo:
     base_env = dict(os.environ if environ is None else environ)
+    kind = backend_kind(backend, scenario.backends)
     # Every program before anything starts (or stops): fail with nothing to undo.
     mitmdump = lab_networks.mitmdump_binary(base_env)
-    kind = scenario.balancer.kind
-    balancer_program = None if kind is BalancerKind.CADDY else balancer.binary(kind, base_env)
+    lb_kind = scenario.balancer.kind
+    balancer_program = None if lb_kind is BalancerKind.CADDY else balancer.binary(lb_kind, base_env)
     lab_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if (lab_dir / STATE_FILE).exists():
         down(lab_dir)
     link = mobile_link or MobileLink.from_environ(base_env)
+    node = node_backend.prepare(lab_dir, base_env) if kind is BackendKind.NODE else None
     api_key, key_file = resolve_api_key(lab_dir, base_env)
 
     lab_ports, extra = ports.allocate(len(lab_networks.PROXIED))
@@ -194,7 +213,8 @@ def _up_once(
         networks=lab_networks.network_urls(proxy_ports),
         networks_config=networks_config,
         mobile_link=link,
-        balancer=kind,
+        backend=kind,
+        balancer=lb_kind,
     )
     networks_config.unlink(missing_ok=True)  # a stale one names dead proxies
     # The scenario's artefacts, one function each, rendered before anything starts: the
@@ -241,11 +261,14 @@ def _up_once(
         for name in BACKENDS:
             if name in scenario.down:
                 continue
-            argv = [
-                sys.executable, "-m", "kiloscribe_lab.lab.backend",
-                "--config", str(backends_json), "--name", name,
-                "--port", str(info.ports.backend[name]), "--api-key-env", API_KEY_ENV,
-            ]  # fmt: skip
+            port = info.ports.backend[name]
+            argv = (
+                node.argv(backends_json, name, port, API_KEY_ENV) if node is not None else [
+                    sys.executable, "-m", "kiloscribe_lab.lab.backend",
+                    "--config", str(backends_json), "--name", name,
+                    "--port", str(port), "--api-key-env", API_KEY_ENV,
+                ]
+            )  # fmt: skip
             started(
                 name,
                 procs.spawn(name, argv, log=logs / f"{name}.log", env={**child_env, API_KEY_ENV: api_key}),

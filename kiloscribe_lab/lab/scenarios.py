@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import re
 import sys
 import types
 import typing
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.errors import ConfigError, UsageError
-from kiloscribe_lab.names import FindingId, NetworkName, Severity
+from kiloscribe_lab.names import ClientKind, FindingId, NetworkName, Severity, Transport, TransportOrder
 
 BACKENDS: tuple[str, ...] = ("inscribe-1", "inscribe-2", "inscribe-3")
 
@@ -144,22 +145,88 @@ class Tls:
 # --- the backends ---------------------------------------------------------------------------
 
 
+class BackendKind(enum.StrEnum):
+    """The Socket.IO server the backends run: both serve the same mock contract and read the
+    same ``backends.json``; they differ where engine.io and python-engineio do on the wire."""
+
+    PYTHON = "python"  # python-socketio under uvicorn (lab/backend.py)
+    NODE = "node"  # the reference implementation, Node socket.io 4.8 (lab/node/server.mjs)
+
+
+DEFAULT_BACKEND_KIND = BackendKind.PYTHON
+
+
 class BackendState(enum.StrEnum):
     UP = "up"
     DOWN = "down"  # not started, its port held and refusing: the balancer answers 502 for it
     STALLED = "stalled"  # accepts connections and never answers (its health check excepted)
 
 
+# engine.io's defaults (socket.io 4.8), which python-engineio shares: a behaviour that leaves
+# them alone is a server as its users get it.
+SOCKETIO_PATH = "/socket.io"
+PING_INTERVAL_MS = 25_000
+PING_TIMEOUT_MS = 20_000
+MAX_HTTP_BUFFER_SIZE = 1_000_000
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*[A-Za-z0-9._~!$&'()*+,;=:@-]$")
+_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
+
+
 @dataclass(frozen=True, slots=True)
 class BackendBehaviour:
     """What one backend does. Each field reaches the backend through ``backends.json``
     (``to_json``/``from_json`` walk the fields), so a new behaviour is one field here plus
-    its implementation in ``backend.py``. Field types: bool, int, float, str, a StrEnum, a
-    tuple of str, or one of those or None."""
+    its implementation in both backends (``backend.py``, ``node/server.mjs``). Field types:
+    bool, int, float, str, a StrEnum, a tuple of str or StrEnum, or one of those or None.
+    Invalid values are a ConfigError when the entry is built, not when a backend starts."""
 
     state: BackendState = BackendState.UP
     root_redirect: bool = False  # "/" answers 308, as the seed's wscat saw
     auth_broken: bool = False  # every key is refused, the valid one included
+    # The Engine.IO transports the server accepts (engine.io's `transports`); websocket only:
+    # polling requests get 400 ("Transport unknown" / "Invalid transport").
+    transports: tuple[Transport, ...] = (Transport.POLLING, Transport.WEBSOCKET)
+    acks_inscription: bool = True  # False: start-inscription is accepted and never acknowledged
+    # The origins CORS allows; None: any Origin is echoed with credentials (socket.io's
+    # `origin: true`, python-socketio's "*"). One origin is socket.io's string form (always sent
+    # as Access-Control-Allow-Origin), several its list (sent only to a member); python-socketio
+    # refuses any other Origin with 400.
+    cors_origins: tuple[str, ...] | None = None
+    path: str = SOCKETIO_PATH  # where Socket.IO is served, without the trailing slash
+    # Whole seconds only: python-engineio takes seconds, and both backends must agree.
+    ping_interval_ms: int = PING_INTERVAL_MS
+    ping_timeout_ms: int = PING_TIMEOUT_MS
+    # The largest WebSocket message / polling POST body the server takes (inclusive); larger
+    # ones close the session (engine.io: 1009 / 413; python-engineio: 1000 / 400).
+    max_http_buffer_size: int = MAX_HTTP_BUFFER_SIZE
+    # >0: once per ping interval of free time, the event loop is blocked this long, so every
+    # timer (the heartbeat's too) fires late: the slow-heartbeat scenario.
+    stall_event_loop_ms: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.transports or len(set(self.transports)) != len(self.transports):
+            problems.append(f"transports must name each transport at most once, got {list(self.transports)}")
+        if self.cors_origins is not None and (
+            not self.cors_origins or not all(_ORIGIN_RE.match(o) for o in self.cors_origins)
+        ):
+            problems.append(
+                f"cors_origins must be origins such as https://app.example, got {self.cors_origins}"
+            )
+        if not _PATH_RE.match(self.path):
+            problems.append(
+                f"path must look like /socket.io (no trailing slash, no query), got {self.path!r}"
+            )
+        for name in ("ping_interval_ms", "ping_timeout_ms"):
+            value = getattr(self, name)
+            if isinstance(value, int) and (value <= 0 or value % 1000):
+                problems.append(f"{name} must be a positive whole number of seconds in ms, got {value}")
+        if isinstance(self.max_http_buffer_size, int) and self.max_http_buffer_size <= 0:
+            problems.append(f"max_http_buffer_size must be positive, got {self.max_http_buffer_size}")
+        if isinstance(self.stall_event_loop_ms, int) and self.stall_event_loop_ms < 0:
+            problems.append(f"stall_event_loop_ms must be 0 or more, got {self.stall_event_loop_ms}")
+        if problems:
+            raise ConfigError("backend behaviour: " + "; ".join(problems))
 
     def to_json(self) -> dict[str, object]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -182,10 +249,13 @@ STALLED = BackendBehaviour(state=BackendState.STALLED)
 
 @dataclass(frozen=True, slots=True)
 class BackendSpec:
-    """Every backend's behaviour: ``default``, except the backends named in ``overrides``."""
+    """Every backend's behaviour: ``default``, except the backends named in ``overrides``.
+    ``kind``: the server implementation the scenario needs; None lets ``lab up --backend``
+    choose (python by default)."""
 
     default: BackendBehaviour = BackendBehaviour()
     overrides: tuple[tuple[str, BackendBehaviour], ...] = ()
+    kind: BackendKind | None = None
 
     def __post_init__(self) -> None:
         names = [name for name, _ in self.overrides]
@@ -203,6 +273,17 @@ class BackendSpec:
 
     def named(self, state: BackendState) -> frozenset[str]:
         return frozenset(name for name, b in self.by_name().items() if b.state is state)
+
+
+def backend_kind(requested: BackendKind | str | None, spec: BackendSpec) -> BackendKind:
+    """What runs the backends: ``lab up --backend`` when given, else the scenario's, else python."""
+    if requested is not None:
+        try:
+            return BackendKind(requested)
+        except ValueError:
+            known = ", ".join(BackendKind)
+            raise UsageError(f"unknown backend {requested!r}; known backends: {known}") from None
+    return spec.kind or DEFAULT_BACKEND_KIND
 
 
 # --- the edge -------------------------------------------------------------------------------
@@ -268,13 +349,86 @@ class NetworkTruth:
         }
 
 
+ORDERS: dict[TransportOrder, tuple[Transport, ...]] = {
+    TransportOrder.WEBSOCKET_FIRST: (Transport.WEBSOCKET, Transport.POLLING),
+    TransportOrder.POLLING_FIRST: (Transport.POLLING, Transport.WEBSOCKET),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTruth:
+    """How real clients with the valid key fare against a scenario's edge, direct: whether they
+    connect, whether ``start-inscription`` is acknowledged (None: not established), and, held
+    for ``hold_s``, whether the session ends (``disconnect``: socket.io-client's reason, e.g.
+    ``transport close``; the other clients word it their own way, so for them any end counts).
+    Per transport order: what works for one order may fail for the other (round robin). The
+    SDK tries websocket first, always: a polling-first truth does not apply to it."""
+
+    order: TransportOrder
+    connects: bool
+    acked: bool | None = None
+    clients: tuple[ClientKind, ...] = tuple(ClientKind)
+    disconnect: str | None = None
+    hold_s: float = 0.0
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.connects and (self.acked is not None or self.disconnect is not None):
+            raise ConfigError(
+                "client truth: a client that does not connect is neither acked nor disconnected"
+            )
+        if self.disconnect is not None and self.hold_s <= 0:
+            raise ConfigError("client truth: a disconnect is seen only in a hold: give hold_s")
+
+    @property
+    def transports(self) -> tuple[Transport, ...]:
+        return ORDERS[self.order]
+
+    def applies_to(self, client: ClientKind) -> bool:
+        if client is ClientKind.SDK and self.order is not TransportOrder.WEBSOCKET_FIRST:
+            return False
+        return client in self.clients
+
+    def disagreements(
+        self, client: ClientKind, *, connected: bool, acked: bool | None, disconnect: str | None
+    ) -> list[str]:
+        """What ``client`` did that this truth does not say; empty when they agree."""
+        wrong = []
+        if connected is not self.connects:
+            wrong.append(f"{client} {self.order}: {'connected' if connected else 'did not connect'}")
+        if self.acked is not None and connected and acked is not self.acked:
+            wrong.append(f"{client} {self.order}: start-inscription {'acked' if acked else 'not acked'}")
+        if self.hold_s > 0 and connected:
+            expected = self.disconnect
+            if expected is None and disconnect is not None:
+                wrong.append(f"{client} {self.order}: disconnected ({disconnect}) within {self.hold_s:g} s")
+            elif expected is not None and disconnect is None:
+                wrong.append(f"{client} {self.order}: still connected after {self.hold_s:g} s")
+            elif expected is not None and client is ClientKind.SOCKETIO_CLIENT and disconnect != expected:
+                wrong.append(f"{client} {self.order}: disconnect {disconnect!r}, not {expected!r}")
+        return wrong
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "order": str(self.order),
+            "connects": self.connects,
+            "acked": self.acked,
+            "clients": [str(c) for c in self.clients],
+            "disconnect": self.disconnect,
+            "hold_s": self.hold_s,
+            "why": self.why,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class GroundTruth:
     """What a correct diagnosis of a scenario finds: ``findings`` (direct), and what each lab
-    network in ``networks`` adds to them (empty: not established for this scenario)."""
+    network in ``networks`` adds to them (empty: not established for this scenario); and how
+    real clients fare (``clients``; empty: not established)."""
 
     findings: tuple[FindingId, ...]
     networks: tuple[NetworkTruth, ...] = ()
+    clients: tuple[ClientTruth, ...] = ()
 
     def __post_init__(self) -> None:
         if len(set(self.findings)) != len(self.findings):
@@ -330,6 +484,7 @@ class Scenario:
             "tls": self.tls.to_json(),
             "expected_findings": [str(f) for f in self.expected_findings],
             "networks": [t.to_json() for t in self.truth.networks],
+            "clients": [t.to_json() for t in self.truth.clients],
         }
 
 
@@ -351,6 +506,10 @@ _ON_EVERY_LAB_NETWORK = (
     ),
 )
 _HEALTHY_TRUTH = (FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH, FindingId.AUTH_PATH_HEALTHY)
+# Sticky and proxied right: every client connects and is acknowledged, whatever it tries first.
+_EVERY_CLIENT_WORKS = tuple(
+    ClientTruth(order, connects=True, acked=True, why="nothing is wrong") for order in TransportOrder
+)
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -359,7 +518,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="healthy",
             description="All backends up, sticky sessions by client IP (ip_hash), WebSocket proxied.",
             balancer=Balancer(policy=LbPolicy.IP_HASH),
-            truth=GroundTruth(_HEALTHY_TRUTH, networks=_ON_EVERY_LAB_NETWORK),
+            truth=GroundTruth(_HEALTHY_TRUTH, networks=_ON_EVERY_LAB_NETWORK, clients=_EVERY_CLIENT_WORKS),
         ),
         Scenario(
             name="cookie-sticky",

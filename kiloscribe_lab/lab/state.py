@@ -21,7 +21,13 @@ from kiloscribe_lab.lab.balancer import config_file
 from kiloscribe_lab.lab.caddyfile import FILE as CADDYFILE
 from kiloscribe_lab.lab.lab_networks import MobileLink
 from kiloscribe_lab.lab.ports import LOOPBACK, LabPorts
-from kiloscribe_lab.lab.scenarios import BACKENDS, BalancerKind, get_scenario
+from kiloscribe_lab.lab.scenarios import (
+    BACKENDS,
+    DEFAULT_BACKEND_KIND,
+    BackendKind,
+    BalancerKind,
+    get_scenario,
+)
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.results import utc_now
@@ -55,6 +61,7 @@ class LabInfo:
     networks: Mapping[str, str | None] = field(default_factory=lambda: {NetworkName.DIRECT.value: None})
     networks_config: Path | None = None  # the lab's network profiles, as an investigation config
     mobile_link: MobileLink | None = None
+    backend: BackendKind = DEFAULT_BACKEND_KIND  # the Socket.IO server the backends run
     balancer: BalancerKind = BalancerKind.CADDY  # what runs the balancer tier (``lab up --balancer``)
 
     @property
@@ -117,6 +124,7 @@ class LabInfo:
             "networks_config": None if self.networks_config is None else str(self.networks_config),
             "mobile_link": None if self.mobile_link is None else self.mobile_link.to_json(),
             "lab_dir": str(self.lab_dir),
+            "backend": str(self.backend),
             "caddyfile": str(self.lab_dir / CADDYFILE),
             "balancer": str(self.balancer),
             "balancer_config": str(self.balancer_config),
@@ -182,6 +190,7 @@ def write_state(lab_dir: Path, info: LabInfo, records: list[procs.ProcessRecord]
         "networks": dict(info.networks),
         "networks_config": None if info.networks_config is None else str(info.networks_config),
         "mobile_link": None if info.mobile_link is None else info.mobile_link.to_json(),
+        "backend": str(info.backend),
         "processes": [r.to_json() for r in records],
     }
     tmp = lab_dir / (STATE_FILE + ".tmp")
@@ -209,6 +218,8 @@ def read_state(lab_dir: Path) -> tuple[LabInfo, list[procs.ProcessRecord], str]:
             networks=_networks(state.get("networks")),
             networks_config=None if not state.get("networks_config") else Path(state["networks_config"]),
             mobile_link=_mobile_link(state.get("mobile_link")),
+            # A lab from before the choice ran python backends.
+            backend=BackendKind(state.get("backend") or DEFAULT_BACKEND_KIND),
             balancer=BalancerKind(state.get("balancer", BalancerKind.CADDY)),
         )
         processes = state["processes"]

@@ -13,16 +13,9 @@ from __future__ import annotations
 
 from kiloscribe_lab.errors import ToolchainError, ToolchainMissingError
 from kiloscribe_lab.sdk.check import DEADLINES, INSCRIPTION_REQUEST, Deadlines, sdk_check
-from kiloscribe_lab.sdk.install import (
-    CACHE_ENV,
-    DEFAULT_SDK_VERSION,
-    SDK_PACKAGE,
-    SdkInstall,
-    default_cache_dir,
-    ensure_sdk,
-    installed,
-)
+from kiloscribe_lab.sdk.install import DEFAULT_SDK_VERSION, SDK_PACKAGE, SdkInstall, ensure_sdk, installed
 from kiloscribe_lab.sdk.node import NodeRuntime, inspect_node
+from kiloscribe_lab.toolchain.npm import CACHE_ENV, default_cache_dir
 
 __all__ = [
     "CACHE_ENV",

@@ -30,17 +30,11 @@ from kiloscribe_lab.endpoints import parse_endpoint, split_label
 from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.names import SdkMode, SdkStep
 from kiloscribe_lab.results import ProbeResult
-from kiloscribe_lab.sdk.install import (
-    DEFAULT_SDK_VERSION,
-    Notify,
-    SdkInstall,
-    absolute,
-    default_cache_dir,
-    ensure_sdk,
-)
+from kiloscribe_lab.sdk.install import DEFAULT_SDK_VERSION, SdkInstall, absolute, ensure_sdk
 from kiloscribe_lab.sdk.node import EXPERIMENTAL_WEBSOCKET_FLAG, NodeRuntime, inspect_node
 from kiloscribe_lab.sdk.parse import ReplayRun, results_from_run
-from kiloscribe_lab.sdk.subproc import run_bounded
+from kiloscribe_lab.toolchain.npm import Notify, default_cache_dir
+from kiloscribe_lab.toolchain.subproc import run_bounded
 
 PROGRAM = "replay.mjs"
 NETWORK = "testnet"

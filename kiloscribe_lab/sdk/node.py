@@ -9,14 +9,12 @@ the flag gets the ``ws`` shim installed next to the SDK instead.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from kiloscribe_lab.errors import ToolchainError, ToolchainMissingError
-from kiloscribe_lab.sdk.subproc import run_bounded
+from kiloscribe_lab.errors import ToolchainError
+from kiloscribe_lab.toolchain.node import resolve_node
+from kiloscribe_lab.toolchain.subproc import run_bounded
 
 NODE_PROBE_TIMEOUT_S = 15.0
 EXPERIMENTAL_WEBSOCKET_FLAG = "--experimental-websocket"
@@ -32,21 +30,6 @@ class NodeRuntime:
     version: str  # "v20.20.2"
     websocket_global: bool  # the runtime as the user runs it has globalThis.WebSocket
     websocket_flag: bool  # `--experimental-websocket` gives it one (meaningful when the above is False)
-
-
-def resolve_node(node: str | None, environ: Mapping[str, str]) -> str:
-    """The executable for ``--node`` (a path, or a name looked up on the environment's PATH)."""
-    name = node or "node"
-    if os.sep in name:
-        path = Path(name).expanduser()
-        if not path.is_file() or not os.access(path, os.X_OK):
-            raise ToolchainMissingError(f"--node {name}: no executable file there")
-        return str(path.resolve())
-    found = shutil.which(name, path=environ.get("PATH", os.defpath))
-    if found is None:
-        what = "Node.js (`node`) is not on PATH" if node is None else f"--node {name}: not found on PATH"
-        raise ToolchainMissingError(f"{what}; sdk-check runs the SDK in Node.js")
-    return found
 
 
 async def _probe(path: str, flags: list[str], environ: Mapping[str, str]) -> dict[str, str] | str:
@@ -69,7 +52,7 @@ async def _probe(path: str, flags: list[str], environ: Mapping[str, str]) -> dic
 
 
 async def inspect_node(node: str | None, environ: Mapping[str, str]) -> NodeRuntime:
-    path = resolve_node(node, environ)
+    path = resolve_node(node, environ, purpose="sdk-check runs the SDK in Node.js")
     plain = await _probe(path, [], environ)
     if isinstance(plain, str):
         raise ToolchainError(f"--node {node or path}: not a usable Node.js ({plain})")

@@ -12,12 +12,18 @@ from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.keys import API_KEY_ENV
 from kiloscribe_lab.lab.state import LabInfo
 from kiloscribe_lab.results import ProbeResult
+from tests.integration.foreign import plain_ws_server as plain_ws_server  # fixtures, for every test
+from tests.integration.foreign import python_socketio_cors_server as python_socketio_cors_server
+from tests.integration.foreign import reference_socketio_server as reference_socketio_server
 from tests.integration.investigation import PROBE_TIMEOUT_S as PROBE_TIMEOUT_S  # re-exported for tests
 from tests.integration.investigation import investigate_lab
 from tests.integration.investigation import lab_targets as lab_targets  # re-exported for tests
 
 LabGetter = Callable[[str], LabInfo]
 InvestigationGetter = Callable[[str], list[ProbeResult]]
+# The backends every shared lab runs (`lab up --backend`): KILOSCRIBE_LAB_TEST_BACKEND=node runs
+# the lab tests, the diagnosis table among them, on the reference Node socket.io server.
+BACKEND_ENV = "KILOSCRIBE_LAB_TEST_BACKEND"
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +45,9 @@ def labs(
         if scenario not in started:
             lab_dir = tmp_path_factory.mktemp(f"lab-{scenario}")
             environ = {**os.environ, API_KEY_ENV: lab_key}
-            started[scenario] = fleet.up(lab_dir, scenario, balancer=balancer, environ=environ)
+            started[scenario] = fleet.up(
+                lab_dir, scenario, balancer=balancer, environ=environ, backend=os.environ.get(BACKEND_ENV)
+            )
         return started[scenario]
 
     try:

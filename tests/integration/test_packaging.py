@@ -49,6 +49,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return built, proc.stdout + proc.stderr
 
 
+def archive_bytes(wheel: Path, name: str) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(name)
+
+
 def test_the_wheel_carries_the_notebooks_and_the_licence(wheel: tuple[Path, str]) -> None:
     built, log = wheel
     with zipfile.ZipFile(built) as archive:
@@ -58,6 +63,9 @@ def test_the_wheel_carries_the_notebooks_and_the_licence(wheel: tuple[Path, str]
             packaged = archive.read(f"kiloscribe_lab/notebooks/{name}")
             assert packaged == (ROOT / "notebooks" / name).read_bytes(), name
     assert "kiloscribe_lab/report/worker.py" in names
+    for name in ("server.mjs", "package.json", "package-lock.json"):  # the lab's --backend node
+        packaged = archive_bytes(built, f"kiloscribe_lab/lab/node/{name}")
+        assert packaged == (ROOT / "kiloscribe_lab" / "lab" / "node" / name).read_bytes(), name
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "License-Expression: MIT" in metadata
     assert "deprecated" not in log.lower()  # setuptools' licence warnings are gone

@@ -29,8 +29,8 @@ from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.names import FindingId, Outcome, Severity
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.sdk import DEFAULT_SDK_VERSION, SdkInstall, ensure_sdk, sdk_check
-from kiloscribe_lab.sdk.subproc import run_bounded
 from kiloscribe_lab.settings import ProbeSettings
+from kiloscribe_lab.toolchain.subproc import run_bounded
 from tests.integration.clients import jobs_started
 from tests.integration.conftest import LabGetter
 

@@ -63,8 +63,11 @@ IO_MODULES = (
 # Each edge may import the core and itself, plus what is listed here; never upwards.
 EDGES: dict[str, tuple[str, ...]] = {
     "probes": (),
-    "lab": (),
-    "sdk": (),
+    # Finding node and npm, bounded child processes, npm installs into our cache: shared below
+    # the two edges that run Node (the SDK replay, the lab's Node backends).
+    "toolchain": (),
+    "lab": ("toolchain",),
+    "sdk": ("toolchain",),
     "report": ("probes", "lab", "sdk", "notebook"),
     "notebook": ("probes", "lab", "report", "sdk", "output"),
     "output": ("probes", "report"),

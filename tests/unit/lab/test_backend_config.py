@@ -9,7 +9,7 @@ import pytest
 
 from kiloscribe_lab.errors import ConfigError
 from kiloscribe_lab.lab.backend_config import load_backend_config, render_backends_json
-from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS
+from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS, BackendBehaviour
 
 SOCKET_URL = "wss://127.0.0.1:41001"
 
@@ -31,7 +31,15 @@ def test_the_file_holds_no_key_and_is_plain_json() -> None:
     data = json.loads(render_backends_json(SCENARIOS["incident"], SOCKET_URL))
     assert set(data) == {"scenario", "servers", "recommended", "backends"}
     assert data["backends"]["inscribe-2"]["state"] == "down"
-    assert data["backends"]["inscribe-1"] == {"state": "up", "root_redirect": True, "auth_broken": False}
+    first = data["backends"]["inscribe-1"]
+    assert {k: first[k] for k in ("state", "root_redirect", "auth_broken")} == {
+        "state": "up",
+        "root_redirect": True,
+        "auth_broken": False,
+    }
+    # Every field, the ones at engine.io's defaults too: both backends read the same file.
+    assert first == BackendBehaviour(root_redirect=True).to_json()
+    assert first["transports"] == ["polling", "websocket"] and first["cors_origins"] is None
 
 
 @pytest.mark.parametrize(

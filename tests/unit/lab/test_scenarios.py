@@ -20,13 +20,14 @@ from kiloscribe_lab.lab.scenarios import (
     BackendSpec,
     BackendState,
     BalancerKind,
+    ClientTruth,
     GroundTruth,
     LbPolicy,
     NetworkTruth,
     get_scenario,
     network_ground_truth,
 )
-from kiloscribe_lab.names import FindingId, NetworkName
+from kiloscribe_lab.names import ClientKind, FindingId, NetworkName, Transport, TransportOrder
 from tests.unit.design import DESIGN_FINDING_IDS
 
 README = Path(__file__).parents[3] / "README.md"
@@ -252,6 +253,67 @@ def test_ground_truth_is_checked_when_it_is_written() -> None:
         )
 
 
+# --- how real clients fare -------------------------------------------------------------------
+
+
+def test_client_truth_per_transport_order_and_the_sdks_own() -> None:
+    ws_first = ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, acked=True)
+    polling_first = ClientTruth(TransportOrder.POLLING_FIRST, connects=False)
+    assert ws_first.transports == (Transport.WEBSOCKET, Transport.POLLING)
+    assert polling_first.transports == (Transport.POLLING, Transport.WEBSOCKET)
+    assert ws_first.applies_to(ClientKind.SDK) and not polling_first.applies_to(ClientKind.SDK)
+    assert polling_first.applies_to(ClientKind.SOCKETIO_CLIENT)
+    only = ClientTruth(TransportOrder.POLLING_FIRST, connects=True, clients=(ClientKind.PYTHON_SOCKETIO,))
+    assert not only.applies_to(ClientKind.SOCKETIO_CLIENT)
+
+
+def test_client_truth_names_each_disagreement() -> None:
+    acked = ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, acked=True)
+    node = ClientKind.SOCKETIO_CLIENT
+    assert acked.disagreements(node, connected=True, acked=True, disconnect=None) == []
+    assert acked.disagreements(node, connected=False, acked=None, disconnect=None) == [
+        "socket.io-client websocket-first: did not connect"
+    ]
+    assert acked.disagreements(node, connected=True, acked=False, disconnect=None) == [
+        "socket.io-client websocket-first: start-inscription not acked"
+    ]
+    refused = ClientTruth(TransportOrder.POLLING_FIRST, connects=False)
+    assert refused.disagreements(node, connected=True, acked=None, disconnect=None) == [
+        "socket.io-client polling-first: connected"
+    ]
+    cut = ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, disconnect="transport close", hold_s=6)
+    assert cut.disagreements(node, connected=True, acked=None, disconnect="transport close") == []
+    assert cut.disagreements(node, connected=True, acked=None, disconnect="ping timeout") == [
+        "socket.io-client websocket-first: disconnect 'ping timeout', not 'transport close'"
+    ]
+    # python-socketio words it its own way: any end counts.
+    assert cut.disagreements(ClientKind.PYTHON_SOCKETIO, connected=True, acked=None, disconnect="x") == []
+    assert cut.disagreements(node, connected=True, acked=None, disconnect=None) == [
+        "socket.io-client websocket-first: still connected after 6 s"
+    ]
+    held = ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, hold_s=6)
+    assert held.disagreements(node, connected=True, acked=None, disconnect="transport close") == [
+        "socket.io-client websocket-first: disconnected (transport close) within 6 s"
+    ]
+
+
+def test_client_truth_is_checked_when_it_is_written() -> None:
+    with pytest.raises(ConfigError, match="does not connect"):
+        ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=False, acked=False)
+    with pytest.raises(ConfigError, match="give hold_s"):
+        ClientTruth(TransportOrder.WEBSOCKET_FIRST, connects=True, disconnect="transport close")
+
+
+def test_healthy_says_every_client_works_and_the_json_carries_it() -> None:
+    truths = SCENARIOS["healthy"].truth.clients
+    assert {t.order for t in truths} == set(TransportOrder)
+    assert all(t.connects and t.acked for t in truths)
+    data = json.loads(json.dumps(SCENARIOS["healthy"].to_json()))
+    assert [c["order"] for c in data["clients"]] == [str(t.order) for t in truths]
+    assert data["clients"][0]["clients"] == [str(k) for k in ClientKind]
+    assert json.loads(json.dumps(SCENARIOS["incident"].to_json()))["clients"] == []
+
+
 # --- backend behaviour ------------------------------------------------------------------------
 
 
@@ -267,18 +329,43 @@ def test_backend_spec_overrides_name_known_backends_once() -> None:
         BackendSpec(overrides=(("inscribe-1", scenarios.DOWN), ("inscribe-1", scenarios.STALLED)))
 
 
+# One value away from the default per field that is not a bool (those are flipped).
+CHANGED: dict[str, object] = {
+    "state": BackendState.STALLED,
+    "transports": (Transport.WEBSOCKET,),
+    "cors_origins": ("https://app.kiloscribe.test", "http://127.0.0.1:8080"),
+    "path": "/ws",
+    "ping_interval_ms": 2_000,
+    "ping_timeout_ms": 1_000,
+    "max_http_buffer_size": 65_536,
+    "stall_event_loop_ms": 3_000,
+}
+
+
 def test_every_behaviour_field_survives_json() -> None:
     """A field added to BackendBehaviour reaches the backend with no other change: the JSON
     walks the fields. Each field set away from its default comes back as it went."""
     default = BackendBehaviour()
     for f in dataclasses.fields(BackendBehaviour):
         value = getattr(default, f.name)
-        changed = BackendState.STALLED if isinstance(value, BackendState) else not value
+        changed = CHANGED.get(f.name, not value)
+        assert isinstance(changed, bool) is isinstance(value, bool), f"add {f.name} to CHANGED"
         behaviour = dataclasses.replace(default, **{f.name: changed})
+        assert behaviour != default, f.name
         wire = json.loads(json.dumps(behaviour.to_json()))
         assert set(wire) == {g.name for g in dataclasses.fields(BackendBehaviour)}
         assert BackendBehaviour.from_json(wire) == behaviour, f.name
     assert BackendBehaviour.from_json({}) == default  # a missing field takes its default
+    everything = dataclasses.replace(default, **CHANGED)  # all at once, too
+    assert BackendBehaviour.from_json(json.loads(json.dumps(everything.to_json()))) == everything
+
+
+def test_the_defaults_are_engineios() -> None:
+    default = BackendBehaviour()
+    assert default.transports == (Transport.POLLING, Transport.WEBSOCKET)
+    assert (default.path, default.ping_interval_ms, default.ping_timeout_ms) == ("/socket.io", 25_000, 20_000)
+    assert default.max_http_buffer_size == 1_000_000 and default.acks_inscription is True
+    assert default.cors_origins is None and default.stall_event_loop_ms == 0
 
 
 @pytest.mark.parametrize(
@@ -287,7 +374,24 @@ def test_every_behaviour_field_survives_json() -> None:
         ({"state": "asleep"}, "state: 'asleep' is not one of"),
         ({"root_redirect": "yes"}, "root_redirect: expected bool"),
         ({"auth_broken": 1}, "auth_broken: expected bool"),
-        ({"transports": ["polling"]}, r"unknown field\(s\) transports"),
+        ({"websocket_only": True}, r"unknown field\(s\) websocket_only"),
+        ({"transports": ["carrier-pigeon"]}, "transports: 'carrier-pigeon' is not one of"),
+        ({"transports": "websocket"}, "transports: expected"),
+        ({"transports": []}, "each transport at most once"),
+        ({"transports": ["websocket", "websocket"]}, "each transport at most once"),
+        ({"acks_inscription": None}, "acks_inscription: expected bool"),
+        ({"cors_origins": []}, "cors_origins must be origins"),
+        ({"cors_origins": ["https://app.example/path"]}, "cors_origins must be origins"),
+        ({"cors_origins": "https://app.example"}, "cors_origins: expected"),
+        ({"path": "ws"}, "path must look like /socket.io"),
+        ({"path": "/ws/"}, "path must look like /socket.io"),
+        ({"path": "/ws?x=1"}, "path must look like /socket.io"),
+        ({"path": "/"}, "path must look like /socket.io"),
+        ({"ping_interval_ms": 2500}, "whole number of seconds"),
+        ({"ping_timeout_ms": 0}, "whole number of seconds"),
+        ({"ping_interval_ms": 2.0}, "ping_interval_ms: expected int"),
+        ({"max_http_buffer_size": 0}, "max_http_buffer_size must be positive"),
+        ({"stall_event_loop_ms": -1}, "stall_event_loop_ms must be 0 or more"),
     ],
 )
 def test_behaviour_json_that_is_not_ours_is_a_config_error(data: dict[str, object], match: str) -> None:

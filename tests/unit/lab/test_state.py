@@ -146,3 +146,26 @@ def test_unreadable_state_is_a_state_error_saying_why(tmp_path: Path, content: s
     with pytest.raises(LabStateError, match="unreadable lab state") as excinfo:
         state.read_state(tmp_path)
     assert reason in str(excinfo.value)
+
+
+# --- which backends ---------------------------------------------------------------------------
+
+
+def test_the_backend_kind_survives_the_state_file(tmp_path: Path) -> None:
+    import dataclasses
+
+    from kiloscribe_lab.lab.scenarios import BackendKind
+
+    info = dataclasses.replace(lab_info(tmp_path), backend=BackendKind.NODE)
+    assert info.to_json()["backend"] == "node"
+    state.write_state(tmp_path, info, [], "running")
+    assert state.read_state(tmp_path)[0].backend is BackendKind.NODE
+    # A lab.json from before the choice ran python backends.
+    raw = json.loads((tmp_path / state.STATE_FILE).read_text())
+    del raw["backend"]
+    (tmp_path / state.STATE_FILE).write_text(json.dumps(raw))
+    assert state.read_state(tmp_path)[0].backend is BackendKind.PYTHON
+    raw["backend"] = "cobol"
+    (tmp_path / state.STATE_FILE).write_text(json.dumps(raw))
+    with pytest.raises(LabStateError, match="unreadable lab state"):
+        state.read_state(tmp_path)

@@ -1,5 +1,5 @@
-"""Pure parts of the SDK install and of sdk_check's plan: cache location, version form, the
-package's entry point, npm's failures as one line, which runtimes run, the program's config."""
+"""Pure parts of the SDK install and of sdk_check's plan: version form, the package's entry
+point, npm's failures as one line, which runtimes run, the program's config."""
 
 from __future__ import annotations
 
@@ -14,25 +14,12 @@ from kiloscribe_lab.sdk.install import (
     MARKER,
     SdkInstall,
     check_version,
-    default_cache_dir,
     installed,
-    npm_environ,
     npm_failure,
     sdk_entry,
 )
 from kiloscribe_lab.sdk.node import NodeRuntime
-from kiloscribe_lab.sdk.subproc import Completed
-
-
-def test_cache_dir_env_then_xdg_then_home(tmp_path: Path) -> None:
-    assert default_cache_dir({"KILOSCRIBE_LAB_CACHE": str(tmp_path / "c"), "HOME": "/h"}) == tmp_path / "c"
-    assert default_cache_dir({"XDG_CACHE_HOME": str(tmp_path), "HOME": "/h"}) == tmp_path / "kiloscribe-lab"
-    assert default_cache_dir({"HOME": "/h"}) == Path("/h/.cache/kiloscribe-lab")
-
-
-def test_npm_gets_its_cache_under_ours(tmp_path: Path) -> None:
-    env = npm_environ({"PATH": "/bin"}, tmp_path)
-    assert env["npm_config_cache"] == str(tmp_path / "npm") and env["PATH"] == "/bin"
+from kiloscribe_lab.toolchain.subproc import Completed
 
 
 @pytest.mark.parametrize("version", ["2.0.9", "2.1.0-beta.1", "10.20.300"])

@@ -13,11 +13,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 KILL_GRACE_S = 0.5
 READ_LIMIT_BYTES = 4 * 1024 * 1024  # per stream; a child that floods is cut, not buffered forever
@@ -122,3 +125,33 @@ async def run_bounded(
         err.decode("utf-8", "replace"),
         time.monotonic() - started,
     )
+
+
+def blocking(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run the coroutine ``factory()`` makes to completion from synchronous code (``lab up``).
+
+    Where this thread already runs an event loop (a notebook's kernel), the coroutine runs in a
+    thread of its own with its own loop, joined here: ``asyncio.run`` cannot nest."""
+
+    async def main() -> T:
+        return await factory()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(asyncio.run(main()))
+        except BaseException as exc:  # handed to the caller's thread, re-raised there
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="kiloscribe-lab-toolchain", daemon=True)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
