@@ -118,14 +118,43 @@ def _lab_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
-    info = fleet.up(_lab_dir(args), args.scenario, backend=args.backend)
-    if args.json:
+    balancer = fleet.BalancerKind(args.balancer) if args.balancer else None
+    info = fleet.up(
+        _lab_dir(args), args.scenario, balancer=balancer, backend=args.backend, replace=args.force
+    )
+    return _print_lab(info, args.json, "lab up")
+
+
+def cmd_lab_restart(args: argparse.Namespace) -> int:
+    """The running lab again, on fresh ports (its scenario, balancer and backends unless told others)."""
+    lab_dir = _lab_dir(args)
+    current = fleet.running(lab_dir)
+    scenario = args.scenario or (current.scenario if current else DEFAULT_SCENARIO)
+    kind = args.balancer or (current.balancer if current else None)
+    backend = args.backend or (current.backend if current else None)
+    info = fleet.up(
+        lab_dir,
+        scenario,
+        balancer=fleet.BalancerKind(kind) if kind else None,
+        backend=backend,
+        replace=True,
+    )
+    return _print_lab(info, args.json, "lab restart")
+
+
+def cmd_lab_info(args: argparse.Namespace) -> int:
+    """The running lab, read from its state: nothing is started, stopped or asked."""
+    return _print_lab(fleet.attach(_lab_dir(args)), args.json, "lab")
+
+
+def _print_lab(info: fleet.LabInfo, as_json: bool, verb: str) -> int:
+    if as_json:
         _print_json(info.to_json())
         return EXIT_OK
     data = info.to_json()
-    print(f"lab up: scenario {info.scenario} in {info.lab_dir} ({info.backend} backends)")
+    print(f"{verb}: scenario {info.scenario} in {info.lab_dir} ({info.backend} backends)")
     print(f"  edge (CDN)     {data['edge']}")
-    print(f"  load balancer  {data['lb']}")
+    print(f"  load balancer  {data['lb']}  ({info.balancer}, {data['balancer_config']})")
     for backend in data["backends"]:
         print(f"  {backend['name']:<14} {backend['url']}  (upstream {backend['upstream']})")
     print(f"  API base       {data['api']}")
@@ -141,7 +170,11 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
-    stubborn = fleet.down(_lab_dir(args))
+    lab_dir = _lab_dir(args)
+    if not (lab_dir / fleet.STATE_FILE).exists():
+        print(f"lab down: no lab in {lab_dir}; nothing to stop")
+        return EXIT_OK
+    stubborn = fleet.down(lab_dir)
     if stubborn:
         print(f"lab down: could not stop {', '.join(stubborn)}", file=sys.stderr)
         return EXIT_LAB
@@ -613,11 +646,22 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True, parser_class=_Parser)
     dir_help = "lab directory (default: $KILOSCRIBE_LAB_DIR, else ./.lab)"
 
+    balancers = [str(k) for k in fleet.BalancerKind]
+    balancer_help = (
+        "run the balancer tier on this software: caddy, nginx or haproxy (default: the scenario's own)"
+    )
+    backends = [str(k) for k in BackendKind]
+    backend_help = (
+        "the backends' Socket.IO server: python (python-socketio) or node (socket.io 4.8, "
+        "installed with npm on first use); default: the scenario's, else python"
+    )
     up = lab_sub.add_parser(
         "up",
         help="start the lab and wait until every endpoint answers",
         epilog=_epilog(
-            "kiloscribe-lab lab up --scenario healthy", "kiloscribe-lab lab up --json | jq -r .edge"
+            "kiloscribe-lab lab up --scenario healthy",
+            "kiloscribe-lab lab up --scenario incident --balancer nginx --backend node",
+            "kiloscribe-lab lab up --json | jq -r .edge",
         ),
     )
     up.add_argument(
@@ -627,15 +671,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"what the lab reproduces: {SCENARIO_NAMES} (`lab scenarios` describes them)",
     )
-    up.add_argument(
-        "--backend",
-        choices=[str(k) for k in BackendKind],
-        help="the backends' Socket.IO server: python (python-socketio) or node (socket.io 4.8, "
-        "installed with npm on first use); default: the scenario's, else python",
-    )
+    up.add_argument("--balancer", choices=balancers, metavar="KIND", help=balancer_help)
+    up.add_argument("--backend", choices=backends, metavar="KIND", help=backend_help)
     up.add_argument("--dir", help=dir_help)
+    up.add_argument("--force", action="store_true", help="replace a lab already running there")
     up.add_argument("--json", action="store_true", help="print one JSON object")
     up.set_defaults(func=cmd_lab_up)
+
+    restart = lab_sub.add_parser(
+        "restart",
+        help="restart the running lab (same scenario, balancer and backends unless told otherwise)",
+        epilog=_epilog("kiloscribe-lab lab restart", "kiloscribe-lab lab restart --scenario healthy"),
+    )
+    restart.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help="another scenario (default: the running one)",
+    )
+    restart.add_argument("--balancer", choices=balancers, metavar="KIND", help=balancer_help)
+    restart.add_argument("--backend", choices=backends, metavar="KIND", help=backend_help)
+    restart.add_argument("--dir", help=dir_help)
+    restart.add_argument("--json", action="store_true", help="print one JSON object")
+    restart.set_defaults(func=cmd_lab_restart)
+
+    info = lab_sub.add_parser(
+        "info",
+        help="the running lab's URLs, CA bundle and key variable (read-only)",
+        epilog=_epilog("kiloscribe-lab lab info", "kiloscribe-lab lab info --json | jq -r .ca_bundle"),
+    )
+    info.add_argument("--dir", help=dir_help)
+    info.add_argument("--json", action="store_true", help="the object `lab up --json` printed")
+    info.set_defaults(func=cmd_lab_info)
 
     down = lab_sub.add_parser(
         "down", help="stop every lab process", epilog=_epilog("kiloscribe-lab lab down --dir .lab")

@@ -10,6 +10,15 @@ import pytest
 HERE = Path(__file__).parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--lab-balancer",
+        choices=("caddy", "nginx", "haproxy"),
+        default=None,
+        help="run the shared scenario labs' balancer tier on this software (default: each scenario's own)",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # The SDK replay (sdk-check, and the report that runs it) installs the SDK with npm into
     # a cache: the project's, not $HOME's, so a test run writes nothing outside the checkout.

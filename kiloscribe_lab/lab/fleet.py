@@ -2,8 +2,10 @@
 
 This module orchestrates; the answers live beside it: ``state`` (where a lab is, ``lab.json``),
 ``ports`` (which ports, the down backends' reservation), ``keys`` (the key it accepts),
-``health`` (readiness and status checks), the config rendered from the scenario's entry
-(``caddyfile``, ``backend_config``), and the networks' proxies (``lab_networks``). The names
+``pki`` (its CA and certificates), ``health`` (readiness and status checks), the config
+rendered from the scenario's entry (``caddyfile``, ``backend_config``, and ``balancer`` with
+``nginx_conf``/``haproxy_cfg`` when nginx or HAProxy is the balancer), and the networks'
+proxies (``lab_networks``). The names
 callers use (cli, report, notebooks, bench, tests) are re-exported here:
 ``from kiloscribe_lab.lab import fleet`` is the lab's API.
 """
@@ -20,12 +22,32 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kiloscribe_lab.errors import LabStartError, LabStateError
-from kiloscribe_lab.lab import backend_config, caddyfile, health, lab_networks, node_backend, ports, procs
+from kiloscribe_lab.lab import (
+    backend_config,
+    balancer,
+    caddyfile,
+    health,
+    lab_networks,
+    node_backend,
+    pki,
+    ports,
+    procs,
+)
 from kiloscribe_lab.lab.health import PROXIES, READY_TIMEOUT_S
 from kiloscribe_lab.lab.keys import API_KEY_ENV, KEY_FILE, lab_environment, read_env_file, resolve_api_key
 from kiloscribe_lab.lab.lab_networks import MobileLink
 from kiloscribe_lab.lab.ports import HOLDER
-from kiloscribe_lab.lab.scenarios import BACKENDS, DEFAULT_SCENARIO, BackendKind, backend_kind, get_scenario
+from kiloscribe_lab.lab.scenarios import (
+    BACKENDS,
+    DEFAULT_SCENARIO,
+    SITES,
+    BackendKind,
+    BalancerKind,
+    Scenario,
+    backend_kind,
+    get_scenario,
+    on_balancer,
+)
 from kiloscribe_lab.lab.state import (
     LAB_DIR_ENV,
     RUNNING,
@@ -50,8 +72,10 @@ __all__ = [
     "PROXIES",
     "READY_TIMEOUT_S",
     "STATE_FILE",
+    "BalancerKind",
     "ComponentStatus",
     "LabInfo",
+    "LabRunning",
     "LabStatus",
     "attach",
     "caddy_binary",
@@ -83,10 +107,26 @@ def caddy_binary() -> str:
     return found
 
 
+class LabRunning(LabStateError):
+    """``up`` found a lab running in its directory and was not told to replace it."""
+
+
+def running(lab_dir: Path | None = None) -> LabInfo | None:
+    """The lab in ``lab_dir`` while any of its processes still runs; None when there is no lab,
+    or only the record of one whose processes are all gone."""
+    lab_dir = (lab_dir or default_lab_dir()).resolve()
+    if not (lab_dir / STATE_FILE).exists():
+        return None
+    info, records, _ = read_state(lab_dir)
+    return info if any(procs.is_alive(r) for r in records) else None
+
+
 def up(
     lab_dir: Path | None = None,
     scenario_name: str = DEFAULT_SCENARIO,
     *,
+    balancer: BalancerKind | None = None,
+    replace: bool = False,
     environ: Mapping[str, str] | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
     mobile_link: MobileLink | None = None,
@@ -95,19 +135,29 @@ def up(
     """Start the lab and its networks; return when every endpoint and proxy answers; stop
     everything on failure.
 
-    A lab already running in ``lab_dir`` is stopped first (that is how one switches scenario).
-    The backends are ``backend`` (``python`` or ``node``), else the scenario's, else python; the
-    node ones install their npm packages into the cache on first use (``node_backend``).
-    The ``mobile`` network's link is ``mobile_link``, else ``$KILOSCRIBE_LAB_MOBILE_RTT_MS`` /
-    ``$KILOSCRIBE_LAB_MOBILE_JITTER_MS``, else 150 ms ± 10 ms.
+    ``balancer`` runs the scenario's balancer tier on that software instead of its own
+    (``lab up --balancer``). The backends are ``backend`` (``python`` or ``node``), else the
+    scenario's, else python; the node ones install their npm packages into the cache on first
+    use (``node_backend``). A lab already running in ``lab_dir`` is never replaced silently:
+    ``LabRunning`` unless ``replace`` (``lab up --force``, ``lab restart``), when it is stopped
+    first. The ``mobile`` network's link is ``mobile_link``, else
+    ``$KILOSCRIBE_LAB_MOBILE_RTT_MS`` / ``$KILOSCRIBE_LAB_MOBILE_JITTER_MS``, else 150 ms ± 10 ms.
     """
     lab_dir = (lab_dir or default_lab_dir()).resolve()
+    scenario = on_balancer(get_scenario(scenario_name), balancer)  # bad usage starts nothing
+    current = running(lab_dir)
+    if current is not None and not replace:
+        raise LabRunning(
+            f"a lab is already running in {lab_dir} (scenario {current.scenario}, balancer "
+            f"{current.balancer}): `kiloscribe-lab lab info` shows it, `lab up --force` replaces it, "
+            "`lab down` stops it"
+        )
     # Ports are picked free, then bound by the components a moment later: another process may
     # take one in between. Fresh ports, once, make that race harmless.
     start = functools.partial(
         _up_once,
         lab_dir,
-        scenario_name,
+        scenario,
         environ=environ,
         ready_timeout_s=ready_timeout_s,
         mobile_link=mobile_link,
@@ -130,21 +180,23 @@ def up(
 
 def _up_once(
     lab_dir: Path,
-    scenario_name: str,
+    scenario: Scenario,
     *,
     environ: Mapping[str, str] | None,
     ready_timeout_s: float,
     mobile_link: MobileLink | None,
     backend: BackendKind | str | None,
 ) -> LabInfo:
-    scenario = get_scenario(scenario_name)
+    base_env = dict(os.environ if environ is None else environ)
     kind = backend_kind(backend, scenario.backends)
+    # Every program before anything starts (or stops): fail with nothing to undo.
+    mitmdump = lab_networks.mitmdump_binary(base_env)
+    lb_kind = scenario.balancer.kind
+    balancer_program = None if lb_kind is BalancerKind.CADDY else balancer.binary(lb_kind, base_env)
     lab_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if (lab_dir / STATE_FILE).exists():
         down(lab_dir)
-    base_env = dict(os.environ if environ is None else environ)
     link = mobile_link or MobileLink.from_environ(base_env)
-    mitmdump = lab_networks.mitmdump_binary(base_env)  # before anything starts: fail with nothing to undo
     node = node_backend.prepare(lab_dir, base_env) if kind is BackendKind.NODE else None
     api_key, key_file = resolve_api_key(lab_dir, base_env)
 
@@ -162,11 +214,21 @@ def _up_once(
         networks_config=networks_config,
         mobile_link=link,
         backend=kind,
+        balancer=lb_kind,
     )
     networks_config.unlink(missing_ok=True)  # a stale one names dead proxies
-    # The scenario's artefacts, one function each, rendered before anything starts.
+    # The scenario's artefacts, one function each, rendered before anything starts: the
+    # lab's certificates first (the configs name them), then the configs.
+    pki.write_pki(lab_dir, SITES, info.ca_bundle)
     caddy_config = lab_dir / caddyfile.FILE
     caddy_config.write_text(caddyfile.render_caddyfile(scenario, info.ports, lab_dir))
+    for other in set(balancer.CONFIG_FILE.values()) - {caddyfile.FILE}:
+        (lab_dir / other).unlink(missing_ok=True)  # the previous lab's: never diffed by mistake
+    lb_process = (
+        None
+        if balancer_program is None
+        else balancer.prepare(scenario, info.ports, lab_dir, balancer_program)
+    )
     backends_json = lab_dir / backend_config.FILE
     backends_json.write_text(backend_config.render_backends_json(scenario, info.socket_url))
     logs = lab_dir / "logs"
@@ -213,12 +275,19 @@ def _up_once(
             )
         caddy_argv = [caddy_binary(), "run", "--config", str(caddy_config), "--adapter", "caddyfile"]
         started("caddy", procs.spawn("caddy", caddy_argv, log=logs / "caddy.log", env=child_env))
+        if lb_process is not None:
+            started(
+                lb_process.name,
+                procs.spawn(
+                    lb_process.name, lb_process.argv, log=logs / f"{lb_process.name}.log", env=child_env
+                ),
+            )
         lab_https_ports = [info.ports.edge, info.ports.lb, info.ports.api, *info.ports.direct.values()]
         proxy_argv = lab_networks.proxy_argv(
             mitmdump,
             proxy_ports,
             lab_dir,
-            upstream_ca=health.caddy_root(lab_dir),
+            upstream_ca=info.ca_bundle,
             corporate_ports=lab_https_ports,
             link=link,
         )
@@ -240,7 +309,7 @@ def _up_once(
 
 def _write_network_files(info: LabInfo, networks_config: Path, link: MobileLink) -> None:
     """The corporate network's CA bundle and the lab's network profiles (after start-up:
-    both need CAs that exist only once Caddy and mitmdump have run)."""
+    the corporate proxy's CA exists only once mitmdump has run)."""
     corporate_ca = lab_networks.write_corporate_bundle(info.lab_dir, info.ca_bundle)
     text = lab_networks.render_networks_toml(
         endpoints=info.targets(),

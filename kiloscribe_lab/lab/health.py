@@ -1,29 +1,31 @@
 """Is the lab up? The readiness wait of ``lab up`` and the checks of ``lab status``.
 
 Every component is asked over loopback under a short deadline: a backend its health path, a
-Caddy site its ready path, a proxied network a CONNECT through it to the edge. A down
-backend is healthy while its port stays reserved; a stalled one while its process answers
-its health path.
+site its ready path (Caddy's sites, and the balancer's, served by nginx or HAProxy when one is
+the balancer), a proxied network a CONNECT through it to the edge. A down backend is healthy
+while its port stays reserved; a stalled one while its process answers its health path.
+
+These checks trust the lab's intermediate as well as its root: a site that serves an
+incomplete chain on purpose (``Scenario.tls``) is up, though clients that trust the root
+alone refuse it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import ssl
 import subprocess
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 import httpx
 
 from kiloscribe_lab.errors import LabStartError
-from kiloscribe_lab.lab import lab_networks, procs
+from kiloscribe_lab.lab import balancer, lab_networks, pki, procs
 from kiloscribe_lab.lab.backend_config import HEALTH_PATH
 from kiloscribe_lab.lab.caddyfile import READY_PATH
 from kiloscribe_lab.lab.ports import HOLDER, PortTaken
-from kiloscribe_lab.lab.scenarios import BACKENDS, get_scenario
+from kiloscribe_lab.lab.scenarios import BACKENDS, BalancerKind, get_scenario
 from kiloscribe_lab.lab.state import ComponentStatus, LabInfo, https
 
 PROXIES = lab_networks.PROXY_COMPONENT
@@ -32,22 +34,23 @@ READY_TIMEOUT_S = 20.0
 Running = Mapping[str, tuple[subprocess.Popen[bytes], procs.ProcessRecord]]
 
 
-def caddy_root(lab_dir: Path) -> Path:
-    """The root certificate of Caddy's local CA: the lab CA."""
-    return lab_dir / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+def _ssl_context(info: LabInfo) -> ssl.SSLContext:
+    """The lab's root and, for sites that leave it out on purpose, its intermediate."""
+    context = ssl.create_default_context(cafile=str(info.ca_bundle))
+    intermediate = pki.intermediate_file(info.lab_dir)
+    if intermediate.is_file():
+        context.load_verify_locations(cafile=str(intermediate))
+    return context
 
 
-def _ssl_context(ca_file: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(ca_file))
-
-
-def _sites(info: LabInfo) -> dict[str, str]:
-    """Caddy's sites, by component name."""
+def _sites(info: LabInfo) -> dict[str, tuple[str, str]]:
+    """The lab's HTTPS sites by component name: their URL and the process that serves them."""
+    caddy = balancer.component(BalancerKind.CADDY)
     return {
-        "edge": info.edge,
-        "lb": info.lb,
-        "api": https(info.ports.api),
-        **{f"site:{n}": info.backend_url(n) for n in BACKENDS},
+        "edge": (info.edge, caddy),
+        "lb": (info.lb, balancer.component(info.balancer)),
+        "api": (https(info.ports.api), caddy),
+        **{f"site:{n}": (info.backend_url(n), caddy) for n in BACKENDS},
     }
 
 
@@ -55,23 +58,22 @@ def _sites(info: LabInfo) -> dict[str, str]:
 
 
 def wait_ready(info: LabInfo, running: Running, timeout_s: float) -> None:
-    """Poll every endpoint until it answers, then export the lab CA to ``info.ca_bundle``.
+    """Poll every endpoint until it answers.
 
     Fails fast when a process exits (``PortTaken`` when its log says its port was taken),
     and with every component still silent named when ``timeout_s`` passes."""
     scenario = get_scenario(info.scenario)
     deadline = time.monotonic() + timeout_s
     pending = {name: info.upstream_url(name) + HEALTH_PATH for name in BACKENDS if name not in scenario.down}
-    pending.update({name: url + READY_PATH for name, url in _sites(info).items()})
+    pending.update({name: url + READY_PATH for name, (url, _) in _sites(info).items()})
     # A proxy is ready when a CONNECT through it to the edge is granted (non-blocking checks:
     # the mobile proxy answers only after its round trip).
     proxy_checks = {
         name: lab_networks.ConnectCheck(port, info.ports.edge) for name, port in info.proxy_ports().items()
     }
     proxy_problems: dict[str, str] = {}
-    ca_root = caddy_root(info.lab_dir)
     plain = httpx.Client(timeout=0.5, trust_env=False)
-    tls: httpx.Client | None = None
+    tls = httpx.Client(timeout=0.5, trust_env=False, verify=_ssl_context(info))
     try:
         while pending or proxy_checks:
             for name, (proc, record) in running.items():
@@ -82,12 +84,8 @@ def wait_ready(info: LabInfo, running: Running, timeout_s: float) -> None:
                         f"{name} exited with code {proc.returncode} during start-up; "
                         f"last lines of {record.log}:\n{last}"
                     )
-            if tls is None and ca_root.exists():
-                tls = httpx.Client(timeout=0.5, trust_env=False, verify=_ssl_context(ca_root))
             for name, url in list(pending.items()):
                 client = plain if url.startswith("http://") else tls
-                if client is None:
-                    continue
                 with contextlib.suppress(httpx.HTTPError, ssl.SSLError, OSError):
                     if client.get(url).status_code == 200:
                         del pending[name]
@@ -109,11 +107,9 @@ def wait_ready(info: LabInfo, running: Running, timeout_s: float) -> None:
             time.sleep(0.02 if not pending else 0.05)
     finally:
         plain.close()
-        if tls is not None:
-            tls.close()
+        tls.close()
         for check in proxy_checks.values():
             check.close()
-    shutil.copyfile(ca_root, info.ca_bundle)
 
 
 # --- lab status: each component's health --------------------------------------------------------
@@ -126,7 +122,7 @@ def check(info: LabInfo, records: list[procs.ProcessRecord]) -> tuple[ComponentS
     components: list[ComponentStatus] = []
     with (
         httpx.Client(timeout=1.0, trust_env=False) as plain,
-        httpx.Client(timeout=1.0, trust_env=False, verify=_ssl_context(info.ca_bundle)) as tls,
+        httpx.Client(timeout=1.0, trust_env=False, verify=_ssl_context(info)) as tls,
     ):
         holder = by_name.get(HOLDER)
         for name in BACKENDS:
@@ -142,18 +138,21 @@ def check(info: LabInfo, records: list[procs.ProcessRecord]) -> tuple[ComponentS
                     stalled=name in scenario.stalled,
                 )
             )
-        caddy = by_name.get("caddy")
-        caddy_state = _component(caddy, "caddy", tls, info.edge + READY_PATH)
-        components.append(caddy_state)
-        for site, url in _sites(info).items():
-            if caddy_state.state != "running":
-                components.append(ComponentStatus(site, "running", "down (caddy)", None))
+        sites = _sites(info)
+        # Each serving process, checked by the ready path of the first site it serves.
+        servers: dict[str, ComponentStatus] = {}
+        for url, server in sites.values():
+            if server not in servers:
+                servers[server] = _component(by_name.get(server), server, tls, url + READY_PATH)
+        components += servers.values()
+        for site, (url, server) in sites.items():
+            serving = servers[server]
+            if serving.state != "running":
+                components.append(ComponentStatus(site, "running", f"down ({server})", None))
                 continue
             problem = _probe_ok(tls, url + READY_PATH)
             components.append(
-                ComponentStatus(
-                    site, "running", "unhealthy" if problem else "running", caddy_state.pid, problem
-                )
+                ComponentStatus(site, "running", "unhealthy" if problem else "running", serving.pid, problem)
             )
     components += _proxy_components(by_name.get(PROXIES), info)
     return tuple(components)

@@ -3,7 +3,8 @@ each backend's behaviour, the edge's) and what a correct diagnosis of it finds (
 truth, on each lab network where it is known).
 
 Pure. The lab turns an entry into config, one function per artefact: the Caddyfile
-(``caddyfile.render_caddyfile``) and the backends' ``backends.json``
+(``caddyfile.render_caddyfile``), the balancer's ``nginx.conf`` or ``haproxy.cfg`` when it is
+not Caddy (``nginx_conf``, ``haproxy_cfg``) and the backends' ``backends.json``
 (``backend_config.render_backends_json``); nothing branches on a scenario's name. Adding a
 scenario is adding an entry to ``SCENARIOS``, then ``make fixtures`` (its recorded evidence)
 and ``make scenario-table`` (the README's table, which a unit test compares with this data).
@@ -33,18 +34,22 @@ BACKENDS: tuple[str, ...] = ("inscribe-1", "inscribe-2", "inscribe-3")
 
 
 class BalancerKind(enum.StrEnum):
-    """The software of the load-balancer tier."""
+    """The software of the load-balancer tier: each has its renderer (``caddyfile``,
+    ``nginx_conf``, ``haproxy_cfg``) and says below what it cannot be configured to do."""
 
     CADDY = "caddy"
-    NGINX = "nginx"  # not implemented yet: a scenario naming it fails `lab up` before anything starts
-    HAPROXY = "haproxy"  # likewise
+    NGINX = "nginx"
+    HAPROXY = "haproxy"
 
 
-IMPLEMENTED_BALANCERS = frozenset({BalancerKind.CADDY})
+IMPLEMENTED_BALANCERS = frozenset(BalancerKind)
 
 
 class LbPolicy(enum.StrEnum):
-    """How the balancer picks a backend; the values are Caddy's ``lb_policy`` names."""
+    """How the balancer picks a backend; the values are Caddy's ``lb_policy`` names. In nginx:
+    round_robin is its default, ip_hash ``hash $remote_addr consistent``, first the later
+    servers marked ``backup``; in HAProxy: ``balance roundrobin|source|first``, cookie
+    ``cookie ... insert``."""
 
     ROUND_ROBIN = "round_robin"
     IP_HASH = "ip_hash"
@@ -54,11 +59,87 @@ class LbPolicy(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Balancer:
+    """The load-balancer tier. Each setting is read by the renderers of the kinds that can
+    express it; a kind that cannot is refused here, when the entry is written (or when
+    ``lab up --balancer`` swaps the kind), never silently ignored.
+
+    ``forwards_upgrade``: False is nginx without ``proxy_http_version 1.1`` and the
+    Upgrade/Connection headers: the WebSocket request reaches the backend as a plain GET.
+    ``idle_timeout_s``: the balancer cuts a connection (a WebSocket tunnel, a long-poll waiting
+    for its answer) idle this long: nginx ``proxy_read_timeout``/``proxy_send_timeout``, HAProxy
+    ``timeout tunnel``/``timeout server``, Caddy's transport ``read_timeout``/``write_timeout``.
+    None: each software's setting of a deployment that works with Socket.IO's 25 s heartbeat
+    (nginx's default 60 s; HAProxy tunnel 1 h, server 60 s; Caddy none).
+    ``max_body_bytes``: request bodies above are answered 413 by the balancer itself (nginx
+    ``client_max_body_size``; HAProxy a ``deny_status 413`` on Content-Length; Caddy
+    ``request_body max_size``). None: the software's default (nginx 1 MiB; the others none).
+    """
+
     kind: BalancerKind = BalancerKind.CADDY
     policy: LbPolicy = LbPolicy.IP_HASH
+    forwards_upgrade: bool = True
+    idle_timeout_s: float | None = None
+    max_body_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout_s is not None and not 0 < self.idle_timeout_s <= 86_400:
+            raise ConfigError(
+                f"balancer idle_timeout_s must be in (0, 86400] seconds, got {self.idle_timeout_s}"
+            )
+        if self.max_body_bytes is not None and self.max_body_bytes < 1:
+            raise ConfigError(f"balancer max_body_bytes must be at least 1, got {self.max_body_bytes}")
+        refused = _cannot(self)
+        if refused:
+            raise ConfigError(f"the {self.kind} balancer cannot do that: " + "; ".join(refused))
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": str(self.kind), "policy": str(self.policy)}
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _cannot(balancer: Balancer) -> list[str]:
+    """What ``balancer`` asks that its kind cannot be configured to do, each with why."""
+    kind, refused = balancer.kind, []
+    if kind is BalancerKind.NGINX and balancer.policy is LbPolicy.COOKIE:
+        refused.append(
+            "lb_policy cookie: nginx open source has no cookie stickiness (`sticky cookie` is NGINX "
+            "Plus only); use ip_hash (`hash $remote_addr consistent`)"
+        )
+    if kind is not BalancerKind.NGINX and not balancer.forwards_upgrade:
+        refused.append(
+            f"forwards_upgrade=False: {kind} forwards WebSocket upgrades by itself, whatever its "
+            "config says; dropping them is nginx's omission of `proxy_http_version 1.1` and the "
+            "Upgrade/Connection headers"
+        )
+    return refused
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+# The lab's HTTPS sites: the edge, the balancer, the API host and one public site per backend.
+SITES: tuple[str, ...] = ("edge", "lb", "api", *BACKENDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """How the sites present their certificates (the lab's own CA: root -> intermediate -> a
+    leaf per site, clients trusting the root).
+
+    ``incomplete_chain``: the sites that serve their leaf without the intermediate, as a server
+    given ``cert.pem`` instead of ``fullchain.pem`` does: Python, curl and Node fail with
+    "unable to get local issuer certificate" / UNABLE_TO_VERIFY_LEAF_SIGNATURE."""
+
+    incomplete_chain: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.incomplete_chain) - set(SITES))
+        if unknown or len(set(self.incomplete_chain)) != len(self.incomplete_chain):
+            raise ConfigError(
+                f"tls incomplete_chain must name each of {', '.join(SITES)} at most once: "
+                f"{list(self.incomplete_chain)}"
+            )
+
+    def to_json(self) -> dict[str, object]:
+        return {"incomplete_chain": list(self.incomplete_chain)}
 
 
 # --- the backends ---------------------------------------------------------------------------
@@ -207,15 +288,36 @@ def backend_kind(requested: BackendKind | str | None, spec: BackendSpec) -> Back
 
 # --- the edge -------------------------------------------------------------------------------
 
+# Caddy keeps no request counter: a rate-limited share is drawn per request from the request's
+# random UUID (its first hex digit), so shares come in sixteenths.
+RATE_LIMIT_STEPS = 16
+
 
 @dataclass(frozen=True, slots=True)
 class Edge:
-    """The CDN stand-in in front of the balancer."""
+    """The CDN stand-in in front of the balancer (always Caddy).
 
-    blocks_websocket: bool = False  # refuses WebSocket upgrades (403), as a zone with WebSockets off
+    ``blocks_websocket``: WebSocket upgrades answered 403, as a zone with WebSockets off.
+    ``challenge``: Socket.IO requests (WebSocket and polling) answered 403 with a challenge page
+    and ``cf-mitigated: challenge``, as Cloudflare's managed challenge; other requests pass.
+    ``rate_limited``: the share of polling requests answered 429 with ``Retry-After``, drawn at
+    random per request (a multiple of 1/16; 1 is every one); WebSocket requests pass.
+    """
+
+    blocks_websocket: bool = False
+    challenge: bool = False
+    rate_limited: float = 0.0
+
+    def __post_init__(self) -> None:
+        steps = self.rate_limited * RATE_LIMIT_STEPS
+        if not 0 <= self.rate_limited <= 1 or steps != int(steps):
+            raise ConfigError(
+                f"edge rate_limited must be a multiple of 1/{RATE_LIMIT_STEPS} in [0, 1], "
+                f"got {self.rate_limited}"
+            )
 
     def to_json(self) -> dict[str, object]:
-        return {"blocks_websocket": self.blocks_websocket}
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 # --- ground truth ---------------------------------------------------------------------------
@@ -347,6 +449,7 @@ class Scenario:
     balancer: Balancer = Balancer()
     backends: BackendSpec = BackendSpec()
     edge: Edge = Edge()
+    tls: Tls = Tls()
 
     @property
     def expected_findings(self) -> tuple[FindingId, ...]:
@@ -364,7 +467,7 @@ class Scenario:
         """``lab scenarios --json``. ``lb_policy``, ``down``, ``stalled``, ``root_redirect``,
         ``auth_broken`` and ``edge_blocks_websocket`` are kept from the flat form (the two
         backend flags: true when any running backend has them); ``balancer``, ``backends``,
-        ``edge`` and ``networks`` are the entry itself."""
+        ``edge``, ``tls`` and ``networks`` are the entry itself."""
         running = [b for b in self.backends.by_name().values() if b.state is not BackendState.DOWN]
         return {
             "name": self.name,
@@ -378,6 +481,7 @@ class Scenario:
             "auth_broken": any(b.auth_broken for b in running),
             "edge": self.edge.to_json(),
             "edge_blocks_websocket": self.edge.blocks_websocket,
+            "tls": self.tls.to_json(),
             "expected_findings": [str(f) for f in self.expected_findings],
             "networks": [t.to_json() for t in self.truth.networks],
             "clients": [t.to_json() for t in self.truth.clients],
@@ -480,6 +584,19 @@ def get_scenario(name: str) -> Scenario:
     except KeyError:
         known = ", ".join(SCENARIOS)
         raise UsageError(f"unknown scenario {name!r}; known scenarios: {known}") from None
+
+
+def on_balancer(scenario: Scenario, kind: BalancerKind | None) -> Scenario:
+    """``scenario`` with its balancer tier run by ``kind`` (``lab up --balancer``), every other
+    setting kept; the scenario itself when ``kind`` is None. ConfigError, naming the scenario,
+    when that kind cannot do what the scenario's balancer does."""
+    if kind is None or kind is scenario.balancer.kind:
+        return scenario
+    try:
+        balancer = dataclasses.replace(scenario.balancer, kind=kind)
+    except ConfigError as exc:
+        raise ConfigError(f"scenario {scenario.name} on {kind}: {exc}") from None
+    return dataclasses.replace(scenario, balancer=balancer)
 
 
 def network_ground_truth() -> dict[str, tuple[NetworkTruth, ...]]:

@@ -17,10 +17,17 @@ from typing import Any
 
 from kiloscribe_lab.errors import ConfigError, LabStateError
 from kiloscribe_lab.lab import procs
+from kiloscribe_lab.lab.balancer import config_file
 from kiloscribe_lab.lab.caddyfile import FILE as CADDYFILE
 from kiloscribe_lab.lab.lab_networks import MobileLink
 from kiloscribe_lab.lab.ports import LOOPBACK, LabPorts
-from kiloscribe_lab.lab.scenarios import BACKENDS, DEFAULT_BACKEND_KIND, BackendKind, get_scenario
+from kiloscribe_lab.lab.scenarios import (
+    BACKENDS,
+    DEFAULT_BACKEND_KIND,
+    BackendKind,
+    BalancerKind,
+    get_scenario,
+)
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.results import utc_now
@@ -55,6 +62,12 @@ class LabInfo:
     networks_config: Path | None = None  # the lab's network profiles, as an investigation config
     mobile_link: MobileLink | None = None
     backend: BackendKind = DEFAULT_BACKEND_KIND  # the Socket.IO server the backends run
+    balancer: BalancerKind = BalancerKind.CADDY  # what runs the balancer tier (``lab up --balancer``)
+
+    @property
+    def balancer_config(self) -> Path:
+        """The file that configures the balancer tier: the Caddyfile, nginx.conf or haproxy.cfg."""
+        return config_file(self.lab_dir, self.balancer)
 
     @property
     def edge(self) -> str:
@@ -113,6 +126,8 @@ class LabInfo:
             "lab_dir": str(self.lab_dir),
             "backend": str(self.backend),
             "caddyfile": str(self.lab_dir / CADDYFILE),
+            "balancer": str(self.balancer),
+            "balancer_config": str(self.balancer_config),
             "expected_findings": [str(f) for f in get_scenario(self.scenario).expected_findings],
         }
 
@@ -166,6 +181,7 @@ def write_state(lab_dir: Path, info: LabInfo, records: list[procs.ProcessRecord]
         "version": STATE_VERSION,
         "phase": phase,
         "scenario": info.scenario,
+        "balancer": str(info.balancer),
         "written_at": utc_now(),
         "ports": info.ports.to_json(),
         "ca_bundle": str(info.ca_bundle),
@@ -204,6 +220,7 @@ def read_state(lab_dir: Path) -> tuple[LabInfo, list[procs.ProcessRecord], str]:
             mobile_link=_mobile_link(state.get("mobile_link")),
             # A lab from before the choice ran python backends.
             backend=BackendKind(state.get("backend") or DEFAULT_BACKEND_KIND),
+            balancer=BalancerKind(state.get("balancer", BalancerKind.CADDY)),
         )
         processes = state["processes"]
         if not isinstance(processes, list):

@@ -32,15 +32,21 @@ def lab_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def labs(tmp_path_factory: pytest.TempPathFactory, lab_key: str) -> Iterator[LabGetter]:
+def labs(
+    tmp_path_factory: pytest.TempPathFactory, lab_key: str, pytestconfig: pytest.Config
+) -> Iterator[LabGetter]:
+    """``--lab-balancer nginx|haproxy`` runs every scenario's balancer tier on that software
+    (``lab up --balancer``): the same tests, another balancer."""
     started: dict[str, LabInfo] = {}
+    option = pytestconfig.getoption("--lab-balancer")
+    balancer = None if option is None else fleet.BalancerKind(option)
 
     def get(scenario: str) -> LabInfo:
         if scenario not in started:
             lab_dir = tmp_path_factory.mktemp(f"lab-{scenario}")
             environ = {**os.environ, API_KEY_ENV: lab_key}
             started[scenario] = fleet.up(
-                lab_dir, scenario, environ=environ, backend=os.environ.get(BACKEND_ENV)
+                lab_dir, scenario, balancer=balancer, environ=environ, backend=os.environ.get(BACKEND_ENV)
             )
         return started[scenario]
 

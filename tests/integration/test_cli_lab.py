@@ -168,3 +168,64 @@ def test_default_lab_dir_comes_from_the_environment(tmp_path: Path) -> None:
     result = run("lab", "status", env=env)
     assert result.returncode == 3
     assert str(tmp_path / "from-env") in one_line_error(result)
+
+
+def test_lab_up_never_replaces_a_running_lab_silently_and_info_shows_it(tmp_path: Path, lab_key: str) -> None:
+    """Issue 14: `lab up` over a running lab refuses (one line, exit 3) and leaves it as it was;
+    `lab info --json` prints the object `lab up --json` printed; `--force` and `lab restart`
+    replace it; `lab down` with no lab says so."""
+    lab_dir = str(tmp_path / "lab")
+    env = {**os.environ, fleet.API_KEY_ENV: lab_key}
+    try:
+        up = run(
+            "lab", "up", "--json", "--dir", lab_dir, "--scenario", "healthy", "--balancer", "nginx", env=env
+        )
+        assert up.returncode == 0, up.stderr
+        first = json.loads(up.stdout)
+        assert first["balancer"] == "nginx"
+        assert first["balancer_config"] == str(Path(lab_dir) / "nginx.conf")
+        assert "proxy_pass http://socketio;" in Path(first["balancer_config"]).read_text()
+
+        again = run("lab", "up", "--dir", lab_dir, "--scenario", "incident", env=env)
+        assert again.returncode == 3 and again.stdout == ""
+        line = one_line_error(again)
+        assert "already running" in line and "--force" in line and "healthy" in line
+
+        info = run("lab", "info", "--json", "--dir", lab_dir, env=env)
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout) == first  # unchanged by the refused `up`
+        human = run("lab", "info", "--dir", lab_dir, env=env)
+        assert human.returncode == 0
+        assert first["lb"] in human.stdout and first["ca_bundle"] in human.stdout
+        assert f"(nginx, {first['balancer_config']})" in human.stdout
+
+        forced = run("lab", "up", "--json", "--force", "--dir", lab_dir, "--scenario", "auth-broken", env=env)
+        assert forced.returncode == 0, forced.stderr
+        replaced = json.loads(forced.stdout)
+        assert replaced["scenario"] == "auth-broken" and replaced["balancer"] == "caddy"  # the scenario's own
+
+        restart = run("lab", "restart", "--json", "--dir", lab_dir, env=env)
+        assert restart.returncode == 0, restart.stderr
+        restarted = json.loads(restart.stdout)
+        assert (restarted["scenario"], restarted["balancer"]) == ("auth-broken", "caddy")
+        assert restarted["edge"] != replaced["edge"]  # fresh ports: a new lab
+        assert json.loads(run("lab", "info", "--json", "--dir", lab_dir, env=env).stdout) == restarted
+    finally:
+        down = run("lab", "down", "--dir", lab_dir, env=env)
+    assert down.returncode == 0 and down.stdout == "lab down: every lab process stopped\n", down
+    nothing = run("lab", "down", "--dir", lab_dir, env=env)
+    assert nothing.returncode == 0 and nothing.stderr == ""
+    assert nothing.stdout == f"lab down: no lab in {Path(lab_dir).resolve()}; nothing to stop\n"
+    gone = run("lab", "info", "--dir", lab_dir, env=env)
+    assert gone.returncode == 3 and "no lab in" in one_line_error(gone)
+
+
+def test_a_balancer_the_scenario_cannot_run_on_is_bad_usage_and_starts_nothing(tmp_path: Path) -> None:
+    lab_dir = tmp_path / "never"
+    result = run("lab", "up", "--dir", str(lab_dir), "--scenario", "cookie-sticky", "--balancer", "nginx")
+    assert result.returncode == 2, result
+    line = one_line_error(result)
+    assert "scenario cookie-sticky on nginx" in line and "no cookie stickiness" in line
+    assert not lab_dir.exists()
+    bad = run("lab", "up", "--dir", str(lab_dir), "--balancer", "traefik")
+    assert bad.returncode == 2 and "invalid choice: 'traefik'" in one_line_error(bad)

@@ -43,7 +43,7 @@ def test_nothing_prints_the_usage_once_with_one_program_name(capsys: pytest.Capt
     [
         (["--bogus"], "choose a command: probe, report, sdk-check, findings, lab"),
         (["probe", "https://h.example", "--bogus"], "unrecognized arguments: --bogus"),
-        (["lab"], "lab: choose a command: up, down, status, scenarios"),
+        (["lab"], "lab: choose a command: up, restart, info, down, status, scenarios"),
         (["lab", "teleport"], "lab: argument COMMAND: invalid choice: 'teleport'"),
         (["lab", "up", "--scenario", "halthy"], "lab up: argument --scenario: invalid choice: 'halthy'"),
         (["probe", "--timeout", "-1"], "probe: argument --timeout: must be between 0 and 600"),

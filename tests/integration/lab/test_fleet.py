@@ -150,11 +150,17 @@ def test_down_leaves_nothing_behind(own_lab: Path, lab_key: str) -> None:
         fleet.status(own_lab)
 
 
-def test_up_over_a_running_lab_replaces_it(own_lab: Path, lab_key: str) -> None:
+def test_up_over_a_running_lab_refuses_unless_told_to_replace_it(own_lab: Path, lab_key: str) -> None:
     environ = {**os.environ, fleet.API_KEY_ENV: lab_key}
     first = fleet.up(own_lab, "healthy", environ=environ)
     old = recorded(own_lab)
-    second = fleet.up(own_lab, "auth-broken", environ=environ)
+    state_before = (own_lab / fleet.STATE_FILE).read_text()
+    with pytest.raises(fleet.LabRunning, match=r"already running .*\(scenario healthy, balancer caddy\)"):
+        fleet.up(own_lab, "auth-broken", environ=environ)
+    assert (own_lab / fleet.STATE_FILE).read_text() == state_before  # untouched, still answering
+    assert all(procs.is_alive(r) for r in old)
+    assert api_status(first, lab_key) == 200
+    second = fleet.up(own_lab, "auth-broken", environ=environ, replace=True)
     assert all(procs.group_members(r.pid) == [] for r in old)
     assert refuses_connections(first.ports.edge)
     assert fleet.attach(own_lab) == second
@@ -477,7 +483,7 @@ async def test_generated_key_is_kept_in_lab_env_only_and_reused(own_lab: Path) -
         assert environ_holds(record.pid, key) is (record.name in BACKENDS), record.name
     assert files_holding(own_lab, key) == [fleet.KEY_FILE]
 
-    again = fleet.up(own_lab, "incident", environ=environ)
+    again = fleet.up(own_lab, "incident", environ=environ, replace=True)
     assert again.api_key_file == key_file
     assert fleet.read_env_file(key_file) == {fleet.API_KEY_ENV: key}
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

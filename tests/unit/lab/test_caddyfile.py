@@ -8,9 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from kiloscribe_lab.errors import LabStartError
-from kiloscribe_lab.lab.caddyfile import READY_PATH, render_caddyfile
-from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS, Balancer, BalancerKind, Edge, LbPolicy, Scenario
+from kiloscribe_lab.errors import ConfigError
+from kiloscribe_lab.lab.caddyfile import CHALLENGE_PAGE, READY_PATH, RETRY_AFTER_S, render_caddyfile
+from kiloscribe_lab.lab.scenarios import (
+    BACKENDS,
+    SCENARIOS,
+    SITES,
+    Balancer,
+    BalancerKind,
+    Edge,
+    LbPolicy,
+    Scenario,
+    Tls,
+)
 from tests.unit.lab.samples import PORTS
 
 LAB_DIR = Path("/srv/labs/lab-7")
@@ -56,13 +66,28 @@ def test_lb_runs_the_scenarios_policy_over_every_backend(name: str) -> None:
     assert f"reverse_proxy {upstreams} {{" in lines(lb)
 
 
+SITE_PORTS = {"edge": PORTS.edge, "lb": PORTS.lb, "api": PORTS.api, **PORTS.direct}
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_every_site_has_internal_tls_and_the_ready_path(name: str) -> None:
+def test_every_site_serves_its_full_chain_of_the_lab_ca_and_the_ready_path(name: str) -> None:
     _, sites = render(name)
     assert set(sites) == {PORTS.edge, PORTS.lb, PORTS.api, *PORTS.direct.values()}
-    for port, body in sites.items():
-        assert "tls internal" in lines(body), port
-        assert f"handle {READY_PATH} {{" in lines(body), port
+    assert set(SITE_PORTS) == set(SITES)
+    for site, port in SITE_PORTS.items():
+        body = lines(sites[port])
+        # The lab's own CA, not Caddy's: `tls internal` could not serve an incomplete chain.
+        assert f'tls "{LAB_DIR}/pki/{site}.fullchain.crt" "{LAB_DIR}/pki/{site}.key"' in body, site
+        assert "tls internal" not in body
+        assert f"handle {READY_PATH} {{" in body, port
+
+
+def test_a_site_with_an_incomplete_chain_serves_its_leaf_alone() -> None:
+    scenario = dataclasses.replace(SCENARIOS["healthy"], tls=Tls(incomplete_chain=("edge", "inscribe-2")))
+    _, sites = split(render_caddyfile(scenario, PORTS, LAB_DIR))
+    for site, port in SITE_PORTS.items():
+        served = "crt" if site in {"edge", "inscribe-2"} else "fullchain.crt"
+        assert f'tls "{LAB_DIR}/pki/{site}.{served}" "{LAB_DIR}/pki/{site}.key"' in lines(sites[port]), site
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -87,6 +112,8 @@ def test_global_options_keep_caddy_inside_the_lab(name: str) -> None:
     assert "skip_install_trust" in options
     assert "persist_config off" in options
     assert f'storage file_system "{LAB_DIR}/caddy"' in options
+    assert "default_bind 127.0.0.1" in options  # loopback only, whatever the site addresses say
+    assert "default_sni 127.0.0.1" in options  # each site its own leaf, though clients send no SNI
 
 
 def test_storage_path_with_spaces_is_one_token() -> None:
@@ -146,7 +173,87 @@ def test_what_differs_comes_from_the_entry_not_the_name() -> None:
 
 
 @pytest.mark.parametrize("kind", [BalancerKind.NGINX, BalancerKind.HAPROXY])
-def test_a_balancer_not_implemented_yet_fails_before_anything_starts(kind: BalancerKind) -> None:
+def test_another_balancer_takes_the_lb_site_and_the_edge_still_proxies_to_it(kind: BalancerKind) -> None:
     scenario = dataclasses.replace(SCENARIOS["healthy"], balancer=Balancer(kind=kind))
-    with pytest.raises(LabStartError, match=f"the {kind} balancer is not implemented yet"):
-        render_caddyfile(scenario, PORTS, LAB_DIR)
+    _, sites = split(render_caddyfile(scenario, PORTS, LAB_DIR))
+    assert set(sites) == {PORTS.edge, PORTS.api, *PORTS.direct.values()}  # nginx or HAProxy has lb
+    assert f"reverse_proxy https://127.0.0.1:{PORTS.lb} {{" in lines(sites[PORTS.edge])
+    assert all("lb_policy ip_hash" not in body for body in sites.values())
+
+
+# --- the balancer's settings, when Caddy is the balancer ------------------------------------------
+
+
+def lb_lines(balancer: Balancer) -> list[str]:
+    scenario = dataclasses.replace(SCENARIOS["healthy"], balancer=balancer)
+    _, sites = split(render_caddyfile(scenario, PORTS, LAB_DIR))
+    return lines(sites[PORTS.lb])
+
+
+def test_caddys_idle_cut_is_its_transports_read_and_write_timeout() -> None:
+    body = lb_lines(Balancer(idle_timeout_s=4.5))
+    transport = body[body.index("transport http {") :]
+    assert transport[:4] == ["transport http {", "read_timeout 4500ms", "write_timeout 4500ms", "}"]
+    assert not any("timeout" in line for line in lb_lines(Balancer()))
+
+
+def test_caddys_body_limit_is_request_body_max_size() -> None:
+    body = lb_lines(Balancer(max_body_bytes=65536))
+    assert body[body.index("request_body {") + 1] == "max_size 65536"
+    # before the proxy, in the same handle: the limit applies to what is proxied
+    assert body.index("request_body {") < body.index(next(x for x in body if x.startswith("reverse_proxy")))
+    assert "request_body {" not in lb_lines(Balancer())
+
+
+def test_caddy_cannot_drop_upgrades() -> None:
+    with pytest.raises(ConfigError, match="caddy forwards WebSocket upgrades by itself"):
+        Balancer(forwards_upgrade=False)
+
+
+# --- the edge's behaviours ---------------------------------------------------------------------
+
+
+def edge_lines(edge: Edge) -> tuple[str, list[str]]:
+    text = render_caddyfile(dataclasses.replace(SCENARIOS["healthy"], edge=edge), PORTS, LAB_DIR)
+    return text, lines(split(text)[1][PORTS.edge])
+
+
+def test_the_challenge_answers_engineio_and_websocket_requests_with_cloudflares_page() -> None:
+    text, edge = edge_lines(Edge(challenge=True))
+    assert "@engineio query EIO=*" in edge  # polling and WebSocket both carry EIO=
+    assert "header_regexp Upgrade (?i)^websocket$" in edge  # any WebSocket, whatever its path
+    handles = [i for i, line in enumerate(edge) if line in ("handle @websocket {", "handle @engineio {")]
+    assert len(handles) == 2
+    assert all(edge[i + 1] == "import cdn_challenge" for i in handles)
+    # The answer, once, as a snippet: 403, cf-mitigated, the interstitial, never cached.
+    snippet = lines(
+        text[text.index("(cdn_challenge) {") : text.index("}\n", text.index("(cdn_challenge) {"))]
+    )
+    assert "header cf-mitigated challenge" in snippet
+    assert f"respond `{CHALLENGE_PAGE}` 403" in snippet
+    assert any(line.startswith("header Cache-Control") and "no-store" in line for line in snippet)
+    # Before the proxy (other requests pass), and the CDN's fingerprint stays on every answer.
+    assert max(handles) < edge.index("handle {")
+    assert "Server cloudflare" in edge
+    assert "cdn_challenge" not in render_caddyfile(SCENARIOS["healthy"], PORTS, LAB_DIR)
+
+
+@pytest.mark.parametrize(("share", "digits"), [(1 / 16, "0"), (0.5, "01234567"), (1.0, "0123456789abcdef")])
+def test_the_rate_limit_draws_its_share_of_polling_requests_from_the_request_uuid(
+    share: float, digits: str
+) -> None:
+    _, edge = edge_lines(Edge(rate_limited=share))
+    matcher = edge[edge.index("@rate_limited {") + 1 : edge.index("@rate_limited {") + 3]
+    assert matcher == ["query transport=polling", f"vars_regexp {{http.request.uuid}} ^[{digits}]"]
+    handle = edge[edge.index("handle @rate_limited {") :]
+    assert handle[1] == f"Retry-After {RETRY_AFTER_S}".join(["header ", ""])
+    assert any(line.startswith("respond `") and line.endswith("` 429") for line in handle[:5])
+    assert edge.index("handle @rate_limited {") < edge.index("handle {")
+    # A UUID's first hex digit is uniform: the matched digits are the share.
+    assert len(digits) / 16 == share
+
+
+def test_edge_settings_out_of_range_are_refused() -> None:
+    for share in (-0.1, 1.5, 0.3):
+        with pytest.raises(ConfigError, match="multiple of 1/16"):
+            Edge(rate_limited=share)

@@ -3,6 +3,7 @@ or when its state cannot be read; and the names callers import from ``fleet``.""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,19 @@ def test_attach_reads_the_state_file(tmp_path: Path) -> None:
     info = lab_info(tmp_path, tmp_path / "lab.env")
     state.write_state(tmp_path, info, [procs.ProcessRecord("caddy", 102, 5002, "/l/c.log", ())], "running")
     assert fleet.attach(tmp_path) == info
+
+
+def test_running_is_a_lab_with_a_live_process(tmp_path: Path) -> None:
+    """``up`` refuses to replace a lab only while one of its processes still runs: the
+    record of a lab whose processes are all gone (a reboot, a kill -9) is not in the way."""
+    assert fleet.running(tmp_path) is None
+    info = lab_info(tmp_path)
+    gone = procs.ProcessRecord("caddy", 2**22 + 7, 1, "/l/c.log", ())  # no such pid
+    state.write_state(tmp_path, info, [gone], "running")
+    assert fleet.running(tmp_path) is None
+    me = procs.ProcessRecord("self", os.getpid(), procs.start_ticks(os.getpid()) or 0, "/l/s.log", ())
+    state.write_state(tmp_path, info, [gone, me], "running")
+    assert fleet.running(tmp_path) == info
 
 
 def test_no_lab_is_a_state_error_and_down_is_a_no_op(tmp_path: Path) -> None:
@@ -43,6 +57,16 @@ def test_fleet_re_exports_what_callers_use() -> None:
     assert set(fleet.__all__) <= set(dir(fleet))
     assert fleet.LabInfo is state.LabInfo and fleet.known_networks is state.known_networks
     assert fleet.lab_environment is keys.lab_environment and fleet.API_KEY_ENV == keys.API_KEY_ENV
-    for name in ("up", "down", "status", "attach", "default_lab_dir", "lab_environment", "known_networks"):
+    names = (
+        "up",
+        "down",
+        "status",
+        "attach",
+        "running",
+        "default_lab_dir",
+        "lab_environment",
+        "known_networks",
+    )
+    for name in names:
         assert callable(getattr(fleet, name)), name
     assert not hasattr(fleet, "allocate_ports") and not hasattr(fleet, "running_lab")  # dead code, gone

@@ -115,10 +115,86 @@ def test_each_fault_belongs_to_its_scenario_only() -> None:
         assert scenario.balancer.kind in IMPLEMENTED_BALANCERS
 
 
-def test_balancer_kinds_are_modelled_beyond_the_implemented_one() -> None:
+def test_every_balancer_kind_is_implemented() -> None:
     assert {str(k) for k in BalancerKind} == {"caddy", "nginx", "haproxy"}
-    assert {BalancerKind.CADDY} == IMPLEMENTED_BALANCERS
+    assert set(BalancerKind) == IMPLEMENTED_BALANCERS
     assert scenarios.Balancer().kind is BalancerKind.CADDY
+
+
+# --- the balancer's settings ------------------------------------------------------------------
+
+Balancer = scenarios.Balancer
+
+
+@pytest.mark.parametrize(
+    ("balancer", "match"),
+    [
+        (
+            {"kind": BalancerKind.NGINX, "policy": LbPolicy.COOKIE},
+            r"nginx balancer cannot do that: lb_policy cookie: nginx open source has no cookie stickiness",
+        ),
+        ({"kind": BalancerKind.HAPROXY, "forwards_upgrade": False}, "haproxy forwards WebSocket upgrades"),
+        ({"kind": BalancerKind.CADDY, "forwards_upgrade": False}, "caddy forwards WebSocket upgrades"),
+        ({"idle_timeout_s": 0.0}, r"idle_timeout_s must be in \(0, 86400\]"),
+        ({"max_body_bytes": 0}, "max_body_bytes must be at least 1"),
+    ],
+)
+def test_a_balancer_its_kind_cannot_express_is_refused_when_written(
+    balancer: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Balancer(**balancer)
+
+
+def test_what_each_kind_can_express() -> None:
+    for policy in LbPolicy:
+        assert Balancer(kind=BalancerKind.HAPROXY, policy=policy).policy is policy
+        assert Balancer(kind=BalancerKind.CADDY, policy=policy).policy is policy
+    nginx = Balancer(BalancerKind.NGINX, LbPolicy.ROUND_ROBIN, False, 4.0, 65536)
+    assert (nginx.forwards_upgrade, nginx.idle_timeout_s, nginx.max_body_bytes) == (False, 4.0, 65536)
+    for kind in BalancerKind:
+        assert Balancer(kind=kind, idle_timeout_s=4, max_body_bytes=1).max_body_bytes == 1
+
+
+def test_on_balancer_swaps_the_kind_and_keeps_everything_else() -> None:
+    incident = SCENARIOS["incident"]
+    on_nginx = scenarios.on_balancer(incident, BalancerKind.NGINX)
+    assert on_nginx.balancer == dataclasses.replace(incident.balancer, kind=BalancerKind.NGINX)
+    assert dataclasses.replace(on_nginx, balancer=incident.balancer) == incident
+    assert scenarios.on_balancer(incident, None) is incident
+    assert scenarios.on_balancer(incident, BalancerKind.CADDY) is incident
+    with pytest.raises(ConfigError, match="scenario cookie-sticky on nginx: the nginx balancer cannot"):
+        scenarios.on_balancer(SCENARIOS["cookie-sticky"], BalancerKind.NGINX)
+
+
+def test_balancer_json_walks_its_fields() -> None:
+    balancer = Balancer(BalancerKind.NGINX, LbPolicy.FIRST, False, 2.5, 1024)
+    assert json.loads(json.dumps(balancer.to_json())) == {
+        "kind": "nginx",
+        "policy": "first",
+        "forwards_upgrade": False,
+        "idle_timeout_s": 2.5,
+        "max_body_bytes": 1024,
+    }
+    assert set(Balancer().to_json()) == {f.name for f in dataclasses.fields(Balancer)}
+
+
+# --- TLS and the edge -------------------------------------------------------------------------
+
+
+def test_tls_names_known_sites_once() -> None:
+    assert ("edge", "lb", "api", *BACKENDS) == scenarios.SITES
+    assert scenarios.Tls(("lb", "inscribe-1")).to_json() == {"incomplete_chain": ["lb", "inscribe-1"]}
+    for bad in (("cdn",), ("edge", "edge")):
+        with pytest.raises(ConfigError, match="at most once"):
+            scenarios.Tls(bad)
+    assert all(not s.tls.incomplete_chain for s in SCENARIOS.values())  # the seven have full chains
+
+
+def test_edge_json_walks_its_fields() -> None:
+    edge = scenarios.Edge(challenge=True, rate_limited=0.25)
+    assert edge.to_json() == {"blocks_websocket": False, "challenge": True, "rate_limited": 0.25}
+    assert all(not s.edge.challenge and not s.edge.rate_limited for s in SCENARIOS.values())
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -127,13 +203,24 @@ def test_to_json_is_plain_json(name: str) -> None:
     data = json.loads(json.dumps(scenario.to_json()))
     assert data["name"] == name
     assert data["lb_policy"] == scenario.balancer.policy.value
-    assert data["balancer"] == {"kind": "caddy", "policy": scenario.balancer.policy.value}
+    assert data["balancer"] == {
+        "kind": "caddy",
+        "policy": scenario.balancer.policy.value,
+        "forwards_upgrade": True,
+        "idle_timeout_s": None,
+        "max_body_bytes": None,
+    }
     assert data["expected_findings"] == list(scenario.expected_findings)
     assert data["down"] == sorted(scenario.down)
     assert data["stalled"] == sorted(scenario.stalled)
     assert data["description"]
     assert data["edge_blocks_websocket"] is scenario.edge.blocks_websocket
-    assert data["edge"] == {"blocks_websocket": scenario.edge.blocks_websocket}
+    assert data["edge"] == {
+        "blocks_websocket": scenario.edge.blocks_websocket,
+        "challenge": False,
+        "rate_limited": 0.0,
+    }
+    assert data["tls"] == {"incomplete_chain": []}
     assert list(data["backends"]) == list(BACKENDS)
     for backend, behaviour in data["backends"].items():
         assert BackendBehaviour.from_json(behaviour) == scenario.backends.behaviour(backend)

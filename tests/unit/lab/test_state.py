@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from kiloscribe_lab.errors import LabStateError
 from kiloscribe_lab.lab import procs, state
 from kiloscribe_lab.lab.keys import resolve_api_key
-from kiloscribe_lab.lab.scenarios import SCENARIOS
+from kiloscribe_lab.lab.scenarios import SCENARIOS, BalancerKind
 from kiloscribe_lab.names import FindingId
 from tests.unit.lab.samples import lab_info
 
@@ -39,6 +40,31 @@ def test_lab_info_to_json_has_the_cli_contracts_keys(tmp_path: Path) -> None:
     assert data["expected_findings"][0] == FindingId.BACKEND_DOWN
     assert data["expected_findings"] == list(SCENARIOS["incident"].truth.findings)  # from the entry
     assert data["caddyfile"] == str(tmp_path / "Caddyfile")
+    assert data["balancer"] == "caddy"
+    assert data["balancer_config"] == str(tmp_path / "Caddyfile")
+
+
+@pytest.mark.parametrize(
+    ("kind", "config"), [(BalancerKind.NGINX, "nginx.conf"), (BalancerKind.HAPROXY, "haproxy.cfg")]
+)
+def test_lab_info_names_its_balancer_and_the_file_that_configures_it(
+    tmp_path: Path, kind: BalancerKind, config: str
+) -> None:
+    info = dataclasses.replace(lab_info(tmp_path), balancer=kind)
+    data = info.to_json()
+    assert data["balancer"] == str(kind)
+    assert data["balancer_config"] == str(tmp_path / config)
+    assert data["caddyfile"] == str(tmp_path / "Caddyfile")  # Caddy still serves the edge and the sites
+    state.write_state(tmp_path, info, [], phase="running")
+    assert state.read_state(tmp_path)[0] == info
+
+
+def test_a_state_file_from_before_the_balancers_is_a_caddy_lab(tmp_path: Path) -> None:
+    state.write_state(tmp_path, lab_info(tmp_path), [], phase="running")
+    data = json.loads((tmp_path / state.STATE_FILE).read_text())
+    assert data.pop("balancer") == "caddy"
+    (tmp_path / state.STATE_FILE).write_text(json.dumps(data))
+    assert state.read_state(tmp_path)[0].balancer is BalancerKind.CADDY
 
 
 def test_lab_info_names_the_key_variable_never_a_value(tmp_path: Path) -> None:
@@ -100,6 +126,7 @@ def test_no_lab_is_a_state_error(tmp_path: Path) -> None:
         ("PROCESSES_NOT_A_LIST", "processes: expected a list"),
         ("A_PROCESS_WITHOUT_A_PID", "process record without pid"),
         ("A_BAD_MOBILE_LINK", "mobile link: rtt_ms"),
+        ("A_BAD_BALANCER", "'traefik' is not a valid BalancerKind"),
     ],
 )
 def test_unreadable_state_is_a_state_error_saying_why(tmp_path: Path, content: str, reason: str) -> None:
@@ -110,6 +137,8 @@ def test_unreadable_state_is_a_state_error_saying_why(tmp_path: Path, content: s
             data["processes"] = {"caddy": 1}
         elif content == "A_PROCESS_WITHOUT_A_PID":
             data["processes"] = [{"name": "caddy", "start_ticks": 1, "log": "l"}]
+        elif content == "A_BAD_BALANCER":
+            data["balancer"] = "traefik"
         else:
             data["mobile_link"] = {"rtt_ms": -5, "jitter_ms": 0}
         content = json.dumps(data)
