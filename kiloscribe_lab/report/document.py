@@ -365,7 +365,7 @@ def md_text(text: str) -> str:
     newlines become <br>. "_" is escaped only where it could start or end emphasis."""
     escaped = _MD_ALWAYS.sub(r"\\\1", text)
     escaped = _MD_ENTITY.sub("&amp;", escaped)
-    escaped = escaped.replace("<", "&lt;")
+    escaped = escaped.replace("<", "&lt;").replace(">", "&gt;")
     escaped = re.sub(r"(?<![^\W_])_|_(?![^\W_])", r"\\_", escaped)  # "_" beside a non-alphanumeric
     return _NEWLINES.sub("<br>", escaped)
 
@@ -388,7 +388,7 @@ def md_code(text: str, *, in_table: bool = False) -> str:
         return ""
     if re.search(r"[<>\r\n]", text):
         # Inline HTML: what is between the tags is still Markdown, escaped as text is.
-        return f"<code>{md_text(text).replace('>', '&gt;')}</code>"
+        return f"<code>{md_text(text)}</code>"
     if in_table:
         text = text.replace("|", "\\|")
     fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)

@@ -18,6 +18,10 @@ from kiloscribe_lab.report.sections import SEVERITY_TONES, STATUS_TONES, short_t
 from kiloscribe_lab.report.style import CSS
 
 INDEX_TITLE = "kiloscribe-lab reports"
+# The findings column reads as lines, not as a word a line: on a phone the table scrolls instead.
+INDEX_CSS = (
+    "main.index td:nth-child(3) { min-width: 17rem; } main.index td:nth-child(4) { min-width: 11rem; }"
+)
 _RANK = {s.value: s.rank for s in Severity}
 
 
@@ -75,8 +79,8 @@ def write_index(out_root: Path) -> Path:
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{INDEX_TITLE}</title><style>{CSS}</style></head>\n"
-        f'<body><main class="report"><h1>{INDEX_TITLE}</h1>'
+        f"<title>{INDEX_TITLE}</title><style>{CSS}{INDEX_CSS}</style></head>\n"
+        f'<body><main class="report index"><h1>{INDEX_TITLE}</h1>'
         f'<p class="meta">{len(rows)} run{"s" if len(rows) != 1 else ""}, newest first.</p>\n'
         f"{body}\n</main></body></html>\n"
     )

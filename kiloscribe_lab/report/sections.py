@@ -386,14 +386,16 @@ def targets_section(
     rows: list[Sequence[Text]] = []
     for v in target_verdicts:
         key = keys.get(v.target) or v.label or short_name(v.target, names)
-        rates = [
-            f"{n} {grid[(key, n)].successes}/{grid[(key, n)].attempts}" for n in networks if (key, n) in grid
-        ]
+        rates: list[Inline] = []
+        for n in networks:
+            if (key, n) in grid:
+                rates += [" · "] if rates else []
+                rates.append(Span(f"{n} {grid[(key, n)].successes}/{grid[(key, n)].attempts}", "nowrap"))
         rows.append(
             (
                 v.label or short_name(v.target, names),
                 Badge(v.verdict.value, VERDICT_TONES.get(v.verdict.value, "neutral")),
-                " · ".join(rates) or "—",
+                tuple(rates) or "—",
                 v.sentence,
                 Span(v.target, "code"),
             )

@@ -59,6 +59,7 @@ th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 th.num, td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td { overflow-wrap: normal; word-break: normal; min-width: 5.5rem; }
 td:last-child:not(.num) { min-width: 12rem; }
+td:first-child { white-space: nowrap; }
 td code, td code.long { white-space: nowrap; overflow-wrap: normal; }
 tr:target, tr:target td { background: #fff3b0; }
 details { border: 1px solid var(--line); border-radius: 6px; padding: .45rem .8rem; margin: .6rem 0; }

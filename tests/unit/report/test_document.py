@@ -70,7 +70,7 @@ def test_md_text_and_html_text_escape_everything() -> None:
         ("x | y", "x \\| y"),
         ("$HOME", "\\$HOME"),
         ("AT&T &amp; co", "AT&T &amp;amp; co"),  # only an entity's "&" is escaped
-        ("1 < 2 > 0", "1 &lt; 2 > 0"),
+        ("1 < 2 > 0", "1 &lt; 2 &gt; 0"),
         ("C# and #tag", "C# and #tag"),  # only a block's first characters are guarded
     ],
 )

@@ -159,7 +159,7 @@ def test_endpoints_section_names_failed_runs_with_their_error(incident_run: RunD
     assert "inscribe-2-mobile" in html and "inscribe-2-mobile" in md
     assert "timeout" in html and "timeout" in md
     assert "PapermillExecutionError &lt;b&gt;boom&lt;/b&gt;" in html
-    assert "PapermillExecutionError &lt;b>boom&lt;/b>" in md
+    assert "PapermillExecutionError &lt;b&gt;boom&lt;/b&gt;" in md
     assert "<b>" not in html and "<b>" not in md
     for label in ("edge", "lb", "inscribe-1", "inscribe-2", "inscribe-3"):
         assert label in md
