@@ -41,7 +41,7 @@ from kiloscribe_lab.results import ProbeResult
 ENDPOINTS = "Tested Endpoints"
 INFRASTRUCTURE = "Infrastructure Details"
 TEST_DETAILS = "Appendix: Test Details"
-RERUN = "rerun"
+RERUN = "rerun-these-checks"
 
 PROBE_KINDS: dict[str, tuple[str, str]] = {
     ProbeName.DISCOVERY: (
@@ -102,7 +102,7 @@ def family_title(probe: str) -> str:
 
 
 def family_anchor(probe: str) -> str:
-    return anchor("family", probe)
+    return anchor("family", probe.replace("_", "-"))  # probe names differ by more than that
 
 
 def row_anchor(ref: str) -> str:
@@ -180,7 +180,7 @@ def endpoints_section(run: RunData, results: Sequence[ProbeResult] | None = None
 
     failed = run.failed_runs
     if failed:
-        blocks.append(Heading(3, "Notebook runs that did not finish", "failed-runs"))
+        blocks.append(Heading(3, "Notebook runs that did not finish"))
         blocks.append(
             Para(
                 f"{len(failed)} of {len(run.matrix)} notebook runs failed or timed out. Their probes are "
@@ -206,7 +206,7 @@ def endpoints_section(run: RunData, results: Sequence[ProbeResult] | None = None
     elif run.matrix:
         blocks.append(Para(f"All {len(run.matrix)} notebook runs finished."))
     if run.failures:
-        blocks.append(Heading(3, "Files that could not be read", "unreadable-files"))
+        blocks.append(Heading(3, "Files that could not be read"))
         blocks.append(ListBlock([(Span(f.path, "code"), ": " + f.error) for f in run.failures]))
     if run.notes:
         blocks.append(ListBlock([("Note: ", n) for n in run.notes], cls="note"))
@@ -221,7 +221,7 @@ def _discovery_blocks(r: ProbeResult) -> list[Block]:
     url = str(r.detail.get("url") or r.target)
     said = str(r.detail.get("status_line") or r.error or r.outcome.value)
     blocks: list[Block] = [
-        Heading(3, "Server discovery", "server-discovery"),
+        Heading(3, "Server discovery"),
         Para(("GET ", Span(url, "code"), f" on {r.network}: ", said, f" ({r.outcome.value}).")),
     ]
     servers = [s for s in as_items(r.detail.get("servers")) if isinstance(s, Mapping)]

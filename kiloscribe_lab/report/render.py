@@ -18,6 +18,7 @@ from typing import Any
 
 from kiloscribe_lab.errors import ReportError
 from kiloscribe_lab.report.document import Banner, Section, tidy_markdown
+from kiloscribe_lab.report.imports import decline_slow_optional_imports
 from kiloscribe_lab.report.rundata import read_run
 from kiloscribe_lab.report.sections import report_title
 from kiloscribe_lab.report.style import CSS
@@ -77,6 +78,7 @@ def _title(run_dir: Path) -> str:
 
 def _export(run_dir: Path, notebook: Path) -> tuple[str, str, dict[str, Any]]:
     """(HTML, Markdown, the Markdown's resources) of ``notebook``; the libraries' own errors."""
+    decline_slow_optional_imports()
     import nbformat
     from nbconvert import HTMLExporter, MarkdownExporter
     from traitlets.config import Config

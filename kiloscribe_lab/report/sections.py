@@ -22,6 +22,7 @@ from kiloscribe_lab.report.appendix import (
     ENDPOINTS,
     INFRASTRUCTURE,
     PROBE_KINDS,
+    RERUN,
     TEST_DETAILS,
     endpoints_section,
     families,
@@ -194,7 +195,7 @@ def title_section(run: RunData) -> Section:
     head, _, tail = title.partition(day)
     # The date never breaks at its hyphens on a phone.
     text: Text = (head, Span(day, "nowrap"), tail) if day in title else title
-    blocks: list[Block] = [Heading(1, text, "top")]
+    blocks: list[Block] = [Heading(1, text)]
     if facts:
         blocks.append(Para(" · ".join(facts), cls="meta"))
     return Section("title", tuple(blocks))
@@ -363,7 +364,7 @@ def contents_section(findings: Sequence[Finding], results: Sequence[ProbeResult]
             Entry(short_title(f.title), finding_anchor(f.id)) for f in _sorted_findings(findings)
         ),
         TEST_DETAILS: tuple(Entry(family_title(p), family_anchor(p)) for p in families(results)),
-        ENDPOINTS: (Entry("Rerun these checks", "rerun"),),
+        ENDPOINTS: (Entry("Rerun these checks", RERUN),),
     }
     entries = tuple(Entry(p, part_anchor(p), children.get(p, ())) for p in PARTS)
     return Section("contents", (Contents(entries),))
@@ -462,7 +463,7 @@ def root_cause_section(
     for heading, group in (("Root causes", faults), ("Expected behaviour, not faults", fine)):
         if not group:
             continue
-        blocks.append(Heading(3, heading, anchor("group", heading)))
+        blocks.append(Heading(3, heading))
         for f in group:
             sev = f.severity.value
             blocks.append(
@@ -532,9 +533,9 @@ def recommendations_section(findings: Sequence[Finding], run: RunData | None = N
         steps.append("Nothing to fix now; keep running the probes on a schedule and compare the runs.")
     blocks: list[Block] = [
         Heading(2, RECOMMENDATIONS, part_anchor(RECOMMENDATIONS)),
-        Heading(3, "Next steps", "next-steps"),
+        Heading(3, "Next steps"),
         ListBlock(steps, ordered=True, cls="steps"),
-        Heading(3, "Long-term", "long-term"),
+        Heading(3, "Long-term"),
         ListBlock(
             [
                 (
@@ -626,14 +627,14 @@ def changes_section(comparison: Comparison | None) -> Section:
         )
 
     if c.new_findings:
-        blocks += [Heading(3, "New findings", "new-findings"), refs(c.new_findings, True)]
+        blocks += [Heading(3, "New findings"), refs(c.new_findings, True)]
     if c.resolved_findings:
-        blocks += [Heading(3, "Resolved findings", "resolved-findings"), refs(c.resolved_findings, False)]
+        blocks += [Heading(3, "Resolved findings"), refs(c.resolved_findings, False)]
     if not c.new_findings and not c.resolved_findings:
         blocks.append(Para("The same findings as before."))
     moved = [*c.success_moves, *c.latency_moves]
     if moved:
-        blocks += [Heading(3, "Numbers that changed", "numbers-changed"), _moves_table(moved)]
+        blocks += [Heading(3, "Numbers that changed"), _moves_table(moved)]
     elif c.compared:
         blocks.append(
             Para(
