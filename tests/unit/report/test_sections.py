@@ -70,7 +70,7 @@ def test_title_is_dated_and_says_what_was_investigated(tmp_path: Path) -> None:
     run = load_run(make_run_dir(tmp_path, fixture("healthy"), title="Lab investigation: scenario healthy"))
     assert report_title(run) == "Lab investigation: scenario healthy — 2026-11-26"
     html = title_section(run).html()
-    assert html.startswith('<div class="kiloscribe-report-section') and '<h1>' in html
+    assert html.startswith('<div class="kiloscribe-report-section') and "<h1>" in html
     assert '<span class="nowrap">2026-11-26</span>' in html  # the date never wraps at its hyphens
     assert "Source lab:incident" in html and "2026-11-26 05:51 UTC" in html
 
