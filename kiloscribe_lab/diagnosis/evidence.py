@@ -120,10 +120,10 @@ def request_counts(rs: Sequence[ProbeResult]) -> tuple[int, int]:
     return upstream, requests
 
 
-def refs(rs: Iterable[ProbeResult], limit: int = 12) -> tuple[str, ...]:
-    """A finding's evidence: the results' refs, each once, at most ``limit``."""
-    unique = list(dict.fromkeys(r.ref for r in rs))
-    return tuple(unique[:limit])
+def refs(rs: Iterable[ProbeResult]) -> tuple[str, ...]:
+    """A finding's evidence: the results' refs, each once, all of them (a report shows a few and
+    counts the rest; a cap here would hide how much evidence there is)."""
+    return tuple(dict.fromkeys(r.ref for r in rs))
 
 
 def targets_of(rs: Iterable[ProbeResult]) -> tuple[str, ...]:

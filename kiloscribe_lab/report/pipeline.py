@@ -99,6 +99,9 @@ def run_report(
         compare_dir=None if compare_dir is None else str(compare_dir),
         inscription=plan.settings.inscription,
         notes=() if plan.settings.inscription else (NO_INSCRIPTION_NOTE,),
+        ca_bundle=None if plan.settings.ca_bundle is None else str(plan.settings.ca_bundle),
+        config_path=None if plan.config_path is None else str(plan.config_path),
+        lab_dir=None if plan.lab_dir is None else str(plan.lab_dir),
     )
     meta.write()
     timings: dict[str, float] = dict(extra_timings or {})
@@ -205,6 +208,7 @@ def lab_plan(
                 timeout_s=timeout_s, attempts=attempts, ca_bundle=info.ca_bundle, api_key_env=info.api_key_env
             ),
             config_path=None,
+            lab_dir=lab_dir,
         )
         yield plan, fleet.lab_environment(info), started
     finally:

@@ -41,6 +41,7 @@ class ReportPlan:
     settings: ProbeSettings = field(default_factory=ProbeSettings)
     config_path: Path | None = None  # where the network profiles are defined
     profiles: Mapping[str, NetworkProfile] = field(default_factory=dict)
+    lab_dir: Path | None = None  # the lab the report started (its networks), for rerun commands
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ def report_parameters(run_dir: Path, compare_dir: Path | None) -> dict[str, Para
 
 def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
     return ReportPlan(
-        title="Socket.IO endpoint investigation",
+        title=f"Socket.IO investigation of {_what(cfg.endpoints, cfg.api_base)}",
         source=f"config:{cfg.source}",
         targets=tuple(Target(*split_label(u)) for u in cfg.endpoints),
         networks=cfg.run_networks,
@@ -99,6 +100,19 @@ def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
         config_path=cfg.source,
         profiles=dict(cfg.networks),
     )
+
+
+def _what(endpoints: tuple[str, ...], api_base: str | None) -> str:
+    """What a config investigates, for the report's title: its labels, else its hosts."""
+    names = []
+    for item in endpoints:
+        url, label = split_label(item)
+        names.append(label or url.split("://", 1)[-1].split("/", 1)[0])
+    if not names and api_base:
+        names.append(api_base.split("://", 1)[-1].split("/", 1)[0])
+    names = list(dict.fromkeys(names))
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return shown or "the configured endpoints"
 
 
 def next_run_dir(out_root: Path, today: date) -> Path:

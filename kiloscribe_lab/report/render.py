@@ -1,8 +1,12 @@
 """The executed findings notebook into ``findings.html`` and ``findings.md`` (nbconvert).
 
-HTML with inputs hidden, images embedded and no CDN script: the report must read offline, from
-a mail attachment or a ticket. nbformat, nbconvert and jinja2 failures become one ReportError;
-the run directory keeps everything measured.
+HTML with inputs hidden, images embedded, no script at all and a stylesheet of ours (not
+Jupyter's: its tables right-align every cell): the report must read offline, from a mail
+attachment or a ticket. The page's title is the report's dated title, from run.json. When the
+notebook failed part-way, the sections before the failure render under a notice that says
+which cell failed and why. The Markdown is tidied (one blank line between blocks).
+nbformat, nbconvert and jinja2 failures become one ReportError; the run directory keeps
+everything measured.
 """
 
 from __future__ import annotations
@@ -13,15 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.errors import ReportError
+from kiloscribe_lab.report.document import Banner, Section, tidy_markdown
+from kiloscribe_lab.report.imports import decline_slow_optional_imports
+from kiloscribe_lab.report.rundata import read_run
+from kiloscribe_lab.report.sections import report_title
+from kiloscribe_lab.report.style import CSS
 
 OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{#- No CDN scripts: the report must read offline, from a mail attachment or a ticket. -#}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{#- No script, no CDN, no Jupyter CSS: the report must read offline, from a mail attachment. -#}
+{%- block html_head -%}
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ resources.kiloscribe.title | e }}</title>
+<style>{{ resources.kiloscribe.css }}</style>
+{%- endblock html_head -%}
+{%- block body_header -%}
+<body>
+<main class="report">
+{{ resources.kiloscribe.notice }}
+{%- endblock body_header -%}
 """
-HTML_TITLE = "Kiloscribe findings report"
+DEFAULT_TITLE = "Kiloscribe findings report"
 
 
 def _offline_template_dir(run_dir: Path) -> Path:
@@ -32,13 +48,44 @@ def _offline_template_dir(run_dir: Path) -> Path:
     return folder.parent
 
 
+def notebook_failures(nb: Any) -> list[str]:
+    """Each cell of an executed notebook that raised: "cell N: Name: message"."""
+    failures = []
+    for n, cell in enumerate(nb.get("cells", []), 1):
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if out.get("output_type") == "error":
+                message = str(out.get("evalue") or "").strip().splitlines()[:1]
+                failures.append(
+                    f"cell {n}: {out.get('ename') or 'error'}" + (f": {message[0][:200]}" if message else "")
+                )
+    return failures
+
+
+def _notice(failures: list[str]) -> Section | None:
+    if not failures:
+        return None
+    text = (
+        "the findings notebook failed (" + "; ".join(failures) + "): what comes before the failure "
+        "rendered, the rest of this report is missing. Its traceback is where it failed."
+    )
+    return Section("notice", (Banner("incomplete", "INCOMPLETE REPORT", text, "render-notice"),))
+
+
+def _title(run_dir: Path) -> str:
+    run = read_run(run_dir)
+    return report_title(run) if not run.failures else DEFAULT_TITLE
+
+
 def _export(run_dir: Path, notebook: Path) -> tuple[str, str, dict[str, Any]]:
     """(HTML, Markdown, the Markdown's resources) of ``notebook``; the libraries' own errors."""
+    decline_slow_optional_imports()
     import nbformat
     from nbconvert import HTMLExporter, MarkdownExporter
     from traitlets.config import Config
 
     nb = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
+    notice = _notice(notebook_failures(nb))
+    own = {"title": _title(run_dir), "css": CSS, "notice": notice.html() if notice else ""}
     templates = _offline_template_dir(run_dir)
     try:
         html_exporter = HTMLExporter(  # type: ignore[no-untyped-call]
@@ -55,8 +102,7 @@ def _export(run_dir: Path, notebook: Path) -> tuple[str, str, dict[str, Any]]:
             ),
             template_name="offline",
         )
-        body, _ = html_exporter.from_notebook_node(nb)
-        body = body.replace("<title>Notebook</title>", f"<title>{HTML_TITLE}</title>")
+        body, _ = html_exporter.from_notebook_node(nb, resources={"kiloscribe": own})
         md_exporter = MarkdownExporter(  # type: ignore[no-untyped-call]
             config=Config(
                 {
@@ -70,6 +116,7 @@ def _export(run_dir: Path, notebook: Path) -> tuple[str, str, dict[str, Any]]:
         md, resources = md_exporter.from_notebook_node(nb, resources={"output_files_dir": "findings_files"})
     finally:
         shutil.rmtree(run_dir / ".nbconvert", ignore_errors=True)
+    md = tidy_markdown((notice.markdown() + "\n" if notice else "") + md)
     return body, md, resources
 
 

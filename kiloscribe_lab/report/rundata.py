@@ -122,6 +122,10 @@ class RunData:
     compare_dir: str | None = None
     inscription: bool = True
     notes: tuple[str, ...] = ()
+    # What a rerun command needs besides the targets (paths, never a secret).
+    ca_bundle: str | None = None
+    config_path: str | None = None
+    lab_dir: str | None = None
     results: tuple[ProbeResult, ...] = ()
     failures: tuple[LoadFailure, ...] = ()
 
@@ -172,6 +176,9 @@ class RunData:
             "compare_dir": self.compare_dir,
             "inscription": self.inscription,
             "notes": list(self.notes),
+            "ca_bundle": self.ca_bundle,
+            "config_path": self.config_path,
+            "lab_dir": self.lab_dir,
         }
 
     def write(self) -> None:
@@ -263,6 +270,9 @@ def read_run(run_dir: Path) -> RunData:
         compare_dir=as_str(meta.get("compare_dir")) or None,
         inscription=meta.get("inscription") is not False,
         notes=tuple(str(n) for n in as_items(meta.get("notes"))),
+        ca_bundle=as_str(meta.get("ca_bundle")) or None,
+        config_path=as_str(meta.get("config_path")) or None,
+        lab_dir=as_str(meta.get("lab_dir")) or None,
         failures=tuple(failures),
     )
 

@@ -1,93 +1,126 @@
-"""The findings report's sections: each a function of the run's evidence, findings and verdicts
-to a Section (document blocks), displayed by ``notebooks/findings_report.ipynb`` under its heading.
-Pure."""
+"""The findings report's sections, in the order a reader needs them: each a function of the
+run's evidence, findings and verdicts to a Section (document blocks), displayed by
+``notebooks/findings_report.ipynb`` one per cell. Pure.
+
+First what a manager reads in ten seconds (a dated title, the status banner, three to five
+plain lines: what is broken, who is affected, what to do), then the contents, each finding
+once in full (everything else links to it), the next steps, the changes since the previous
+run, the charts, and the reference parts (``appendix``). Findings are rendered from what they
+carry and from the diagnosis's catalogue, never from a list of ids kept here.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
-from kiloscribe_lab.diagnosis import TargetVerdict, Verdict, overall, path_works
-from kiloscribe_lab.names import BACKEND_HEADERS, Outcome, ProbeName, Severity
+from kiloscribe_lab.diagnosis import CATALOGUE, TargetVerdict, Verdict, overall
+from kiloscribe_lab.names import FindingId, Severity
+from kiloscribe_lab.report import charts
+from kiloscribe_lab.report.appendix import (
+    ENDPOINTS,
+    INFRASTRUCTURE,
+    PROBE_KINDS,
+    RERUN,
+    TEST_DETAILS,
+    endpoints_section,
+    families,
+    family_anchor,
+    family_title,
+    infrastructure_section,
+    row_anchor,
+    row_name,
+    test_details_section,
+)
 from kiloscribe_lab.report.document import (
+    Badge,
+    Banner,
     Block,
+    Contents,
+    Details,
+    Entry,
     Heading,
     Inline,
+    Link,
     ListBlock,
     Para,
-    Pre,
     Section,
     Span,
     Table,
     Text,
+    Tone,
+    anchor,
+    github_slug,
+    rich,
 )
-from kiloscribe_lab.report.formatting import clip, display_name, labels_for, ms_text, pct_text, short_name
-from kiloscribe_lab.report.loose import as_float, as_items
-from kiloscribe_lab.report.rundata import RunData, norm_url, targets_of
-from kiloscribe_lab.report.summary import SUCCESS_MOVE_PP, Comparison, FindingRef
+from kiloscribe_lab.report.formatting import display_name, labels_for, ms_text, pct_text, short_name
+from kiloscribe_lab.report.rundata import RunData
+from kiloscribe_lab.report.summary import SUCCESS_MOVE_PP, Comparison, FindingRef, Move
 from kiloscribe_lab.results import Finding, ProbeResult
 
-ICONS = {
-    "critical": "🔴",
-    "warning": "🟡",
-    "info": "🔵",
-    "down": "🔴",
-    "degraded": "🟡",
-    "healthy": "✅",
+__all__ = [
+    "PARTS",
+    "PROBE_KINDS",
+    "changes_section",
+    "charts_section",
+    "contents_section",
+    "endpoints_section",
+    "headline",
+    "infrastructure_section",
+    "recommendations_section",
+    "report_title",
+    "root_cause_section",
+    "summary_section",
+    "targets_section",
+    "test_details_section",
+    "title_section",
+]
+
+SUMMARY = "Summary"
+TARGETS = "Targets"
+ROOT_CAUSE = "Root Cause Analysis"
+RECOMMENDATIONS = "Recommendations"
+CHANGES = "Changes since the previous run"
+CHARTS = "Charts"
+# The report's parts, in its order: the contents list them, each section opens with its own.
+PARTS: tuple[str, ...] = (
+    SUMMARY,
+    TARGETS,
+    ROOT_CAUSE,
+    RECOMMENDATIONS,
+    CHANGES,
+    CHARTS,
+    ENDPOINTS,
+    INFRASTRUCTURE,
+    TEST_DETAILS,
+)
+EVIDENCE_SHOWN = 6  # evidence links per finding; the rest are counted ("and N more")
+STATUS_TONES: dict[str, Tone] = {
+    "down": "down",
+    "critical": "critical",
+    "degraded": "degraded",
+    "healthy": "healthy",
 }
-PROBE_KINDS: dict[str, tuple[str, str]] = {
-    ProbeName.DISCOVERY: (
-        "Server discovery",
-        "GET /inscriptions/websocket-servers: the list the SDK picks its WebSocket server from.",
-    ),
-    ProbeName.HTTP_UPGRADE: (
-        "WebSocket upgrade request at the URL as given (curl)",
-        "The seed report's first test: curl sends Upgrade: websocket to the URL as given, over "
-        "HTTP/1.1 and over HTTP/2. At / a 3xx is the site's redirect, not a failure; HTTP/2 forbids "
-        "the Upgrade header (WebSocket over HTTP/2 needs extended CONNECT, RFC 8441).",
-    ),
-    ProbeName.WEBSOCKET_PLAIN: (
-        "Plain WebSocket client (wscat)",
-        "A plain WebSocket client at the URL as given, and at /socket.io/?EIO=4&transport=websocket. "
-        "A Socket.IO server only accepts the second; failing at the URL as given is expected.",
-    ),
-    ProbeName.ENGINEIO_HANDSHAKE: (
-        "Engine.IO handshake over HTTP long-polling",
-        "GET /socket.io/?EIO=4&transport=polling must answer an Engine.IO v4 open packet 0{sid…}.",
-    ),
-    ProbeName.ENGINEIO_UPGRADE: (
-        "Polling session upgraded to WebSocket",
-        "What socket.io-client does by default: open a polling session, then upgrade it to "
-        "WebSocket with the same sid. Behind a balancer this needs both requests on one backend.",
-    ),
-    ProbeName.SOCKETIO_CONNECT: (
-        "Socket.IO connect, per transport and credential",
-        "A Socket.IO client connect with the configured key (valid), a deliberately invalid key and "
-        "no key. A refused invalid or missing key ('Invalid API key') is the expected answer: client "
-        "and application talked. A refused valid key is not.",
-    ),
-    ProbeName.STICKY_SESSION: (
-        "Sticky sessions (polling follow-ups)",
-        "Open a polling session, then send follow-up requests on it, as a browser (returns the "
-        "balancer's cookies) and as the Node SDK (drops them). Every follow-up must reach the "
-        "backend that opened the session.",
-    ),
-    ProbeName.SDK_FLOW: (
-        "The SDK's connection flow",
-        "The SDK's own sequence (detectBestConnection, then connectWebSocket with its timers), "
-        "replayed with the configured key.",
-    ),
-    ProbeName.CONNECT_STATS: (
-        "Repeated connects",
-        "The valid-key connect repeated, with backoff after failures: success rate and latency.",
-    ),
-}
+SEVERITY_TONES: dict[str, Tone] = {"critical": "critical", "warning": "warning", "info": "info"}
+VERDICT_TONES: dict[str, Tone] = {"down": "down", "degraded": "degraded", "healthy": "healthy"}
+
+
+def part_anchor(title: str) -> str:
+    """A part's anchor: what Markdown viewers make of its heading, so both outputs agree."""
+    return github_slug(title)
+
+
+def finding_anchor(finding_id: str) -> str:
+    return anchor("finding", finding_id)
 
 
 def _sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: -f.severity.rank)
+
+
+def _is_reassurance(f: Finding) -> bool:
+    return f.severity is Severity.INFO
 
 
 def _first_sentence(text: str) -> str:
@@ -95,595 +128,481 @@ def _first_sentence(text: str) -> str:
     return m.group(1) if m else text.strip()
 
 
+_URL_IN_PARENS = re.compile(r"\s*\((?:[a-z][a-z0-9+.-]*://[^\s()]*)\)")
+
+
+def short_title(title: str) -> str:
+    """A finding's title without the URLs in parentheses after the names (the finding has them)."""
+    return _URL_IN_PARENS.sub("", title).strip()
+
+
+def _finding_link(f: Finding) -> Link:
+    return Link(short_title(f.title), finding_anchor(f.id))
+
+
+def _joined(items: Sequence[Inline], sep: str = "; ") -> list[Inline]:
+    out: list[Inline] = []
+    for i, item in enumerate(items):
+        out += [sep] if i else []
+        out.append(item)
+    return out
+
+
+def _names(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# --- the first screen -------------------------------------------------------------------------
+
+
+def run_date(run: RunData) -> str:
+    """The run's date (UTC), from when it started, else its directory's name."""
+    for text in (run.started_at or "", run.run_dir.name):
+        if re.match(r"\d{4}-\d{2}-\d{2}", text):
+            return text[:10]
+    return "undated"
+
+
+def report_title(run: RunData) -> str:
+    """The title of the page and of its <h1>: what was investigated, and when."""
+    title, day = run.title or "Findings report", run_date(run)
+    return title if day in title else f"{title} — {day}"
+
+
+def _when(stamp: str) -> str:
+    """2026-11-26T05:51:00.000Z -> 2026-11-26 05:51 UTC."""
+    m = re.match(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})", stamp)
+    return f"{m.group(1)} {m.group(2)} UTC" if m else stamp
+
+
 def title_section(run: RunData) -> Section:
-    """The report's title and what run it describes."""
+    """The dated title and what run it describes."""
     facts = []
     if run.source:
-        facts.append(f"source {run.source}")
+        facts.append(f"Source {run.source}")
     if run.started_at:
-        facts.append(f"started {run.started_at}")
+        facts.append(f"started {_when(run.started_at)}")
     if run.finished_at:
-        facts.append(f"finished {run.finished_at}")
+        facts.append(f"finished {_when(run.finished_at)}")
     if run.networks:
         facts.append("networks " + ", ".join(run.networks))
-    blocks: list[Block] = [Heading(1, run.title or "Findings report")]
+    if run.matrix:
+        facts.append(f"{len(run.matrix)} notebook runs")
+    title, day = report_title(run), run_date(run)
+    head, _, tail = title.partition(day)
+    # The date never breaks at its hyphens on a phone.
+    text: Text = (head, Span(day, "nowrap"), tail) if day in title else title
+    blocks: list[Block] = [Heading(1, text)]
     if facts:
-        text = "; ".join(facts)
-        blocks.append(Para(text[:1].upper() + text[1:] + "."))
+        blocks.append(Para(" · ".join(facts), cls="meta"))
     return Section("title", tuple(blocks))
+
+
+def _banner(findings: Sequence[Finding], verdicts: Sequence[TargetVerdict], run: RunData | None) -> Banner:
+    status, _ = overall(findings, verdicts)
+    counts = Counter(f.severity for f in findings)
+    parts = []
+    for severity, word in ((Severity.CRITICAL, "critical"), (Severity.WARNING, "warning")):
+        if counts[severity]:
+            parts.append(
+                f"{counts[severity]} {word}" + ("s" if word == "warning" and counts[severity] > 1 else "")
+            )
+    what = ", ".join(parts) if parts else "no fault found"
+    by_verdict = Counter(v.verdict for v in verdicts)
+    if verdicts:
+        what += " · targets: " + ", ".join(f"{by_verdict[v]} {v.value}" for v in Verdict if by_verdict[v])
+    tone = STATUS_TONES.get(status, "incomplete")
+    word = status.upper()
+    if run is not None and (run.failed_runs or run.failures):
+        what += " · evidence incomplete"
+    if not verdicts and not findings:
+        tone, word = "incomplete", "NO EVIDENCE"
+    return Banner(tone, word, what, part_anchor(SUMMARY))
+
+
+def _affected(
+    verdicts: Sequence[TargetVerdict], summary: Mapping[str, object] | None, names: Mapping[str, str]
+) -> Text:
+    def label(v: TargetVerdict) -> str:
+        return v.label or short_name(v.target, names)
+
+    down = [label(v) for v in verdicts if v.verdict is Verdict.DOWN]
+    degraded = [label(v) for v in verdicts if v.verdict is Verdict.DEGRADED]
+    healthy = [label(v) for v in verdicts if v.verdict is Verdict.HEALTHY]
+    _, networks, grid = charts.success_grid(summary or {})
+    low = sorted(
+        ((k, r) for k, r in grid.items() if r.rate is not None and r.rate < 1),
+        key=lambda x: (x[1].rate or 0.0, x[0]),
+    )
+    if not down and not degraded:
+        counted = sum(r.attempts for r in grid.values())
+        tried = (
+            f" ({counted} connects on {len(networks)} network{'s' if len(networks) != 1 else ''})"
+            if counted
+            else ""
+        )
+        return (Span("Who is affected: ", "b"), f"nobody — every target connects{tried}.")
+    who = []
+    if down:
+        who.append(f"anyone reaching {_names(down)} (down)")
+    if degraded:
+        who.append(f"clients of {_names(degraded)} (degraded)")
+    text = "; ".join(who)
+    if low:
+        worst = [f"{t} on {n}, {r.successes} of {r.attempts} connects worked" for (t, n), r in low[:2]]
+        text += " — worst: " + "; ".join(worst)
+    if healthy:
+        text += f". Fine: {_names(healthy)}"
+    return (Span("Who is affected: ", "b"), text + ".")
+
+
+def headline(
+    findings: Sequence[Finding],
+    verdicts: Sequence[TargetVerdict],
+    run: RunData | None = None,
+    summary: Mapping[str, object] | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> list[Text]:
+    """Three to five plain lines, what a manager reads first: what is broken, who is affected,
+    what to do first, and (when there is room) what is incomplete and what is not a fault."""
+    names = {**(run.labels if run else {}), **(labels or {})}
+    ordered = _sorted_findings(findings)
+    critical = [f for f in ordered if f.severity is Severity.CRITICAL]
+    warnings = [f for f in ordered if f.severity is Severity.WARNING]
+    fine = [f for f in ordered if _is_reassurance(f)]
+    faults = critical + warnings
+    lines: dict[str, Text] = {}
+    if critical:
+        lines["broken"] = (Span("What is broken: ", "b"), *_joined([_finding_link(f) for f in critical]), ".")
+    elif warnings:
+        lines["broken"] = (Span("What is wrong: ", "b"), *_joined([_finding_link(f) for f in warnings]), ".")
+    elif any(v.verdict is not Verdict.HEALTHY for v in verdicts):
+        lines["broken"] = (
+            Span("What is broken: ", "b"),
+            "no finding names a cause, but some targets are not healthy: see ",
+            Link(TARGETS, part_anchor(TARGETS)),
+            ".",
+        )
+    elif verdicts:
+        lines["broken"] = (Span("What is broken: ", "b"), "nothing — Socket.IO works on every target tested.")
+    else:
+        lines["broken"] = (Span("What is broken: ", "b"), "unknown — no target was probed.")
+    if verdicts:
+        lines["affected"] = _affected(verdicts, summary, names)
+    if faults:
+        top = faults[0]
+        lines["do"] = (
+            Span("Do first: ", "b"),
+            *rich(_first_sentence(top.recommendation)),
+            " (",
+            Link(f"all {len(faults) + 1} next steps", part_anchor(RECOMMENDATIONS)),
+            ").",
+        )
+    else:
+        lines["do"] = (
+            Span("What to do: ", "b"),
+            "nothing now; rerun this report on a schedule and compare the runs.",
+        )
+    if run is not None and (run.failed_runs or run.failures):
+        failed = run.failed_runs
+        what = []
+        if failed:
+            first = failed[0]
+            what.append(
+                f"{len(failed)} of {len(run.matrix)} notebook runs did not finish ({first.id}: "
+                f"{(first.error or first.status)[:120]}"
+                + (f"; and {len(failed) - 1} more" if len(failed) > 1 else "")
+                + ")"
+            )
+        if run.failures:
+            what.append(f"{len(run.failures)} file(s) could not be read")
+        lines["incomplete"] = (
+            Span("Evidence incomplete: ", "b"),
+            "; ".join(what) + " — their checks are missing (",
+            Link("which and why", part_anchor(ENDPOINTS)),
+            ").",
+        )
+    if critical and warnings:
+        lines["also"] = (Span("Also: ", "b"), *_joined([_finding_link(f) for f in warnings]), ".")
+    if fine:
+        lines["fine"] = (
+            Span("Not faults: ", "b"),
+            f"{len(fine)} expected answer{'s' if len(fine) > 1 else ''} — ",
+            *_joined([_finding_link(f) for f in fine]),
+            ".",
+        )
+    # The most important five, then in reading order.
+    keep = [k for k in ("broken", "affected", "do", "incomplete", "also", "fine") if k in lines][:5]
+    order = ("broken", "also", "affected", "do", "incomplete", "fine")
+    return [lines[k] for k in order if k in keep]
 
 
 def summary_section(
     findings: Sequence[Finding],
     target_verdicts: Sequence[TargetVerdict],
     run: RunData | None = None,
+    summary: Mapping[str, object] | None = None,
     *,
     labels: Mapping[str, str] | None = None,
 ) -> Section:
-    """The overall status, the key conclusions and one verdict per target with its sentence."""
-    names = {**(run.labels if run else {}), **(labels or {})}
-    status, sentence = overall(findings, target_verdicts)
+    """The status banner and the three to five lines under it."""
     blocks: list[Block] = [
-        Para((f"{ICONS.get(status, '⚪')} ", Span(f"Overall: {status.upper()}", "b"), " — ", sentence))
+        _banner(findings, target_verdicts, run),
+        ListBlock(headline(findings, target_verdicts, run, summary, labels=labels), cls="headline"),
     ]
-    ordered = _sorted_findings(findings)
-    if ordered:
-        blocks.append(
-            ListBlock(
-                [
-                    (
-                        f"{ICONS[f.severity.value]} ",
-                        Span(f.severity.value.capitalize(), "b"),
-                        ": " + f.title + (" (expected behaviour, not a fault)" if _is_reassurance(f) else ""),
-                    )
-                    for f in ordered
-                ]
-            )
-        )
-    else:
-        blocks.append(Para("No finding: the probes found nothing to report."))
-    if target_verdicts:
-        blocks.append(
-            Table(
-                ["Target", "URL", "Verdict", "Why"],
-                [
-                    (
-                        v.label or names.get(v.target) or v.target,
-                        Span(v.target, "code"),
-                        f"{ICONS.get(v.verdict.value, '')} {v.verdict.value}",
-                        v.sentence,
-                    )
-                    for v in target_verdicts
-                ],
-            )
-        )
-    else:
-        blocks.append(Para("No target was probed: there is no verdict to give."))
-    if run is not None:
-        problems = len(run.failed_runs) + len(run.failures)
-        if problems:
-            blocks.append(
-                Para(
-                    (
-                        Span("Incomplete evidence: ", "b"),
-                        f"{len(run.failed_runs)} notebook run(s) did not finish and "
-                        f"{len(run.failures)} file(s) could not be read; see Tested Endpoints.",
-                    )
-                )
-            )
-        if run.notes:
-            blocks.append(ListBlock([("Note: ", n) for n in run.notes]))
     return Section("summary", tuple(blocks))
 
 
-def _is_reassurance(f: Finding) -> bool:
-    return f.severity is Severity.INFO
+def contents_section(findings: Sequence[Finding], results: Sequence[ProbeResult]) -> Section:
+    """The table of contents: every part, each finding, each probe family of the appendix."""
+    children: dict[str, tuple[Entry, ...]] = {
+        ROOT_CAUSE: tuple(
+            Entry(short_title(f.title), finding_anchor(f.id)) for f in _sorted_findings(findings)
+        ),
+        TEST_DETAILS: tuple(Entry(family_title(p), family_anchor(p)) for p in families(results)),
+        ENDPOINTS: (Entry("Rerun these checks", RERUN),),
+    }
+    entries = tuple(Entry(p, part_anchor(p), children.get(p, ())) for p in PARTS)
+    return Section("contents", (Contents(entries),))
 
 
-def endpoints_section(run: RunData, results: Sequence[ProbeResult] | None = None) -> Section:
-    """The tested endpoints and which notebook runs failed, and why; discovery's answer."""
-    rs = list(run.results if results is None else results)
-    labels = labels_for(rs, run.labels)
-    apis = {r.target for r in rs if r.probe == ProbeName.DISCOVERY}
-    probed = [t for t in targets_of(rs) if t not in apis]
-    # The configured endpoints, then any target the results add (servers that discovery listed).
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for e in run.endpoints:
-        key = norm_url(e.url)
-        if key not in seen:
-            seen.add(key)
-            rows.append((e.url, e.label or labels.get(e.url) or ""))
-    for m in run.matrix:
-        key = norm_url(m.endpoint)
-        if m.endpoint and key not in seen:
-            seen.add(key)
-            rows.append((m.endpoint, m.label or ""))
-    for t in probed:
-        if norm_url(t) not in seen:
-            seen.add(norm_url(t))
-            rows.append((t, labels.get(t, "")))
-
-    table_rows: list[Sequence[Text]] = []
-    for n, (url, label) in enumerate(rows, 1):
-        key = norm_url(url)
-        mine = [r for r in rs if norm_url(r.target) == key]
-        runs = [m for m in run.matrix if norm_url(m.endpoint) == key]
-        networks = list(dict.fromkeys([m.network for m in runs] + [r.network for r in mine]))
-        counts = Counter(m.status for m in runs)
-        run_text = ", ".join(f"{c} {s}" for s, c in sorted(counts.items())) or "—"
-        configured = any(norm_url(e.url) == key for e in run.endpoints) or bool(runs)
-        table_rows.append(
-            (
-                str(n),
-                label or "—",
-                Span(url, "code"),
-                ", ".join(networks) or "—",
-                run_text,
-                str(len(mine)) + ("" if configured else " (found by discovery)"),
-            )
-        )
-    blocks: list[Block] = []
-    if table_rows:
-        blocks.append(
-            Table(["#", "Endpoint", "URL", "Networks", "Notebook runs", "Probe results"], table_rows)
-        )
-    else:
-        blocks.append(Para("No endpoint was tested."))
-
-    failed = run.failed_runs
-    if failed:
-        blocks.append(Heading(3, "Notebook runs that did not finish"))
-        blocks.append(
-            Para(
-                f"{len(failed)} of {len(run.matrix)} notebook runs failed or timed out. Their probes are "
-                "missing from this report; the findings are drawn from the other runs."
-            )
-        )
-        blocks.append(
-            Table(
-                ["Run", "Endpoint", "Network", "Status", "Error", "Seconds"],
-                [
-                    (
-                        Span(m.id, "code"),
-                        (m.label + " " if m.label else "", Span(m.endpoint, "code")),
-                        m.network,
-                        m.status,
-                        m.error or "(no error message)",
-                        "—" if m.seconds is None else f"{m.seconds:.1f}",
-                    )
-                    for m in failed
-                ],
-            )
-        )
-    elif run.matrix:
-        blocks.append(Para(f"All {len(run.matrix)} notebook runs finished."))
-    if run.failures:
-        blocks.append(Heading(3, "Files that could not be read"))
-        blocks.append(ListBlock([(Span(f.path, "code"), ": " + f.error) for f in run.failures]))
-
-    for r in (r for r in rs if r.probe == ProbeName.DISCOVERY):
-        blocks += _discovery_blocks(r)
-    return Section("endpoints", tuple(blocks))
-
-
-def _discovery_blocks(r: ProbeResult) -> list[Block]:
-    url = str(r.detail.get("url") or r.target)
-    said = str(r.detail.get("status_line") or r.error or r.outcome.value)
-    blocks: list[Block] = [
-        Heading(3, "Server discovery"),
-        Para(("GET ", Span(url, "code"), f" on {r.network}: ", said, f" ({r.outcome.value}).")),
-    ]
-    servers = [s for s in as_items(r.detail.get("servers")) if isinstance(s, Mapping)]
-    if servers:
-        blocks.append(
-            Table(
-                ["URL", "Region", "Status", "Priority", "Active jobs"],
-                [
-                    (
-                        Span(str(s.get("url", "")), "code"),
-                        str(s.get("region", "")),
-                        str(s.get("status", "")),
-                        str(s.get("priority", "")),
-                        str(s.get("activeJobs", "")),
-                    )
-                    for s in servers
-                ],
-            )
-        )
-    facts: list[Text] = []
-    if r.detail.get("recommended"):
-        facts.append(("Recommended: ", Span(str(r.detail["recommended"]), "code")))
-    if r.detail.get("chosen"):
-        facts.append(("The SDK would connect to: ", Span(str(r.detail["chosen"]), "code")))
-    facts += [("Problem: ", str(p)) for p in as_items(r.detail.get("problems"))]
-    if facts:
-        blocks.append(ListBlock(facts))
-    if r.detail.get("command"):
-        blocks += [Para("Rerun by hand:"), Pre(str(r.detail["command"]))]
-    return blocks
-
-
-def _expected(r: ProbeResult) -> str:
-    """Why a failed outcome is the expected answer, not a fault ("" when it is not)."""
-    if r.ok:
-        return ""
-    if r.probe == ProbeName.SOCKETIO_CONNECT and r.outcome is Outcome.AUTH_REJECTED and path_works(r):
-        return "expected: the server refused the key in its own words"
-    at_root = r.probe == ProbeName.HTTP_UPGRADE or (
-        r.probe == ProbeName.WEBSOCKET_PLAIN and r.variant == "as-given"
-    )
-    if at_root and r.outcome is Outcome.REDIRECT:
-        return "expected: the URL as given redirects; the socket is at /socket.io/"
-    if at_root and r.outcome in {Outcome.PROTOCOL_MISMATCH, Outcome.HTTP_ERROR}:
-        return "expected: not a Socket.IO request"
-    return ""
-
-
-def _note(r: ProbeResult) -> str:
-    parts: list[str] = []
-    if r.error:
-        parts.append(r.error)
-    elif r.detail.get("status_line") and not r.ok:
-        parts.append(str(r.detail["status_line"]))
-    if r.probe == ProbeName.STICKY_SESSION and r.detail.get("backends"):
-        backends = ", ".join(str(b) for b in as_items(r.detail.get("backends")))
-        parts.append(f"opened on {r.detail.get('opener') or '?'}, answered by {backends}")
-    elif r.probe == ProbeName.CONNECT_STATS and r.detail.get("attempts") is not None:
-        parts.append(
-            f"{r.detail.get('successes')} of {r.detail.get('attempts')} ok, "
-            f"p50 {ms_text(as_float(r.detail.get('p50_ms')))} ms, "
-            f"p95 {ms_text(as_float(r.detail.get('p95_ms')))} ms"
-        )
-    elif r.detail.get("backend"):
-        parts.append(f"backend {r.detail['backend']}")
-    if r.detail.get("alpn") and r.probe == ProbeName.HTTP_UPGRADE:
-        parts.append(f"ALPN {r.detail['alpn']}")
-    if r.detail.get("stalled_during"):
-        parts.append(f"stalled while {r.detail['stalled_during']}")
-    return clip("; ".join(parts))
-
-
-def test_details_section(
-    results: Sequence[ProbeResult],
+def targets_section(
+    target_verdicts: Sequence[TargetVerdict],
+    summary: Mapping[str, object] | None = None,
     *,
     labels: Mapping[str, str] | None = None,
-    api_key_env: str | None = None,
 ) -> Section:
-    """One table per probe kind, and under each the commands a reader can rerun by hand."""
-    names = labels_for(results, labels)
-    kinds = [k for k in PROBE_KINDS if k != ProbeName.DISCOVERY]
-    kinds += [k for k in dict.fromkeys(r.probe for r in results) if k not in PROBE_KINDS]
-    blocks: list[Block] = []
-    for kind in kinds:
-        mine = [r for r in results if r.probe == kind]
-        if not mine:
-            continue
-        title, about = PROBE_KINDS.get(kind, (kind, ""))
-        blocks.append(Heading(3, (title + " ", Span(kind, "code"))))
-        if about:
-            blocks.append(Para(about))
-        rows: list[Sequence[Text]] = []
-        for r in mine:
-            expected = _expected(r)
-            outcome: Text = ("✅ " if r.ok else "") + r.outcome.value + (" (expected)" if expected else "")
-            note = "; ".join(p for p in (expected, _note(r)) if p)
-            rows.append(
-                (
-                    short_name(r.target, names),
-                    r.variant or "—",
-                    r.network,
-                    outcome,
-                    str(r.status) if r.status is not None else "—",
-                    ms_text(r.timings.handshake),
-                    ms_text(r.timings.total),
-                    note,
-                )
-            )
-        blocks.append(
-            Table(
-                ["Target", "Variant", "Network", "Outcome", "HTTP", "Handshake ms", "Total ms", "Note"], rows
-            )
-        )
-        commands = list(dict.fromkeys(str(r.detail["command"]) for r in mine if r.detail.get("command")))
-        if commands:
-            blocks += [Para("Rerun by hand:"), Pre("\n".join(commands))]
-        else:
-            targets = " ".join(dict.fromkeys(r.target for r in mine))
-            key = f" --api-key-env {api_key_env}" if api_key_env else ""
-            blocks += [Para("Rerun with the toolkit:"), Pre(f"kiloscribe-lab probe {targets}{key}")]
-    if not blocks:
-        blocks.append(Para("No probe result was recorded."))
-    return Section("test details", tuple(blocks))
-
-
-# Not a pytest test, whatever its name says (test modules import it).
-setattr(test_details_section, "__test__", False)  # noqa: B010
-
-
-@dataclass
-class _Fingerprint:
-    responses: int = 0
-    servers: Counter[str] = field(default_factory=Counter)
-    cf_ray: int = 0
-    cf_cache: Counter[str] = field(default_factory=Counter)
-    via: Counter[str] = field(default_factory=Counter)
-    backends: set[str] = field(default_factory=set)
-    backend_headers: set[str] = field(default_factory=set)
-    cookies: set[str] = field(default_factory=set)
-    alt_svc: Counter[str] = field(default_factory=Counter)
-    alpn: Counter[str] = field(default_factory=Counter)
-    tls: Counter[str] = field(default_factory=Counter)
-
-    def add(self, r: ProbeResult) -> None:
-        h = r.headers
-        if h:
-            self.responses += 1
-        if h.get("server"):
-            self.servers[h["server"]] += 1
-        if "cf-ray" in h:
-            self.cf_ray += 1
-        if h.get("cf-cache-status"):
-            self.cf_cache[h["cf-cache-status"]] += 1
-        if h.get("via"):
-            self.via[h["via"]] += 1
-        if h.get("alt-svc"):
-            self.alt_svc[h["alt-svc"]] += 1
-        for name in BACKEND_HEADERS:
-            if h.get(name):
-                self.backend_headers.add(name)
-                self.backends.add(h[name])
-        for key in ("backend", "polling_backend", "websocket_backend"):
-            if r.detail.get(key):
-                self.backends.add(str(r.detail[key]))
-        self.backends.update(str(b) for b in as_items(r.detail.get("backends")))
-        if h.get("set-cookie-names"):
-            self.cookies.update(c.strip() for c in h["set-cookie-names"].split(",") if c.strip())
-        self.cookies.update(str(c) for c in as_items(r.detail.get("cookie_names")))
-        if r.detail.get("alpn"):
-            self.alpn[str(r.detail["alpn"])] += 1
-        if r.detail.get("tls_version"):
-            self.tls[str(r.detail["tls_version"])] += 1
-
-    @property
-    def cdn(self) -> bool:
-        return self.cf_ray > 0 or any(s.lower() == "cloudflare" for s in self.servers)
-
-    @property
-    def caddy(self) -> bool:
-        return any("caddy" in v.lower() for v in self.via) or any("caddy" in s.lower() for s in self.servers)
-
-
-def _counted(c: Counter[str]) -> str:
-    """Distinct header values with how often each was seen ("; " apart: values hold commas)."""
-    return "; ".join(f"{k} (×{n})" if n > 1 else k for k, n in c.most_common()) or "—"
-
-
-def _caddy_hops(via: Iterable[str]) -> int:
-    return max((v.lower().count("caddy") for v in via), default=0)
-
-
-def infrastructure_section(
-    results: Sequence[ProbeResult], *, labels: Mapping[str, str] | None = None
-) -> Section:
-    """What the response headers say about the path: CDN, load balancer, backends, TLS."""
-    names = labels_for(results, labels)
-    prints: dict[str, _Fingerprint] = {}
-    for r in results:
-        prints.setdefault(r.target, _Fingerprint()).add(r)
-    if not prints:
-        return Section("infrastructure", (Para("No response was recorded: nothing to fingerprint."),))
-    cdn = [t for t, p in prints.items() if p.cdn]
-    caddy = [t for t, p in prints.items() if p.caddy]
-    facts: list[Text] = []
-    if cdn:
-        cf_cache = Counter[str]()
-        for t in cdn:
-            cf_cache.update(prints[t].cf_cache)
-        servers = Counter[str]()
-        for t in cdn:
-            servers.update(prints[t].servers)
-        facts.append(
-            (
-                Span("CDN", "b"),
-                ": a Cloudflare-like edge in front of "
-                + ", ".join(display_name(t, names) for t in cdn)
-                + f" (server: {_counted(servers)}; cf-ray on "
-                + ", ".join(f"{prints[t].cf_ray} of {prints[t].responses}" for t in cdn)
-                + f" responses; cf-cache-status: {_counted(cf_cache)}).",
-            )
-        )
-    else:
-        facts.append((Span("CDN", "b"), ": no CDN fingerprint (no server: cloudflare, no cf-ray)."))
-    if caddy:
-        cookies = sorted({c for t in prints for c in prints[t].cookies})
-        hops = [f"{short_name(t, names)} ({n})" for t in caddy if (n := _caddy_hops(prints[t].via)) > 1]
-        facts.append(
-            (
-                Span("Load balancer / proxy", "b"),
-                ": Caddy in the path (via or server header) of "
-                + ", ".join(short_name(t, names) for t in caddy)
-                + ". "
-                + (f"Caddy hops in one via header: {', '.join(hops)}. " if hops else "")
-                + (
-                    "Balancer cookies set: " + ", ".join(cookies) + "."
-                    if cookies
-                    else "No balancer cookie was seen."
-                ),
-            )
-        )
-    else:
-        facts.append((Span("Load balancer / proxy", "b"), ": no via header naming Caddy was seen."))
-    answered = [(t, p) for t, p in prints.items() if p.backends]
-    if answered:
-        headers = sorted({h for _, p in answered for h in p.backend_headers})
-        facts.append(
-            (
-                Span("Backends", "b"),
-                " named in identity headers"
-                + (f" ({', '.join(headers)})" if headers else "")
-                + ": "
-                + "; ".join(f"{short_name(t, names)} → {', '.join(sorted(p.backends))}" for t, p in answered)
-                + ".",
-            )
-        )
-    else:
-        facts.append((Span("Backends", "b"), ": no backend identity header was seen."))
-    alt = Counter[str]()
-    alpn = Counter[str]()
-    tls = Counter[str]()
-    for p in prints.values():
-        alt.update(p.alt_svc)
-        alpn.update(p.alpn)
-        tls.update(p.tls)
-    facts.append((Span("alt-svc", "b"), ": " + (_counted(alt) if alt else "none advertised (no HTTP/3).")))
-    tls_targets = [t for t in prints if t.startswith(("https://", "wss://"))]
-    tls_text = f"TLS on {len(tls_targets)} of {len(prints)} targets"
-    if tls:
-        tls_text += f" ({_counted(tls)})"
-    tls_text += "; ALPN: " + (_counted(alpn) if alpn else "not recorded") + "."
-    facts.append((Span("TLS", "b"), ": " + tls_text))
-    table = Table(
-        [
-            "Target",
-            "server",
-            "via",
-            "CDN (cf-ray, cf-cache-status)",
-            "Backends seen",
-            "Cookies",
-            "alt-svc",
-            "ALPN",
-        ],
-        [
-            (
-                short_name(t, names),
-                _counted(p.servers),
-                _counted(p.via),
-                (f"cf-ray {p.cf_ray}/{p.responses}; " + _counted(p.cf_cache)) if p.cdn else "—",
-                ", ".join(sorted(p.backends)) or "—",
-                ", ".join(sorted(p.cookies)) or "—",
-                _counted(p.alt_svc),
-                _counted(p.alpn),
-            )
-            for t, p in prints.items()
-        ],
-    )
-    return Section("infrastructure", (ListBlock(facts), table))
-
-
-def root_cause_section(findings: Sequence[Finding], *, labels: Mapping[str, str] | None = None) -> Section:
-    """Each finding: severity, title, summary, targets and the evidence behind it."""
+    """One line per target: its verdict, the connects that worked per network, and why."""
     names = dict(labels or {})
+    blocks: list[Block] = [Heading(2, TARGETS, part_anchor(TARGETS))]
+    if not target_verdicts:
+        blocks.append(Para("No target was probed: there is no verdict to give."))
+        return Section("targets", tuple(blocks))
+    _, networks, grid = charts.success_grid(summary or {})
+    keys = _summary_keys(summary or {})
+    rows: list[Sequence[Text]] = []
+    for v in target_verdicts:
+        key = keys.get(v.target) or v.label or short_name(v.target, names)
+        rates: list[Inline] = []
+        for n in networks:
+            if (key, n) in grid:
+                rates += [" · "] if rates else []
+                rates.append(Span(f"{n} {grid[(key, n)].successes}/{grid[(key, n)].attempts}", "nowrap"))
+        rows.append(
+            (
+                v.label or short_name(v.target, names),
+                Badge(v.verdict.value, VERDICT_TONES.get(v.verdict.value, "neutral")),
+                tuple(rates) or "—",
+                v.sentence,
+                Span(v.target, "code"),
+            )
+        )
+    blocks.append(Table(["Target", "Verdict", "Connects that worked", "Why", "URL"], rows))
+    return Section("targets", tuple(blocks))
+
+
+def _summary_keys(summary: Mapping[str, object]) -> dict[str, str]:
+    """URL -> the summary's key for it."""
+    targets = summary.get("targets")
+    out: dict[str, str] = {}
+    if isinstance(targets, Mapping):
+        for key, entry in targets.items():
+            if isinstance(entry, Mapping) and entry.get("url"):
+                out[str(entry["url"])] = str(key)
+    return out
+
+
+# --- each finding, once in full ---------------------------------------------------------------
+
+
+def _evidence(f: Finding, by_ref: Mapping[str, ProbeResult], names: Mapping[str, str]) -> Text:
+    links: list[Inline] = []
+    for ref in f.evidence[:EVIDENCE_SHOWN]:
+        r = by_ref.get(ref)
+        if r is None:
+            links.append(Span(ref, "code"))  # a result this report does not hold
+        else:
+            links.append(Link(row_name(r, names), row_anchor(ref), family_anchor(r.probe)))
+    out: list[Inline] = [
+        f"Evidence ({len(f.evidence)} result{'s' if len(f.evidence) != 1 else ''}): ",
+        *_joined(links, ", "),
+    ]
+    rest = f.evidence[EVIDENCE_SHOWN:]
+    if rest:
+        probes = list(dict.fromkeys(by_ref[r].probe for r in rest if r in by_ref))
+        out.append(f", and {len(rest)} more")
+        if probes:
+            out += [" in ", *_joined([Link(family_title(p), family_anchor(p)) for p in probes], ", ")]
+    return tuple(out)
+
+
+def root_cause_section(
+    findings: Sequence[Finding],
+    results: Sequence[ProbeResult] = (),
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> Section:
+    """Each finding in full: what it means, what was seen, what to do, whom it affects, and the
+    evidence, linked to the rows of the appendix it names."""
+    names = labels_for(results, labels)
+    by_ref: dict[str, ProbeResult] = {}
+    for r in results:
+        by_ref.setdefault(r.ref, r)
+    blocks: list[Block] = [Heading(2, ROOT_CAUSE, part_anchor(ROOT_CAUSE))]
     if not findings:
-        return Section("root cause", (Para("No finding: the probes found nothing to explain."),))
+        blocks.append(Para("No finding: the probes found nothing to explain."))
+        return Section("root cause", tuple(blocks))
     faults = [f for f in _sorted_findings(findings) if not _is_reassurance(f)]
     fine = [f for f in _sorted_findings(findings) if _is_reassurance(f)]
-    blocks: list[Block] = []
+    if not faults:
+        blocks.append(Para("No fault was found: what failed is expected behaviour, explained below."))
     for heading, group in (("Root causes", faults), ("Expected behaviour, not faults", fine)):
         if not group:
             continue
         blocks.append(Heading(3, heading))
         for f in group:
+            sev = f.severity.value
             blocks.append(
-                Heading(4, (f"{ICONS[f.severity.value]} ", f.severity.value.capitalize() + ": " + f.title))
+                Heading(
+                    4,
+                    (Badge(sev.capitalize(), SEVERITY_TONES.get(sev, "neutral")), " ", *rich(f.title)),
+                    finding_anchor(f.id),
+                )
             )
-            blocks.append(Para(f.summary))
-            facts: list[Text] = [("Finding: ", Span(f.id, "code"))]
+            entry = CATALOGUE.get(FindingId(f.id)) if f.id in set(FindingId) else None
+            if entry is not None:
+                blocks.append(Para((Span("What it means: ", "b"), *rich(entry.means))))
+            blocks.append(Para((Span("What was seen: ", "b"), *rich(f.summary))))
+            blocks.append(Para((Span("What to do: ", "b"), *rich(f.recommendation))))
+            facts: list[Text] = []
             if f.targets:
-                facts.append("Targets: " + ", ".join(display_name(t, names) for t in f.targets))
+                facts.append("Affects: " + ", ".join(display_name(t, names) for t in f.targets))
             if f.evidence:
-                evidence: list[Inline] = ["Evidence: "]
-                for i, ref in enumerate(f.evidence):
-                    evidence += [", "] if i else []
-                    evidence.append(Span(ref, "code"))
-                facts.append(tuple(evidence))
+                facts.append(_evidence(f, by_ref, names))
+            facts.append(("Finding id: ", Span(f.id, "code")))
             blocks.append(ListBlock(facts))
-    if not faults:
-        blocks.insert(0, Para("No fault was found: what failed is expected behaviour, explained below."))
     return Section("root cause", tuple(blocks))
 
+
+# --- what to do -------------------------------------------------------------------------------
 
 GENERIC_ADVICE = (
     "Monitor the Socket.IO connect success rate per backend and per transport (WebSocket and "
     "polling), not only at the balancer: one dead backend out of three shows as a third of "
     "connects failing there, and as one user's timeouts.",
     "Alert on 5xx at the edge and at the balancer: 502/503/504 mean an upstream is down or stalled.",
-    "Give the balancer active health checks (Caddy: health_uri /socket.io/?EIO=4&transport=polling) "
+    "Give the balancer active health checks (Caddy: `health_uri /socket.io/?EIO=4&transport=polling`) "
     "so it stops routing to a dead backend by itself.",
-    "Test with a Socket.IO client (kiloscribe-lab probe), not with plain WebSocket tools such as "
+    "Test with a Socket.IO client (`kiloscribe-lab probe`), not with plain WebSocket tools such as "
     "wscat or curl at /: the server speaks Socket.IO, and those tools fail there by design.",
     "Rerun this report after every change and compare it with the previous one "
-    "(kiloscribe-lab report --compare PREVIOUS_REPORT_DIR).",
+    "(`kiloscribe-lab report --compare PREVIOUS_REPORT_DIR`).",
 )
 
 
-def recommendations_section(findings: Sequence[Finding]) -> Section:
-    """Immediate actions from critical and warning findings; long-term from info findings and advice."""
+def recommendations_section(findings: Sequence[Finding], run: RunData | None = None) -> Section:
+    """Numbered next steps from the runs that failed and the critical and warning findings (each
+    linked to the finding that says why in full); long-term advice after them."""
     ordered = _sorted_findings(findings)
-    urgent = [f for f in ordered if not _is_reassurance(f)]
+    fixes = [f for f in ordered if not _is_reassurance(f)]
     later = [f for f in ordered if _is_reassurance(f)]
-    blocks: list[Block] = [Heading(3, "Immediate actions")]
-    if urgent:
-        blocks.append(
-            ListBlock(
-                [
-                    (f"{ICONS[f.severity.value]} ", Span(f.title, "b"), " — " + f.recommendation)
-                    for f in urgent
-                ],
-                ordered=True,
-            )
-        )
-    else:
-        blocks.append(Para("None: no critical or warning finding."))
-    blocks.append(Heading(3, "Long-term"))
-    blocks.append(
-        ListBlock(
-            [(Span(f.title, "b"), " — " + f.recommendation) for f in later] + list(GENERIC_ADVICE),
-            ordered=True,
-        )
-    )
-    return Section("recommendations", tuple(blocks))
-
-
-def status_section(
-    findings: Sequence[Finding], target_verdicts: Sequence[TargetVerdict], run: RunData | None = None
-) -> Section:
-    """Status lines and numbered next steps derived from the findings."""
-    status, sentence = overall(findings, target_verdicts)
-    lines: list[Text] = [(f"{ICONS.get(status, '⚪')} ", Span(status.upper(), "b"), " — " + sentence)]
-    for f in _sorted_findings(findings):
-        word = "Not a fault" if _is_reassurance(f) else f.severity.value.capitalize()
-        icon = "✅" if _is_reassurance(f) else ICONS[f.severity.value]
-        lines.append((f"{icon} ", Span(word, "b"), ": " + f.title))
-    counts = Counter(v.verdict.value for v in target_verdicts)
-    if target_verdicts:
-        lines.append(
-            "Targets: " + ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict if counts[v.value]) + "."
-        )
     steps: list[Text] = []
     if run is not None and run.failed_runs:
         failed = ", ".join(m.id for m in run.failed_runs)
         steps.append(
             f"Fix the notebook runs that did not finish ({failed}) and rerun: their evidence is missing."
         )
-    fixes = [f for f in _sorted_findings(findings) if not _is_reassurance(f)]
-    steps += [(Span(f.title, "b"), ": " + _first_sentence(f.recommendation)) for f in fixes]
+    for f in fixes:
+        sev = f.severity.value
+        steps.append(
+            (
+                Badge(sev.capitalize(), SEVERITY_TONES.get(sev, "neutral")),
+                " ",
+                *rich(_first_sentence(f.recommendation)),
+                " — ",
+                Link(f"why: {short_title(f.title)}", finding_anchor(f.id)),
+            )
+        )
     if fixes:
         steps.append("Rerun the report and compare it with this one to confirm the fix.")
     else:
         steps.append("Nothing to fix now; keep running the probes on a schedule and compare the runs.")
-    blocks: list[Block] = [ListBlock(lines), Heading(3, "Next steps"), ListBlock(steps, ordered=True)]
-    return Section("status", tuple(blocks))
+    blocks: list[Block] = [
+        Heading(2, RECOMMENDATIONS, part_anchor(RECOMMENDATIONS)),
+        Heading(3, "Next steps"),
+        ListBlock(steps, ordered=True, cls="steps"),
+        Heading(3, "Long-term"),
+        ListBlock(
+            [
+                (
+                    Link(short_title(f.title), finding_anchor(f.id)),
+                    " — ",
+                    *rich(_first_sentence(f.recommendation)),
+                )
+                for f in later
+            ]
+            + [rich(a) for a in GENERIC_ADVICE],
+            ordered=True,
+        ),
+    ]
+    return Section("recommendations", tuple(blocks))
+
+
+# --- changes since the previous run ------------------------------------------------------------
+
+TESTS_USED = (
+    "a change is called only when it is beyond sampling noise: Fisher's exact test (two-sided) on "
+    "the connects that worked, the Mann–Whitney U test on the handshake latencies, every p-value "
+    "Holm-adjusted over all the numbers compared, α = 0.05; and only when it is large enough to "
+    f"matter ({SUCCESS_MOVE_PP:.0f} points of success; 50 % and 20 ms of p50 latency)"
+)
+
+
+def _counts(m: Move, before: bool) -> str:
+    if m.metric == "success":
+        ok, n = (m.ok_before, m.n_before) if before else (m.ok_after, m.n_after)
+        return f"{pct_text(m.before if before else m.after)} ({ok}/{n})"
+    value = m.before if before else m.after
+    return f"{ms_text(value)} ms (n={m.n_before if before else m.n_after})"
+
+
+def _change(m: Move) -> str:
+    return f"{100 * m.delta:+.0f} points" if m.metric == "success" else f"{m.delta:+.0f} ms"
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _moves_table(moves: Sequence[Move]) -> Table:
+    return Table(
+        ["Target", "Network", "Measure", "Before", "After", "Change", "p (adjusted)"],
+        [
+            (
+                m.target,
+                m.network,
+                "connects that worked" if m.metric == "success" else "p50 handshake",
+                _counts(m, True),
+                _counts(m, False),
+                _change(m),
+                _p(m.p_adjusted),
+            )
+            for m in moves
+        ],
+    )
 
 
 def changes_section(comparison: Comparison | None) -> Section:
-    """New and resolved findings and moved targets since the previous run."""
+    """New and resolved findings, and the numbers that changed beyond sampling noise."""
+    blocks: list[Block] = [Heading(2, CHANGES, part_anchor(CHANGES))]
     if comparison is None or comparison.first_run:
-        return Section(
-            "changes", (Para("This is the first run: there is no previous report to compare with."),)
-        )
+        blocks.append(Para("This is the first run: there is no previous report to compare with."))
+        return Section("changes", tuple(blocks))
     c = comparison
-    blocks: list[Block] = []
     prev = c.previous_run
     what = ", ".join(str(prev[k]) for k in ("title", "started_at") if prev.get(k))
     blocks.append(Para("Compared with the previous run" + (f" ({what})" if what else "") + "."))
@@ -691,49 +610,76 @@ def changes_section(comparison: Comparison | None) -> Section:
         blocks.append(Para(("Status: ", Span(f"{c.status_before} → {c.status_after}", "b"), ".")))
     else:
         blocks.append(Para(f"Status unchanged: {c.status_after}."))
-    if not c.has_changes:
-        blocks.append(Para("No change in findings, success rates or latency."))
-        return Section("changes", tuple(blocks))
 
-    def refs(fs: Sequence[FindingRef]) -> ListBlock:
+    def refs(fs: Sequence[FindingRef], linked: bool) -> ListBlock:
         return ListBlock(
-            [(f"{ICONS.get(f.severity, '⚪')} ", Span(f.id, "code"), " — " + f.title) for f in fs]
+            [
+                (
+                    Badge(f.severity.capitalize() or "Finding", SEVERITY_TONES.get(f.severity, "neutral")),
+                    " ",
+                    Link(short_title(f.title), finding_anchor(f.id)) if linked else short_title(f.title),
+                    " (",
+                    Span(f.id, "code"),
+                    ")",
+                )
+                for f in fs
+            ]
         )
 
     if c.new_findings:
-        blocks += [Heading(3, "New findings"), refs(c.new_findings)]
+        blocks += [Heading(3, "New findings"), refs(c.new_findings, True)]
     if c.resolved_findings:
-        blocks += [Heading(3, "Resolved findings"), refs(c.resolved_findings)]
-    if c.success_moves:
-        blocks += [
-            Heading(3, f"Success rate moved by {SUCCESS_MOVE_PP:.0f} points or more"),
-            Table(
-                ["Target", "Network", "Before", "After", "Change"],
-                [
-                    (
-                        m.target,
-                        m.network,
-                        pct_text(m.before),
-                        pct_text(m.after),
-                        f"{100 * m.delta:+.0f} points",
-                    )
-                    for m in c.success_moves
-                ],
-            ),
-        ]
-    if c.latency_moves:
-        blocks += [
-            Heading(3, "p50 handshake latency moved by 50 % and 20 ms or more"),
-            Table(
-                ["Target", "Network", "Before ms", "After ms", "Change"],
-                [
-                    (m.target, m.network, ms_text(m.before), ms_text(m.after), f"{m.delta:+.0f} ms")
-                    for m in c.latency_moves
-                ],
-            ),
-        ]
+        blocks += [Heading(3, "Resolved findings"), refs(c.resolved_findings, False)]
+    if not c.new_findings and not c.resolved_findings:
+        blocks.append(Para("The same findings as before."))
+    moved = [*c.success_moves, *c.latency_moves]
+    if moved:
+        blocks += [Heading(3, "Numbers that changed"), _moves_table(moved)]
+    elif c.compared:
+        blocks.append(
+            Para(
+                (
+                    Span("No significant change", "b"),
+                    f" in the {len(c.compared)} success rates and latencies compared with the previous run.",
+                )
+            )
+        )
+    else:
+        blocks.append(
+            Para("No number could be compared: the runs share no target and network with enough samples.")
+        )
+    blocks.append(
+        Para(
+            f"How: {TESTS_USED}."
+            + (f" {c.untested} number(s) had too few samples to test." if c.untested else ""),
+            cls="note",
+        )
+    )
+    if c.compared:
+        blocks.append(
+            Details(f"Every number compared ({len(c.compared)})", (_moves_table(c.compared),), "changes-all")
+        )
     if c.targets_added:
         blocks.append(Para("Targets new in this run: " + ", ".join(c.targets_added) + "."))
     if c.targets_removed:
         blocks.append(Para("Targets no longer tested: " + ", ".join(c.targets_removed) + "."))
     return Section("changes", tuple(blocks))
+
+
+# --- charts -------------------------------------------------------------------------------------
+
+
+def charts_section(
+    summary: Mapping[str, object], results: Sequence[ProbeResult], *, labels: Mapping[str, str] | None = None
+) -> Section:
+    """The success rates and the latencies, each with its text alternative. The notebook writes
+    the PNGs beside findings.md (``Section.figures``)."""
+    return Section(
+        "charts",
+        (
+            Heading(2, CHARTS, part_anchor(CHARTS)),
+            charts.success_heatmap(summary),
+            charts.latency_chart(results, labels=labels),
+            Details("Latency, in numbers", (charts.latency_table(results, labels=labels),), "latency-data"),
+        ),
+    )

@@ -1,4 +1,5 @@
-"""A run in a few numbers (``summary.json``), and what changed since the previous run's.
+"""A run in a few numbers (``summary.json``), and what changed since the previous run's
+(beyond sampling noise: ``stats``).
 
 Pure except ``load_previous``, which only reads a file. A summary is written as the TypedDicts
 below; one read back (a previous run's, possibly another version's) is any JSON, read loosely.
@@ -6,6 +7,7 @@ below; one read back (a previous run's, possibly another version's) is any JSON,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 from collections import Counter
@@ -18,9 +20,10 @@ from kiloscribe_lab.diagnosis import TargetVerdict, overall
 from kiloscribe_lab.names import Credential, ProbeName
 from kiloscribe_lab.report.loose import as_float, as_items, as_str
 from kiloscribe_lab.report.rundata import labels_of, targets_of
+from kiloscribe_lab.report.stats import ALPHA, MIN_LATENCY_SAMPLES, fisher_exact, holm, mann_whitney
 from kiloscribe_lab.results import Finding, ProbeResult
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2  # 2: every cell keeps its handshake latencies (the tests need them)
 SUCCESS_MOVE_PP = 10.0  # a success rate moved by at least this many percentage points
 LATENCY_MOVE_RATIO = 0.5  # ... a p50 latency by at least 50 % of its previous value
 LATENCY_MOVE_MS = 20.0  # ... and by at least this many milliseconds
@@ -34,6 +37,7 @@ class SummaryCell(TypedDict):
     successes: int
     success_rate: float | None
     p50_handshake_ms: float | None
+    handshake_ms: list[float]  # every successful connect's, for the comparison's test
 
 
 class SummaryTarget(TypedDict):
@@ -150,6 +154,7 @@ def summarize(
                 "successes": successes,
                 "success_rate": round(successes / attempts, 4) if attempts else None,
                 "p50_handshake_ms": round(statistics.median(latencies), 1) if latencies else None,
+                "handshake_ms": [round(v, 1) for v in latencies],
             }
         verdict = by_verdict.get(url)
         targets[key] = {
@@ -188,12 +193,23 @@ class FindingRef:
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """A number of one target on one network that moved between two runs."""
+    """One number of one target on one network, compared between two runs, with its test.
+
+    ``before``/``after``: a success rate (0..1) or a p50 handshake latency (ms); ``n_*``: the
+    connects counted (attempts, or latency samples); ``ok_*``: connects that worked."""
 
     target: str
     network: str
+    metric: str  # "success" or "latency"
     before: float
     after: float
+    n_before: int
+    n_after: int
+    p: float
+    p_adjusted: float = 1.0
+    significant: bool = False
+    ok_before: int | None = None
+    ok_after: int | None = None
 
     @property
     def delta(self) -> float:
@@ -208,8 +224,10 @@ class Comparison:
     status_after: str | None = None
     new_findings: tuple[FindingRef, ...] = ()
     resolved_findings: tuple[FindingRef, ...] = ()
-    success_moves: tuple[Move, ...] = ()  # before/after: success rates, 0..1
-    latency_moves: tuple[Move, ...] = ()  # before/after: p50 handshake, ms
+    success_moves: tuple[Move, ...] = ()  # significant changes of a success rate (0..1)
+    latency_moves: tuple[Move, ...] = ()  # significant changes of a p50 handshake (ms)
+    compared: tuple[Move, ...] = ()  # every number tested, changed or not
+    untested: int = 0  # numbers present in both runs without the samples a test needs
     targets_added: tuple[str, ...] = ()
     targets_removed: tuple[str, ...] = ()
 
@@ -256,26 +274,75 @@ def _target_names(summary: Mapping[str, object]) -> list[str]:
     return [str(k) for k in targets] if isinstance(targets, Mapping) else []
 
 
+def _count(cell: Mapping[str, object], key: str) -> int | None:
+    value = as_float(cell.get(key))
+    return None if value is None or value < 0 or value != int(value) else int(value)
+
+
+def _samples(cell: Mapping[str, object]) -> list[float]:
+    return [v for item in as_items(cell.get("handshake_ms")) if (v := as_float(item)) is not None]
+
+
+def _success_test(key: tuple[str, str], old: Mapping[str, object], new: Mapping[str, object]) -> Move | None:
+    n_a, ok_a, n_b, ok_b = (_count(c, k) for c in (old, new) for k in ("attempts", "successes"))
+    if not n_a or not n_b or ok_a is None or ok_b is None or ok_a > n_a or ok_b > n_b:
+        return None
+    p = fisher_exact(ok_a, n_a, ok_b, n_b)
+    return Move(key[0], key[1], "success", ok_a / n_a, ok_b / n_b, n_a, n_b, p, ok_before=ok_a, ok_after=ok_b)
+
+
+def _latency_test(key: tuple[str, str], old: Mapping[str, object], new: Mapping[str, object]) -> Move | None:
+    a, b = _samples(old), _samples(new)
+    if len(a) < MIN_LATENCY_SAMPLES or len(b) < MIN_LATENCY_SAMPLES:
+        return None
+    return Move(
+        key[0],
+        key[1],
+        "latency",
+        statistics.median(a),
+        statistics.median(b),
+        len(a),
+        len(b),
+        mann_whitney(a, b),
+    )
+
+
+def _large_enough(m: Move) -> bool:
+    """A significant change still has to matter: 10 points of success, or 50 % and 20 ms of p50."""
+    if m.metric == "success":
+        return round(abs(m.delta) * 100, 6) >= SUCCESS_MOVE_PP
+    moved = abs(m.delta)
+    return moved >= LATENCY_MOVE_MS and (m.before <= 0 or moved >= LATENCY_MOVE_RATIO * m.before)
+
+
 def compare(current: Mapping[str, object], previous: Mapping[str, object] | None) -> Comparison:
-    """What changed since the previous run's summary. Pure; a malformed summary compares as empty."""
+    """What changed since the previous run's summary. Pure; a malformed summary compares as empty.
+
+    Success rates are compared with Fisher's exact test, latencies with the Mann–Whitney U
+    test, every p-value Holm-adjusted over all the numbers compared; a change is called when
+    its adjusted p-value is below ``ALPHA`` and it is large enough to matter (``_large_enough``).
+    """
     if not isinstance(previous, Mapping):
         return Comparison(first_run=True, status_after=as_str(current.get("status")))
     now, before = _finding_refs(current), _finding_refs(previous)
     cells_now, cells_before = summary_cells(current), summary_cells(previous)
-    success: list[Move] = []
-    latency: list[Move] = []
+    tested: list[Move] = []
+    untested = 0
     for key, cell in cells_now.items():
         old = cells_before.get(key)
         if old is None:
             continue
-        a, b = as_float(old.get("success_rate")), as_float(cell.get("success_rate"))
-        if a is not None and b is not None and round(abs(b - a) * 100, 6) >= SUCCESS_MOVE_PP:
-            success.append(Move(key[0], key[1], a, b))
-        a, b = as_float(old.get("p50_handshake_ms")), as_float(cell.get("p50_handshake_ms"))
-        if a is not None and b is not None:
-            moved = abs(b - a)
-            if moved >= LATENCY_MOVE_MS and (a <= 0 or moved >= LATENCY_MOVE_RATIO * a):
-                latency.append(Move(key[0], key[1], a, b))
+        for test, fallback in ((_success_test, "success_rate"), (_latency_test, "p50_handshake_ms")):
+            move = test(key, old, cell)
+            if move is not None:
+                tested.append(move)
+            elif as_float(old.get(fallback)) is not None and as_float(cell.get(fallback)) is not None:
+                untested += 1
+    adjusted = holm([m.p for m in tested])
+    compared = tuple(
+        dataclasses.replace(m, p_adjusted=q, significant=q < ALPHA and _large_enough(m))
+        for m, q in zip(tested, adjusted, strict=True)
+    )
     names_now, names_before = _target_names(current), _target_names(previous)
     run = previous.get("run")
     return Comparison(
@@ -285,8 +352,10 @@ def compare(current: Mapping[str, object], previous: Mapping[str, object] | None
         status_after=as_str(current.get("status")),
         new_findings=tuple(f for i, f in now.items() if i not in before),
         resolved_findings=tuple(f for i, f in before.items() if i not in now),
-        success_moves=tuple(success),
-        latency_moves=tuple(latency),
+        success_moves=tuple(m for m in compared if m.significant and m.metric == "success"),
+        latency_moves=tuple(m for m in compared if m.significant and m.metric == "latency"),
+        compared=compared,
+        untested=untested,
         targets_added=tuple(t for t in names_now if t not in names_before),
         targets_removed=tuple(t for t in names_before if t not in names_now),
     )

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiloscribe_lab.report.imports import decline_slow_optional_imports
 from kiloscribe_lab.report.jobs import RunStatus, WorkerSpec, WorkerStatus
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def _phases(output: Path) -> tuple[float | None, float | None]:
 
 
 def run(spec: WorkerSpec) -> WorkerStatus:
+    decline_slow_optional_imports()
     import papermill
 
     kernel_manager = _kernel_manager(spec.kernel_pids)

@@ -15,6 +15,8 @@ import pytest
 
 from kiloscribe_lab.lab.scenarios import SCENARIOS
 from kiloscribe_lab.names import FindingId
+from kiloscribe_lab.report.document import github_slug
+from kiloscribe_lab.report.sections import PARTS
 from kiloscribe_lab.results import Finding, ProbeResult, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.timeout(180)
@@ -119,8 +121,15 @@ def test_findings_notebook_writes_the_ground_truth_and_renders_every_section(tmp
     assert errors == []
     html = "\n".join(outputs_of(nb, "text/html"))
     markdown = "\n".join(outputs_of(nb, "text/markdown"))
-    assert len(outputs_of(nb, "text/html")) == len(outputs_of(nb, "text/markdown")) == 9
-    assert len(outputs_of(nb, "image/png")) == 2
+    assert len(outputs_of(nb, "text/html")) == len(outputs_of(nb, "text/markdown")) == 11
+    # The charts: embedded in the HTML, files beside the Markdown (written by the notebook).
+    assert html.count("<figure") == 2 and "data:image/png;base64," in html
+    for image in re.findall(r"\]\((findings_files/[a-z0-9-]+\.png)\)", markdown):
+        assert (first / image).read_bytes().startswith(b"\x89PNG"), image
+    assert len(re.findall(r"\]\((findings_files/[a-z0-9-]+\.png)\)", markdown)) == 2
+    # The sections in the report's order, each opening with the heading the contents link to.
+    ids = re.findall(r'<h2 id="([a-z0-9-]+)"', html)
+    assert ids == ["contents", *[github_slug(p) for p in PARTS[1:]]]
     for out in (html, markdown):
         assert FindingId.BACKEND_DOWN in out and "inscribe-2" in out
         assert "edge-mobile" in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
@@ -137,4 +146,4 @@ def test_findings_notebook_writes_the_ground_truth_and_renders_every_section(tmp
     nb = execute(second, compare_dir=first)
     markdown = "\n".join(outputs_of(nb, "text/markdown"))
     assert "Compared with the previous run" in markdown
-    assert "No change in findings, success rates or latency." in markdown
+    assert "No significant change" in markdown

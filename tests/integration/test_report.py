@@ -30,12 +30,14 @@ SENTINEL = "sentinel-key-4f1c9e2a7b"
 HOSTILE = "<script>alert('owned')</script>"
 SECTIONS = (
     "Summary",
-    "Tested Endpoints",
-    "Test Details",
-    "Infrastructure Details",
+    "Targets",
     "Root Cause Analysis",
     "Recommendations",
-    "Status and Next Steps",
+    "Changes since the previous run",
+    "Charts",
+    "Tested Endpoints",
+    "Infrastructure Details",
+    "Appendix: Test Details",
 )
 
 

@@ -43,11 +43,11 @@ def _sdk_s(r: ProbeResult) -> str:
 @rule(
     FindingId.SDK_RUNTIME_MISSING_WEBSOCKET,
     severities={Severity.CRITICAL},
-    title="The SDK cannot open a WebSocket in the user's runtime",
-    means="The user's Node has no global WebSocket, so the SDK's connect times out before any request: "
-    "the client's runtime, not the service.",
-    evidence="The SDK replay in the user's Node (no WebSocket global) times out on connect while the same "
-    "SDK with a WebSocket global reaches the server.",
+    title="The SDK cannot open a WebSocket in this machine's Node",
+    means="The Node that ran the SDK here has no global WebSocket, so the SDK's connect times out before "
+    "any request: the client's runtime, not the service. A user on the same Node version sees the same.",
+    evidence="The SDK replay in this machine's Node (no WebSocket global) times out on connect while the "
+    "same SDK with a WebSocket global reaches the server.",
 )
 def sdk_runtime_missing_websocket(ev: Evidence) -> Draft | None:
     timed_out: list[ProbeResult] = []
@@ -92,9 +92,11 @@ def sdk_runtime_missing_websocket(ev: Evidence) -> Draft | None:
     )
     return Draft(
         severity=Severity.CRITICAL,
-        title=f"The SDK cannot open a WebSocket in the user's runtime (Node {nodes}: no global WebSocket)",
+        # Whose runtime it is, nobody said: it is the Node this replay found (--node, or on PATH).
+        title=f"The SDK cannot open a WebSocket in this machine's Node {nodes} (no global WebSocket)",
         summary=(
-            f"In Node {nodes} as the user runs it, with no global WebSocket, every connectWebSocket "
+            f"In this machine's Node {nodes}, run without flags and with no global WebSocket, every "
+            "connectWebSocket "
             f"ended with {', '.join(repr(m) for m in plain_msgs)} after {_sdk_s(timed_out[0])} (the SDK's "
             "own 10 s timer); the transport never started, so no request reached the server."
             f"{detect_note} The same SDK against the same endpoint, once {' / '.join(providers)} "

@@ -17,12 +17,14 @@ from kiloscribe_lab.report.document import Section
 from kiloscribe_lab.report.rundata import RunData
 from kiloscribe_lab.report.sections import (
     changes_section,
+    charts_section,
+    contents_section,
     endpoints_section,
     infrastructure_section,
     recommendations_section,
     root_cause_section,
-    status_section,
     summary_section,
+    targets_section,
     test_details_section,
     title_section,
 )
@@ -107,14 +109,16 @@ def all_sections(run: RunData) -> dict[str, Section]:
     summary = summarize(results, findings, tv, labels=labels)
     return {
         "title": title_section(run),
-        "summary": summary_section(findings, tv, run),
-        "endpoints": endpoints_section(run),
-        "details": test_details_section(results, labels=labels, api_key_env=run.api_key_env),
-        "infrastructure": infrastructure_section(results, labels=labels),
-        "root_cause": root_cause_section(findings, labels=labels),
-        "recommendations": recommendations_section(findings),
-        "status": status_section(findings, tv, run),
+        "summary": summary_section(findings, tv, run, summary, labels=labels),
+        "contents": contents_section(findings, results),
+        "targets": targets_section(tv, summary, labels=labels),
+        "root_cause": root_cause_section(findings, results, labels=labels),
+        "recommendations": recommendations_section(findings, run),
         "changes": changes_section(compare(summary, None)),
+        "charts": charts_section(summary, results, labels=labels),
+        "endpoints": endpoints_section(run),
+        "infrastructure": infrastructure_section(results, labels=labels),
+        "details": test_details_section(results, labels=labels, ca_bundle=run.ca_bundle),
     }
 
 
@@ -122,8 +126,22 @@ def all_sections(run: RunData) -> dict[str, Section]:
 
 ALLOWED_TAGS = {
     "div", "h1", "h2", "h3", "h4", "h5", "h6", "p", "ul", "ol", "li", "table", "thead", "tbody",
-    "tr", "th", "td", "pre", "code", "strong", "em", "br",
+    "tr", "th", "td", "pre", "code", "strong", "em", "br", "a", "span", "details", "summary", "nav",
+    "figure", "figcaption", "img", "blockquote",
 }  # fmt: skip
+# Attributes the renderers write, each with what its value may be: a class of ours, an anchor
+# made by document.anchor, a link to one, an embedded PNG. Nothing a server sent fits these.
+ANCHOR = r"[a-z][a-z0-9-]{0,95}"
+ALLOWED_ATTRS = {
+    "class": r"[a-z][a-z0-9 _-]*",
+    "id": ANCHOR,
+    "href": "#" + ANCHOR,
+    "src": r"data:image/png;base64,[A-Za-z0-9+/=]+|findings_files/[a-z0-9-]+\.png",
+    "alt": r"(?s).*",  # an attribute, escaped: its decoded value may hold anything
+    "role": "status",
+    "aria-label": "Contents",
+    "style": "text-align:(left|right|center)",  # what a Markdown renderer makes of "---:"
+}
 
 
 class TagCollector(HTMLParser):
@@ -157,7 +175,9 @@ def markdown_to_html(markdown: str) -> str:
 def assert_inert_html(markup: str) -> None:
     parsed = parse_html(markup)
     assert parsed.tags <= ALLOWED_TAGS, parsed.tags - ALLOWED_TAGS
-    assert all(name == "class" for name, _ in parsed.attrs), parsed.attrs
+    for name, value in parsed.attrs:
+        assert name in ALLOWED_ATTRS, (name, value)
+        assert re.fullmatch(ALLOWED_ATTRS[name], value or ""), (name, value)
     assert "<script" not in markup.lower()
 
 
@@ -167,8 +187,14 @@ def assert_inert_markdown(markdown: str) -> None:
     pres = re.findall(r"^<pre><code>(.*?)</code></pre>$", markdown, flags=re.S | re.M)
     assert all("<" not in pre and ">" not in pre for pre in pres)
     outside = re.sub(r"^<pre><code>.*?</code></pre>$", "", markdown, flags=re.S | re.M)
+    outside = re.sub(r"^(`{3,})\n.*?\n\1$", "", outside, flags=re.S | re.M)  # fenced code blocks
+    # Our own code spans (`x`, `` a`b ``) and images of our own charts; what is left must have
+    # every backtick escaped, and form no other image.
+    outside = re.sub(r"(?<![\\`])(`+)(?!`)(.+?)(?<!`)\1(?!`)", "", outside)
+    outside = re.sub(r"!\[(?:\\.|[^\]\n\\])*\]\(findings_files/[a-z0-9-]+\.png\)", "", outside)
     assert not re.search(r"(?<!\\)!\[", outside), "an image could be formed"
-    assert not re.search(r"(?<!\\)\]\(", outside), "a link could be formed"
+    # Links only to anchors of the page.
+    assert all(re.fullmatch("#" + ANCHOR, t) for t in re.findall(r"(?<!\\)\]\(([^)]*)\)", outside)), outside
     assert not re.search(r"(?<!\\)`", outside), "a code span could be formed"
     # Every table row has exactly the header's cells: no "|" of a value splits a cell.
     for table in re.findall(r"(?:^\|.*\|$\n?)+", outside, flags=re.M):

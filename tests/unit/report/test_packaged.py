@@ -32,17 +32,22 @@ def test_findings_notebook_is_thin_parameterised_and_clean() -> None:
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
     assert max(len("".join(c["source"]).splitlines()) for c in code) <= 10
-    titles = [("".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "markdown"]
-    assert titles == [
-        "## Summary",
-        "## Tested Endpoints",
-        "## Test Details",
-        "## Infrastructure Details",
-        "## Root Cause Analysis",
-        "## Recommendations",
-        "## Status and Next Steps",
-        "## Changes since the previous run",
-        "## Charts",
+    # One cell per section, in the report's order (each section opens with its own heading,
+    # which the contents link to): no Markdown cell to repeat a heading.
+    assert [c for c in nb["cells"] if c["cell_type"] == "markdown"] == []
+    shown = [src for c in code if "\n" not in (src := "".join(c["source"]).strip())]
+    assert shown == [
+        "sections.title_section(run)",
+        "sections.summary_section(findings, target_verdicts, run, summary, labels=labels)",
+        "sections.contents_section(findings, results)",
+        "sections.targets_section(target_verdicts, summary, labels=labels)",
+        "sections.root_cause_section(findings, results, labels=labels)",
+        "sections.recommendations_section(findings, run)",
+        "sections.changes_section(comparison)",
+        "charts_part",
+        "sections.endpoints_section(run)",
+        "sections.infrastructure_section(results, labels=labels)",
+        "sections.test_details_section(results, labels=labels, ca_bundle=run.ca_bundle)",
     ]
     assert "api_key" not in json.dumps(nb).replace("api_key_env", "")
 

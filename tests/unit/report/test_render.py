@@ -59,3 +59,36 @@ def test_a_notebook_that_cannot_be_rendered_is_one_report_error(tmp_path: Path, 
     assert caught.value.exit_code == EXIT_REPORT and caught.value.__cause__ is not None
     # What was measured is left alone; nothing half-rendered, no template folder left behind.
     assert sorted(p.name for p in run_dir.iterdir()) == ["findings_report.ipynb", "results"]
+
+
+def test_the_page_has_the_runs_dated_title_our_stylesheet_and_no_script(tmp_path: Path) -> None:
+    from kiloscribe_lab.report.rundata import RunData
+
+    RunData(
+        tmp_path, title="Lab investigation: scenario incident", started_at="2026-12-01T09:55:00.000Z"
+    ).write()
+    written = render(tmp_path, executed_notebook(tmp_path / "findings_report.ipynb"))
+    page = written[0].read_text()
+    assert "<title>Lab investigation: scenario incident — 2026-12-01</title>" in page
+    assert 'name="viewport"' in page and "th.num, td.num { text-align: right;" in page
+    assert "<script" not in page and "jp-RenderedHTMLCommon {" not in page  # not Jupyter's CSS
+
+
+def test_a_notebook_that_failed_part_way_renders_with_a_notice_saying_where_and_why(tmp_path: Path) -> None:
+    notebook = executed_notebook(tmp_path / "findings_report.ipynb")
+    nb = nbformat.read(notebook, as_version=4)
+    failing = nbformat.v4.new_code_cell("sections.charts_section()", execution_count=2)
+    failing.outputs = [
+        nbformat.v4.new_output("error", ename="KeyError", evalue="'targets'", traceback=["KeyError"])
+    ]
+    nb.cells.append(failing)
+    nb.cells.append(nbformat.v4.new_markdown_cell("\n\n\n\nafter\n\n\n\n"))
+    nbformat.write(nb, notebook)
+    page, md = (p.read_text() for p in render(tmp_path, notebook)[:2])
+    for out in (page, md):
+        assert "INCOMPLETE REPORT" in out and "cell 3: KeyError: &#x27;targets&#x27;" in out.replace(
+            "'targets'", "&#x27;targets&#x27;"
+        )
+        assert "the finding" in out  # what came before the failure
+    assert page.index("INCOMPLETE REPORT") < page.index("the finding")
+    assert "\n\n\n" not in md

@@ -111,61 +111,99 @@ def rs_replace(r: ProbeResult, **changes: Any) -> ProbeResult:
 # --- compare ------------------------------------------------------------------------------
 
 
-def summary_of(findings: list[str], cells: dict[str, tuple[float | None, float | None]]) -> dict[str, Any]:
+Cell = tuple[int, int, list[float]]  # successes, attempts, handshake samples
+
+
+def summary_of(findings: list[str], cells: dict[str, Cell]) -> dict[str, Any]:
     return {
         "status": "critical" if FindingId.BACKEND_DOWN in findings else "healthy",
         "run": {"title": "previous", "started_at": "2026-11-25T10:00:00Z"},
         "findings": [{"id": f, "severity": "info", "title": f.replace("-", " ")} for f in findings],
         "targets": {
-            t: {"networks": {"direct": {"success_rate": rate, "p50_handshake_ms": p50}}}
-            for t, (rate, p50) in cells.items()
+            t: {
+                "networks": {
+                    "direct": {
+                        "successes": ok,
+                        "attempts": n,
+                        "success_rate": ok / n if n else None,
+                        "p50_handshake_ms": statistics.median(ms) if ms else None,
+                        "handshake_ms": ms,
+                    }
+                }
+            }
+            for t, (ok, n, ms) in cells.items()
         },
     }
 
 
+FAST = [3.0, 3.4, 4.1, 3.8, 4.4, 3.2, 3.9, 4.0]
+
+
 @pytest.mark.parametrize(
     ("before", "after", "moved"),
     [
-        (1.0, 0.9, True),  # exactly 10 points
-        (1.0, 0.91, False),
-        (0.5, 0.0, True),
-        (0.0, 1.0, True),
-        (0.8, 0.8, False),
-        (None, 0.5, False),  # nothing to compare with
-        (0.5, None, False),
+        ((10, 10), (0, 10), True),  # p = 1e-5
+        ((12, 12), (4, 12), True),  # p = 0.0013
+        ((10, 10), (9, 10), False),  # 10 points, but one connect: noise
+        ((0, 10), (2, 10), False),  # two round-robin runs of one lab: p = 0.47
+        ((4, 10), (6, 10), False),
+        ((8, 10), (8, 10), False),
+        ((200, 200), (190, 200), False),  # significant at this n, but 5 points do not matter
+        ((0, 0), (5, 10), False),  # nothing counted before
     ],
 )
-def test_compare_success_rate_moves(before: float | None, after: float | None, moved: bool) -> None:
-    c = compare(summary_of([], {"lb": (after, None)}), summary_of([], {"lb": (before, None)}))
+def test_compare_calls_a_success_change_only_beyond_sampling_noise(
+    before: tuple[int, int], after: tuple[int, int], moved: bool
+) -> None:
+    c = compare(summary_of([], {"lb": (*after, [])}), summary_of([], {"lb": (*before, [])}))
     assert bool(c.success_moves) is moved
+    if before[1]:
+        [tested] = [m for m in c.compared if m.metric == "success"]
+        assert (tested.n_before, tested.n_after) == (before[1], after[1])
+        assert tested.significant is moved
     if moved:
-        assert c.success_moves[0].target == "lb" and c.success_moves[0].network == "direct"
+        m = c.success_moves[0]
+        assert (m.target, m.network, m.ok_before, m.ok_after) == ("lb", "direct", before[0], after[0])
+        assert m.p_adjusted < 0.05
 
 
 @pytest.mark.parametrize(
     ("before", "after", "moved"),
     [
-        (100.0, 150.0, True),  # +50 %, +50 ms
-        (100.0, 140.0, False),  # +40 %
-        (20.0, 35.0, False),  # +75 %, but 15 ms
-        (40.0, 60.0, True),  # +50 %, +20 ms
-        (300.0, 200.0, False),  # -33 %
-        (300.0, 140.0, True),  # -53 %, -160 ms
-        (0.0, 25.0, True),
-        (None, 500.0, False),
+        (FAST, [v + 600 for v in FAST], True),  # a mobile network in front: +600 ms
+        (FAST, [v * 1.3 for v in FAST], False),  # under 20 ms: noise of a busy machine, not a change
+        ([100.0 + i for i in range(8)], [160.0 + i for i in range(8)], True),  # +58 %, +60 ms
+        ([100.0 + i for i in range(8)], [140.0 + i for i in range(8)], False),  # +40 %
+        ([100.0, 400.0, 120.0, 380.0], [130.0, 390.0, 110.0, 420.0], False),  # spread, not a shift
+        (FAST[:3], [v + 600 for v in FAST[:3]], False),  # too few samples to test: said, not called
     ],
 )
-def test_compare_latency_moves(before: float | None, after: float | None, moved: bool) -> None:
-    c = compare(summary_of([], {"lb": (1.0, after)}), summary_of([], {"lb": (1.0, before)}))
+def test_compare_calls_a_latency_change_only_beyond_sampling_noise(
+    before: list[float], after: list[float], moved: bool
+) -> None:
+    c = compare(summary_of([], {"lb": (10, 10, after)}), summary_of([], {"lb": (10, 10, before)}))
     assert bool(c.latency_moves) is moved
+    if len(before) < 4:
+        assert c.untested == 1
+
+
+def test_holm_keeps_many_noisy_cells_from_calling_a_change() -> None:
+    # Twenty cells, each a little different: none is called, though a raw p < 0.05 could be.
+    before = {f"t{i}": (6, 12, FAST) for i in range(20)}
+    after = {f"t{i}": (6 + (i % 3) - 1, 12, [v + (i % 2) for v in FAST]) for i in range(20)}
+    after["t0"] = (1, 12, FAST)  # p = 0.069 alone
+    c = compare(summary_of([], after), summary_of([], before))
+    assert len(c.compared) == 40 and not c.success_moves and not c.latency_moves and not c.has_changes
+    assert "No significant change" in changes_section(c).markdown()
 
 
 def test_compare_new_and_resolved_findings_and_targets() -> None:
     previous = summary_of(
-        [FindingId.BACKEND_DOWN, FindingId.ROOT_REDIRECT], {"lb": (0.5, 100.0), "old": (1.0, 1.0)}
+        [FindingId.BACKEND_DOWN, FindingId.ROOT_REDIRECT], {"lb": (0, 12, FAST), "old": (1, 1, [])}
     )
     current = summary_of(
-        [FindingId.ROOT_REDIRECT, FindingId.STICKY_SESSIONS_MISSING], {"lb": (1.0, 100.0), "new": (1.0, 1.0)}
+        [FindingId.ROOT_REDIRECT, FindingId.STICKY_SESSIONS_MISSING],
+        {"lb": (12, 12, FAST), "new": (1, 1, [])},
     )
     c = compare(current, previous)
     assert not c.first_run and c.has_changes
@@ -173,27 +211,41 @@ def test_compare_new_and_resolved_findings_and_targets() -> None:
     assert [f.id for f in c.resolved_findings] == [FindingId.BACKEND_DOWN]
     assert (c.status_before, c.status_after) == ("critical", "healthy")
     assert c.targets_added == ("new",) and c.targets_removed == ("old",)
-    assert [(m.target, round(m.delta, 2)) for m in c.success_moves] == [("lb", 0.5)]
+    assert [(m.target, round(m.delta, 2)) for m in c.success_moves] == [("lb", 1.0)]
     md = changes_section(c).markdown()
     for text in (
         FindingId.STICKY_SESSIONS_MISSING,
         FindingId.BACKEND_DOWN,
         "critical → healthy",
-        "+50 points",
+        "+100 points",
+        "0 % (0/12)",
+        "100 % (12/12)",
         "previous",
+        "Fisher's exact test",
+        "Mann–Whitney U",
+        "Holm",
     ):
-        assert text in md.replace("\\_", "_")
+        assert text in md.replace("\\_", "_"), text
 
 
 def test_compare_identical_runs_and_first_run() -> None:
-    s = summary_of([FindingId.ROOT_REDIRECT], {"lb": (1.0, 10.0)})
+    s = summary_of([FindingId.ROOT_REDIRECT], {"lb": (8, 12, FAST)})
     c = compare(s, s)
-    assert not c.has_changes
-    assert "No change" in changes_section(c).markdown()
+    assert not c.has_changes and len(c.compared) == 2
+    assert "No significant change" in changes_section(c).markdown()
     first = compare(s, None)
     assert first.first_run
     for section in (changes_section(first), changes_section(None)):
         assert "first run" in section.markdown() and "first run" in section.html()
+
+
+def test_a_version_1_summary_compares_its_success_counts_and_says_latency_was_not_tested() -> None:
+    old = summary_of([], {"lb": (12, 12, [])})
+    del old["targets"]["lb"]["networks"]["direct"]["handshake_ms"]
+    old["targets"]["lb"]["networks"]["direct"]["p50_handshake_ms"] = 5.0
+    c = compare(summary_of([], {"lb": (0, 12, FAST)}), old)
+    assert [m.metric for m in c.success_moves] == ["success"] and c.untested == 1
+    assert "1 number(s) had too few samples to test" in changes_section(c).markdown()
 
 
 @pytest.mark.parametrize(
@@ -201,7 +253,7 @@ def test_compare_identical_runs_and_first_run() -> None:
     [{}, {"targets": []}, {"targets": {"lb": 3}}, {"findings": "x", "targets": {"lb": {"networks": [1]}}}],
 )
 def test_compare_tolerates_malformed_previous_summaries(previous: dict[str, Any]) -> None:
-    c = compare(summary_of([FindingId.ROOT_REDIRECT], {"lb": (1.0, 10.0)}), previous)
+    c = compare(summary_of([FindingId.ROOT_REDIRECT], {"lb": (8, 12, FAST)}), previous)
     assert [f.id for f in c.new_findings] == [FindingId.ROOT_REDIRECT]
 
 
