@@ -155,6 +155,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
             ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
             api_key_env=args.api_key_env,
             inscription=args.inscription,
+            origin=args.origin,
         ),
         known_networks=lab_networks,
         known_networks_source=lab_source,
@@ -297,7 +298,16 @@ def cmd_findings(args: argparse.Namespace) -> int:
         if entry.supersedes:
             lines.append(("supersedes", ", ".join(entry.supersedes)))
         for label, text in lines:
-            print(textwrap.fill(text, 100, initial_indent=f"  {label:<11} ", subsequent_indent=" " * 14))
+            # Not at hyphens: header names (Access-Control-Allow-Origin) stay whole.
+            print(
+                textwrap.fill(
+                    text,
+                    100,
+                    initial_indent=f"  {label:<11} ",
+                    subsequent_indent=" " * 14,
+                    break_on_hyphens=False,
+                )
+            )
     return EXIT_OK
 
 
@@ -358,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeat the connects N times: success rate and latency percentiles",
     )
     probe.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs to trust")
+    probe.add_argument(
+        "--origin",
+        metavar="URL",
+        help="also probe as a browser page on this origin would (CORS: Origin on the polling "
+        "handshake, a preflight, the WebSocket); without it nothing is said about CORS",
+    )
     _add_no_inscription(probe)
     probe.add_argument(
         "--json",

@@ -27,10 +27,12 @@ put a wrong line in the catalogue or a wrong severity in front of the user.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 
 from kiloscribe_lab.diagnosis.evidence import Evidence
+from kiloscribe_lab.diagnosis.fingerprint import Fingerprint
+from kiloscribe_lab.diagnosis.remedies import FIXES, remedy
 from kiloscribe_lab.names import FindingId, Severity
 from kiloscribe_lab.results import Finding
 
@@ -46,7 +48,12 @@ class RuleError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """What a rule body found: a Finding without its id, which the rule declares."""
+    """What a rule body found: a Finding without its id, which the rule declares.
+
+    With ``path`` (the fingerprint of the components the finding is about), the finding's
+    fix in the words of the component believed to be there (``remedies.FIXES``, filled from
+    ``fill``) joins ``recommendation``: before it, or after it with ``fix_last`` (when what
+    the rule says comes first, "restart X", and the balancer's part second)."""
 
     severity: Severity
     title: str
@@ -54,6 +61,9 @@ class Draft:
     recommendation: str
     evidence: tuple[str, ...]
     targets: tuple[str, ...]
+    path: Fingerprint | None = None
+    fill: Mapping[str, str] = field(default_factory=dict)
+    fix_last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +115,21 @@ class Rule:
             raise RuleError(
                 f"rule {self.name} raised {self.id} with severity {draft.severity}; it declares {declared}"
             )
+        recommendation = draft.recommendation
+        if draft.path is not None:
+            if self.id not in FIXES:
+                raise RuleError(
+                    f"rule {self.name} gave a path, but remedies.FIXES has no entry for {self.id}"
+                )
+            fix = remedy(self.id, draft.path, draft.fill)
+            parts = (draft.recommendation, fix) if draft.fix_last else (fix, draft.recommendation)
+            recommendation = " ".join(part for part in parts if part)
         return Finding(
             id=self.id,
             severity=draft.severity,
             title=draft.title,
             summary=draft.summary,
-            recommendation=draft.recommendation,
+            recommendation=recommendation,
             evidence=draft.evidence,
             targets=draft.targets,
         )
@@ -142,9 +161,9 @@ def rule(
         raise RuleError(f"{finding_id} supersedes {', '.join(unknown)}: not a FindingId")
     if finding_id in dropped:
         raise RuleError(f"{finding_id} supersedes itself")
-    for field, text in (("title", title), ("means", means), ("evidence", evidence)):
+    for part, text in (("title", title), ("means", means), ("evidence", evidence)):
         if not text.strip() or "\n" in text or text != text.strip():
-            raise RuleError(f"{finding_id}: {field} must be one non-empty line")
+            raise RuleError(f"{finding_id}: {part} must be one non-empty line")
     entry = CatalogueEntry(
         id=finding_id,
         severities=tuple(sorted(declared, key=lambda s: -s.rank)),

@@ -18,7 +18,7 @@ from kiloscribe_lab.credentials import read_key, redact, worth_redacting
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.networks import NetworkProfile
-from kiloscribe_lab.probes.wire import Clock, classify_exception
+from kiloscribe_lab.probes.wire import CertificateRejected, Clock, classify_exception
 from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 from kiloscribe_lab.settings import ProbeOptions
 
@@ -114,6 +114,8 @@ async def bounded(
     except TimeoutError:
         result = timed_out(rec, limit)
     except Exception as exc:
+        if isinstance(exc, CertificateRejected):
+            rec.detail["tls"] = exc.evidence()  # what the server presented: the diagnosis reads it
         classified = classify_exception(exc)
         if classified is None:
             if ctx.options.strict:
