@@ -80,11 +80,17 @@ class Refusal(enum.StrEnum):
 
 
 def refusal(
-    status: int | None, body: bytes | str, headers: Mapping[str, str], *, websocket: bool
+    status: int | None,
+    body: bytes | str,
+    headers: Mapping[str, str],
+    *,
+    websocket: bool,
+    sid_bound: bool = False,
 ) -> Refusal | None:
     """Why an answer on the Engine.IO path is a refusal, or None when it is not one (a 101 to
     a WebSocket request; any answer to a polling request that is not one of the above).
-    ``headers`` are lower-cased names, as ProbeResult keeps them."""
+    ``headers`` are lower-cased names, as ProbeResult keeps them; ``sid_bound``: the request
+    carried a session id (an upgrade), which changes what python-engineio's words mean."""
     if status is None or (websocket and status == 101):
         return None
     if status == 403 and headers.get("cf-mitigated", "").strip().lower() == "challenge":
@@ -92,14 +98,18 @@ def refusal(
     if status == 429:
         return Refusal.RATE_LIMITED
     error = protocol.classify_engineio_error(status, body)
-    if error is not None and error.code is protocol.EioErrorCode.TRANSPORT_UNKNOWN:
-        return Refusal.TRANSPORT_DISABLED
     if (
         error is not None
         and error.code is protocol.EioErrorCode.FORBIDDEN
         and error.message.endswith(protocol.PY_ORIGIN_REFUSED)
     ):
         return Refusal.ORIGIN_REFUSED
+    if error is not None and error.code is protocol.EioErrorCode.TRANSPORT_UNKNOWN:
+        if not (websocket and sid_bound and error.style == "python"):
+            return Refusal.TRANSPORT_DISABLED
+        # python-engineio also says "Invalid transport" to an upgrade for a known session that
+        # arrived without its Upgrade header: with a sid, its words do not tell the two apart.
+        return Refusal.OTHER
     if not websocket:
         return None
     # Node's JSON form comes only from engine.io's plain-HTTP handler (an upgrade it refuses

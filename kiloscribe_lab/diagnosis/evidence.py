@@ -83,7 +83,11 @@ def refusal_of(r: ProbeResult) -> Refusal | None:
     """Why an answer on the Engine.IO path refused the request (outcomes.refusal), read from
     what the probe kept: status, headers and the body's first bytes."""
     body = r.detail.get("body")
-    return refusal(r.status, body if isinstance(body, str) else "", r.headers, websocket=raw_websocket(r))
+    text = body if isinstance(body, str) else ""
+    websocket = raw_websocket(r)
+    # engineio_upgrade's WebSocket carries its polling session's sid; the others carry none.
+    sid_bound = websocket and r.probe == ProbeName.ENGINEIO_UPGRADE
+    return refusal(r.status, text, r.headers, websocket=websocket, sid_bound=sid_bound)
 
 
 def reached_engineio(r: ProbeResult) -> bool:

@@ -9,8 +9,10 @@ of the software that wrote it, as measured on the real thing (research/FACTS.md 
   ``<hr><center>nginx/1.22.1</center>``;
 * HAProxy: pages ``<html><body><h1>504 Gateway Time-out</h1>``; it adds no Server, Via or
   Date and lower-cases every header name it forwards (Node capitalises its own);
-* engine.io (Node): errors as JSON objects ``{"code":3,"message":"Bad request"}``;
-* python-engineio: errors as JSON strings (``"Invalid transport"``), usually ``server: uvicorn``.
+* engine.io (Node): errors as JSON objects ``{"code":3,"message":"Bad request"}``, an OPEN
+  packet with ``pingInterval`` before ``pingTimeout``;
+* python-engineio: errors as JSON strings (``"Invalid transport"``), ``pingTimeout`` first in
+  its OPEN packet, usually ``server: uvicorn``.
 
 A *belief* is a component with every mark seen for it and how many answers carried one: the
 rules say which component they believe is there, and why, and pick its words for the fix
@@ -33,6 +35,10 @@ _NGINX_PAGE = re.compile(r"<center>(nginx(?:/[0-9.]+)?)</center>")
 _HAPROXY_PAGE = re.compile(r"^<html><body><h1>(\d{3} [^<]{1,60})</h1>\n")
 _CLOUDFLARE_STATUSES = range(520, 528)  # 520-527: Cloudflare's own origin errors
 _PYTHON_SERVERS = ("uvicorn", "hypercorn", "daphne")
+# The OPEN packet's field order: engine.io writes pingInterval first, python-engineio
+# pingTimeout first (both measured; research/results).
+_ENGINEIO_OPEN = re.compile(r'^0\{"sid":"[^"]*","upgrades":\[[^\]]*\],"pingInterval":')
+_PYTHON_OPEN = re.compile(r'^0\{"sid":"[^"]*","upgrades":\[[^\]]*\],"pingTimeout":')
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,10 @@ def marks_of(r: ProbeResult) -> list[Mark]:
 
 def _body_marks(status: int | None, body: str) -> list[Mark]:
     marks = []
+    if _ENGINEIO_OPEN.match(body):
+        marks.append(Mark(Component.ENGINEIO, "its OPEN packet's field order (pingInterval first)"))
+    elif _PYTHON_OPEN.match(body):
+        marks.append(Mark(Component.PYTHON_ENGINEIO, "its OPEN packet's field order (pingTimeout first)"))
     page = _NGINX_PAGE.search(body)
     if page:
         marks.append(Mark(Component.NGINX, f"an nginx error page (<center>{page.group(1)}</center>)"))

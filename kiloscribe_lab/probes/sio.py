@@ -493,6 +493,12 @@ def inner_budget(deadline_s: float) -> float:
     return max(0.05, deadline_s - 2 * CLEANUP_S - 0.05)
 
 
+def budget_of(ctx: ProbeContext, rec: Recorder) -> float:
+    """The probe's own budget: its deadline as ``bounded`` enforces it (a run's backstop may
+    have shortened it), less room for cleanup."""
+    return inner_budget(rec.time_left(ctx.timeout_s))
+
+
 def _fill(rec: Recorder, res: SioAttempt) -> None:
     t = res.trace
     detail = rec.detail_as(SioAttemptDetail)
@@ -529,7 +535,7 @@ async def socketio_connect(
     detail["credential"] = credential
     detail["client"] = f"python-socketio AsyncClient, transports=['{transport}'], reconnection off"
     res = await attempt(
-        ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=inner_budget(ctx.timeout_s)
+        ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=budget_of(ctx, rec)
     )
     _fill(rec, res)
     if res.outcome is Outcome.TIMEOUT:
@@ -553,7 +559,7 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     """The SDK's connection sequence; stops at the first failing step and says why. The
     connect and the inscription have budgets of their own: what the application did not
     answer is never reported as a connection that timed out."""
-    deadline = time.monotonic() + inner_budget(ctx.timeout_s)
+    deadline = time.monotonic() + budget_of(ctx, rec)
     auth = _auth(ctx, Credential.VALID)
     steps: list[SdkStepJson] = []
     detail = rec.detail_as(SdkFlowDetail)

@@ -62,10 +62,10 @@ def _polling_answers(r: ProbeResult) -> list[tuple[int, str | None]]:
 
 @rule(
     FindingId.RATE_LIMITED,
-    severities={Severity.CRITICAL, Severity.WARNING},
+    severities={Severity.WARNING},
     title="Socket.IO requests are rate-limited",
     means="Something on the path answers part of the polling requests 429: polling sessions break mid-way "
-    "and reconnecting clients make it worse; critical when nothing gets through.",
+    "and reconnecting clients make it worse.",
     evidence="Polling requests (handshakes, session follow-ups) answered 429 Too Many Requests.",
 )
 def rate_limited(ev: Evidence) -> Draft | None:
@@ -87,13 +87,14 @@ def rate_limited(ev: Evidence) -> Draft | None:
     if not hits:
         return None
     targets = [t for t, *_ in hits]
+    # Which requests a burst limit lets through is the luck of the order: no severity on it.
     nothing_works = not any(path_works(r) for t in targets for r in ev.socket(t))
     count = sum(c for *_, c, _, _ in hits)
     total = sum(n for *_, n, _ in hits)
     retry_after = sorted(set().union(*(ra for *_, ra in hits)))
     limited = [r for _, rs, *_ in hits for r in rs]
     return Draft(
-        severity=Severity.CRITICAL if nothing_works else Severity.WARNING,
+        severity=Severity.WARNING,
         title=f"Socket.IO requests are rate-limited ({ev.names(targets)})",
         summary=(
             f"{count} of {total} polling requests ({pct(count / total if total else 1.0)}) were answered "
@@ -101,7 +102,7 @@ def rate_limited(ev: Evidence) -> Draft | None:
             + (f", Retry-After: {', '.join(retry_after)} s" if retry_after else ", with no Retry-After")
             + ". A polling session makes a request per message and per heartbeat: a 429 in the middle "
             "ends it ('transport error'), and clients that reconnect at once add to the load."
-            + (" Nothing got through." if nothing_works else "")
+            + (" No Socket.IO connect got through here." if nothing_works else "")
         ),
         recommendation=(
             "Clients: prefer WebSocket (one request per session), and back off on 429 (socket.io-client's "

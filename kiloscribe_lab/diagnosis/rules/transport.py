@@ -19,8 +19,9 @@ from kiloscribe_lab.diagnosis.evidence import (
     refusal_of,
     targets_of,
 )
+from kiloscribe_lab.diagnosis.fingerprint import marks_of
 from kiloscribe_lab.diagnosis.registry import Draft, rule
-from kiloscribe_lab.names import CookieMode, FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.names import Component, CookieMode, FindingId, Outcome, PlainPath, ProbeName, Severity
 from kiloscribe_lab.outcomes import Refusal
 from kiloscribe_lab.protocol import classify_engineio_error
 from kiloscribe_lab.results import ProbeResult
@@ -35,10 +36,35 @@ _EXPLAINED = {
 }
 
 
+_PROXIES = {Component.CLOUDFLARE, Component.CADDY, Component.NGINX, Component.HAPROXY}
+
+
+def _server_refuses_websocket(ev: Evidence, target: str, network: str) -> list[ProbeResult]:
+    """WebSocket requests the Engine.IO server itself refused for the transport: engine.io's
+    'Transport unknown'; or python-engineio's bare 403 to a fresh WebSocket (no sid, no
+    Origin: it refuses one only when websocket is not among its transports, and still offers
+    the upgrade in its OPEN packet), when that 403 carries no proxy's mark."""
+    rs = ev.socket(target, network)
+    said = [r for r in rs if raw_websocket(r) and refusal_of(r) is Refusal.TRANSPORT_DISABLED]
+    python = ev.fingerprint([target]).get(Component.PYTHON_ENGINEIO)
+    if python is not None and python.strong:
+        said += [
+            r
+            for r in rs
+            if (r.probe, r.variant) == (ProbeName.WEBSOCKET_PLAIN, PlainPath.SOCKETIO)
+            and r.status == 403
+            and not str(r.detail.get("body") or "").strip()
+            and not {m.component for m in marks_of(r)} & _PROXIES
+        ]
+    return said
+
+
 def _explained(ev: Evidence, target: str, network: str) -> bool:
     """A WebSocket refusal on ``network`` says why (the server's own words, an edge's
     challenge...): the Socket.IO client's bare 'HTTP 400' beside it is the same answer."""
-    return any(raw_websocket(r) and refusal_of(r) in _EXPLAINED for r in ev.socket(target, network))
+    return any(raw_websocket(r) and refusal_of(r) in _EXPLAINED for r in ev.socket(target, network)) or bool(
+        _server_refuses_websocket(ev, target, network)
+    )
 
 
 def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[ProbeResult]:
@@ -220,7 +246,7 @@ def websocket_disabled(ev: Evidence) -> Draft | None:
         rs = ev.socket(t)
         if any(is_websocket(r) and path_works(r) for r in rs):
             continue
-        said = [r for r in rs if raw_websocket(r) and refusal_of(r) is Refusal.TRANSPORT_DISABLED]
+        said = [r for n in ev.networks for r in _server_refuses_websocket(ev, t, n)]
         offered_none = [
             r for r in rs if r.probe == ProbeName.ENGINEIO_UPGRADE and r.detail.get("upgrades_offered") == []
         ]
@@ -229,12 +255,23 @@ def websocket_disabled(ev: Evidence) -> Draft | None:
     if not hits:
         return None
     names = ev.names(t for t, _ in hits)
+    seen = sorted(
+        {
+            "its OPEN packet offers no upgrade"
+            if r.probe == ProbeName.ENGINEIO_UPGRADE and r.detail.get("upgrades_offered") == []
+            else f"a WebSocket request was answered {_what_answered(r)}"
+            if r.detail.get("body")
+            else f"a fresh WebSocket was answered {r.status} with no body, python-engineio's refusal"
+            for _, rs in hits
+            for r in rs
+        }
+    )
     return Draft(
         severity=Severity.CRITICAL,
         title=f"The server refuses WebSocket ({names})",
         summary=(
-            f"The Engine.IO server behind {names} does not serve WebSocket: its polling handshake offers "
-            "no upgrade, or it answers a WebSocket request 'Transport unknown'. Polling clients connect; "
+            f"The Engine.IO server behind {names} does not serve WebSocket: {'; '.join(seen)}. Polling "
+            "clients connect; "
             "WebSocket-first clients (the SDK, `transports: ['websocket', 'polling']`) fail with "
             "'websocket error', since socket.io-client tries the next transport only with "
             "`tryAllTransports: true` (v4.8+)."
@@ -366,7 +403,7 @@ def _sessions_lost(ev: Evidence) -> tuple[_Lost, _Lost]:
     supersedes={FindingId.STICKY_SESSIONS_COOKIE_ONLY},
     title="No sticky sessions: polling sessions are lost",
     means="Requests of one Engine.IO polling session reach backends that do not know it: critical when "
-    "polling is the only transport that works.",
+    "no WebSocket works, so polling is the only transport left.",
     evidence="A follow-up on an open polling session answered 'Session ID unknown' or by another backend, "
     "even for a client that returns cookies.",
 )
@@ -374,9 +411,10 @@ def sticky_sessions_missing(ev: Evidence) -> Draft | None:
     missing, _ = _sessions_lost(ev)
     if not missing:
         return None
+    # Without a working WebSocket, polling is the only transport left, and it breaks: whether
+    # some polling probe got lucky with the rotation must not decide the severity.
     ws_works = any(path_works(r) for r in ev.results if is_websocket(r))
-    polling_works = any(path_works(r) for r in ev.results if is_polling(r))
-    severity = Severity.CRITICAL if polling_works and not ws_works else Severity.WARNING
+    severity = Severity.WARNING if ws_works else Severity.CRITICAL
     names = ev.names(t for t, _ in missing)
     lost = sum(int(r.detail.get("moved") or 0) for _, rs in missing for r in rs)
     total = sum(int(r.detail.get("follow_ups") or 0) for _, rs in missing for r in rs)
@@ -390,7 +428,7 @@ def sticky_sessions_missing(ev: Evidence) -> Draft | None:
             "needs every request of a session on the same backend; WebSocket needs it for "
             "the upgrade."
             + (
-                " WebSocket does not work here, so polling is the only transport, and it breaks."
+                " WebSocket does not work here, so polling is the only transport left, and it breaks."
                 if severity is Severity.CRITICAL
                 else ""
             )

@@ -1,7 +1,7 @@
 """A bare python-socketio server (the real library, served by uvicorn) with the switches the
 foreign-server tests need; run as a script by ``servers.py``, never imported by the package.
 
-    python pysio_server.py --port P [--transports websocket] [--cors ORIGIN,...] [--no-ack]
+    python pysio_server.py --port P [--transports websocket] [--cors ORIGIN,...] [--no-ack] [--path ws]
 
 It serves the Kiloscribe contract's Socket.IO side: CONNECT auth ``{apiKey}`` must equal the
 key in ``$KILOSCRIBE_API_KEY`` (refused with "Invalid API key"); ``start-inscription`` is
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--transports", default="polling,websocket")
     parser.add_argument("--cors", default="*", help="'*' or a comma-separated list of origins")
     parser.add_argument("--no-ack", action="store_true")
-    parser.add_argument("--name", default="pysio")
+    parser.add_argument("--path", default="socket.io", help="the Engine.IO path, without slashes")
     args = parser.parse_args()
     key = os.environ.get("KILOSCRIBE_API_KEY", "")
     cors: Any = "*" if args.cors == "*" else args.cors.split(",")
@@ -53,8 +53,15 @@ def main() -> None:
         sio.start_background_task(progress, sid)
         return {"success": True, "transactionBytes": "eA==", "jobId": "job-1", "tx_id": "0.0.1@1.000000001"}
 
-    app = socketio.ASGIApp(sio)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", lifespan="off")
+    app = socketio.ASGIApp(sio, socketio_path=args.path)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
 
 
 if __name__ == "__main__":
