@@ -82,7 +82,7 @@ def marks_of(r: ProbeResult) -> list[Mark]:
     if isinstance(body, str) and body:
         marks += _body_marks(r.status, body)
     error = r.detail.get("engineio_error")
-    if isinstance(error, Mapping) and error.get("style") in {"node", "python"}:
+    if not body and isinstance(error, Mapping) and error.get("style") in {"node", "python"}:
         component = Component.ENGINEIO if error["style"] == "node" else Component.PYTHON_ENGINEIO
         marks.append(Mark(component, f"its error {error.get('message')!r}, in {component}'s form"))
     names = r.detail.get("header_names")

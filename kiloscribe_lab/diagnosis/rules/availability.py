@@ -266,6 +266,9 @@ def tls_problem(ev: Evidence) -> Draft | None:
             targets=targets_of(hits),
         )
     count, subject, issuer = sorted(chains)[0]
+    said = sorted(
+        {str(r.detail["tls"].get("verify_message")) for r in hits if isinstance(r.detail.get("tls"), dict)}
+    )
     if count == 1:
         sent = f"only its own certificate ({subject}), issued by {issuer}, and not that issuer's"
         meaning = (
@@ -285,7 +288,7 @@ def tls_problem(ev: Evidence) -> Draft | None:
         if count == 1
         else "TLS fails: the chain ends at an issuer the client does not have",
         summary=(
-            f"The TLS handshake failed ({'; '.join(errors[:2])}). The server presented {sent}. " + meaning
+            f"The TLS handshake failed ({'; '.join(said[:2])}). The server presented {sent}. " + meaning
         ),
         recommendation=(
             "Serve the full chain: the leaf followed by its intermediate(s), then check with "

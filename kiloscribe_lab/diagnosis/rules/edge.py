@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kiloscribe_lab.diagnosis.evidence import Evidence, path_works, pct, refs, refusal_of, targets_of
 from kiloscribe_lab.diagnosis.registry import Draft, rule
-from kiloscribe_lab.names import FindingId, ProbeName, Severity
+from kiloscribe_lab.names import FindingId, PlainPath, ProbeName, Severity
 from kiloscribe_lab.outcomes import Refusal
 from kiloscribe_lab.results import ProbeResult
 
@@ -41,22 +41,19 @@ def cdn_challenge(ev: Evidence) -> Draft | None:
     )
 
 
-def _polling_answers(r: ProbeResult) -> list[tuple[int, str | None]]:
-    """(status, Retry-After) of every polling request one result saw."""
+def _answers(r: ProbeResult) -> list[tuple[int, str | None]]:
+    """(status, Retry-After) of every Socket.IO request one result saw: polling requests and
+    WebSocket handshakes (a limit on /socket.io/ counts both)."""
     if r.probe == ProbeName.STICKY_SESSION:
         exchanges = list(r.detail.get("open_attempts") or []) + list(r.detail.get("answers") or [])
         return [(int(e.get("status") or 0), e.get("retry_after")) for e in exchanges]
     if r.probe in {ProbeName.SOCKETIO_CONNECT, ProbeName.CONNECT_STATS, ProbeName.SDK_FLOW}:
         exchanges = r.detail.get("exchanges") or []
-        return [
-            (int(e.get("status") or 0), None)
-            for e in exchanges
-            if isinstance(e, dict) and e.get("transport") == "polling"
-        ]
-    if r.probe in {ProbeName.ENGINEIO_HANDSHAKE, ProbeName.CORS} or (
-        r.probe == ProbeName.ENGINEIO_UPGRADE and "websocket" not in r.detail
+        return [(int(e.get("status") or 0), None) for e in exchanges if isinstance(e, dict)]
+    if r.probe in {ProbeName.ENGINEIO_HANDSHAKE, ProbeName.ENGINEIO_UPGRADE, ProbeName.CORS} or (
+        r.probe == ProbeName.WEBSOCKET_PLAIN and r.variant == PlainPath.SOCKETIO
     ):
-        return [(r.status or 0, r.headers.get("retry-after"))]
+        return [(r.status or 0, r.headers.get("retry-after"))] if r.status else []
     return []
 
 
@@ -64,9 +61,10 @@ def _polling_answers(r: ProbeResult) -> list[tuple[int, str | None]]:
     FindingId.RATE_LIMITED,
     severities={Severity.WARNING},
     title="Socket.IO requests are rate-limited",
-    means="Something on the path answers part of the polling requests 429: polling sessions break mid-way "
-    "and reconnecting clients make it worse.",
-    evidence="Polling requests (handshakes, session follow-ups) answered 429 Too Many Requests.",
+    means="Something on the path answers part of the Socket.IO requests 429: connects fail, polling sessions "
+    "break mid-way, and reconnecting clients make it worse.",
+    evidence="Requests at /socket.io/ (polling handshakes and follow-ups, WebSocket handshakes) answered 429 "
+    "Too Many Requests.",
 )
 def rate_limited(ev: Evidence) -> Draft | None:
     hits: list[tuple[str, list[ProbeResult], int, int, set[str]]] = []
@@ -75,7 +73,7 @@ def rate_limited(ev: Evidence) -> Draft | None:
         total = count = 0
         retry: set[str] = set()
         for r in ev.where(target=t):
-            answers = _polling_answers(r)
+            answers = _answers(r)
             total += len(answers)
             these = [(s, ra) for s, ra in answers if s == 429]
             if these:
@@ -97,8 +95,8 @@ def rate_limited(ev: Evidence) -> Draft | None:
         severity=Severity.WARNING,
         title=f"Socket.IO requests are rate-limited ({ev.names(targets)})",
         summary=(
-            f"{count} of {total} polling requests ({pct(count / total if total else 1.0)}) were answered "
-            "429 Too Many Requests"
+            f"{count} of {total} requests at /socket.io/ ({pct(count / total if total else 1.0)}) were "
+            "answered 429 Too Many Requests"
             + (f", Retry-After: {', '.join(retry_after)} s" if retry_after else ", with no Retry-After")
             + ". A polling session makes a request per message and per heartbeat: a 429 in the middle "
             "ends it ('transport error'), and clients that reconnect at once add to the load."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 from kiloscribe_lab.diagnosis.evidence import Evidence, path_works, refs, refusal_of, targets_of
 from kiloscribe_lab.diagnosis.registry import Draft, rule
 from kiloscribe_lab.names import FindingId, Outcome, PlainPath, ProbeName, Severity
@@ -31,15 +33,19 @@ def _asked(r: ProbeResult) -> str:
     return "the WebSocket at /socket.io/?EIO=4&transport=websocket"
 
 
-def _elsewhere(ev: Evidence, target: str) -> list[str]:
-    """Signs that a Socket.IO server answers on this host, at another path than /socket.io/."""
+def _elsewhere(ev: Evidence, target: str) -> tuple[list[str], str | None]:
+    """Signs that a Socket.IO server answers on this host at another path than /socket.io/, and
+    that path when an upgrade there showed it."""
     signs = []
+    path = None
     for r in ev.where(target=target):
         as_given = (
             r.probe in {ProbeName.HTTP_UPGRADE, ProbeName.WEBSOCKET_PLAIN} and r.variant != PlainPath.SOCKETIO
         )
         if as_given and r.status == 101:
-            signs.append(f"a WebSocket upgrade at {r.detail.get('url') or r.target} succeeded")
+            where = str(r.detail.get("url") or r.target)
+            signs.append(f"a WebSocket upgrade at {where} succeeded")
+            path = path or urllib.parse.urlsplit(where).path or None
         total = r.timings.total
         if (
             r.probe == ProbeName.WEBSOCKET_PLAIN
@@ -53,7 +59,7 @@ def _elsewhere(ev: Evidence, target: str) -> list[str]:
                 f"the WebSocket at /socket.io/ was closed without a byte after {total / 1000:.1f} s, "
                 "as engine.io ends an upgrade on a path it does not serve"
             )
-    return list(dict.fromkeys(signs))
+    return list(dict.fromkeys(signs)), path
 
 
 @rule(
@@ -79,7 +85,9 @@ def not_socketio(ev: Evidence) -> Draft | None:
         r.status == 426 for r in results
     )
     not_found = any(r.status == 404 for r in results if r.probe == ProbeName.ENGINEIO_HANDSHAKE)
-    elsewhere = [s for t, _ in hits for s in _elsewhere(ev, t)]
+    found = [_elsewhere(ev, t) for t, _ in hits]
+    elsewhere = [s for signs, _ in found for s in signs]
+    other_path = next((p for _, p in found if p and p != "/"), None)
     what = "Whatever serves this URL is not the Socket.IO server."
     if plain_ws:
         what = (
@@ -105,7 +113,8 @@ def not_socketio(ev: Evidence) -> Draft | None:
         recommendation = (
             "Make client and server use the same path: socket.io `new Server(httpServer, { path: "
             "'/socket.io/' })` / python-socketio `ASGIApp(sio, socketio_path='socket.io')`, or give the "
-            "client the server's (socket.io-client `path: '/ws'`); check the proxy's path rewriting "
+            f"client the server's (socket.io-client `path: '{other_path or '/ws/'}'`); check the proxy's "
+            "path rewriting "
             "(nginx `proxy_pass` with a trailing slash strips the location's prefix)."
         )
     return Draft(

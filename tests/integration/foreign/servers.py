@@ -63,34 +63,57 @@ class Proc:
             self.process.wait(STOP_S)
 
 
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    argv: Sequence[str]
+    port: int
+    env: dict[str, str] | None = None
+
+
+@contextlib.contextmanager
+def running_all(specs: Sequence[Spec], log_dir: Path) -> Iterator[list[Proc]]:
+    """Start every spec at once, wait until each one's port accepts, yield; all are stopped
+    afterwards, whatever happened (started together: interpreters start in parallel)."""
+    procs: list[Proc] = []
+    try:
+        for spec in specs:
+            log = log_dir / f"{spec.name}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    list(spec.argv),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=spec.env,
+                )
+            procs.append(Proc(spec.name, process, log))
+        deadline = time.monotonic() + START_S
+        for spec, proc in zip(specs, procs, strict=True):
+            while not _accepting(spec.port):
+                if proc.process.poll() is not None or time.monotonic() > deadline:
+                    log = proc.log.read_text(errors="replace")
+                    raise StartError(f"{spec.name} did not start on port {spec.port}:\n{log}")
+                time.sleep(0.05)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
 @contextlib.contextmanager
 def running(
     name: str, argv: Sequence[str], port: int, log_dir: Path, env: dict[str, str] | None = None
 ) -> Iterator[Proc]:
     """Start ``argv``, wait until ``port`` accepts, yield; always stopped afterwards."""
-    log = log_dir / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
-        )
-    proc = Proc(name, process, log)
-    try:
-        deadline = time.monotonic() + START_S
-        while not _accepting(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise StartError(f"{name} did not start on port {port}:\n{log.read_text(errors='replace')}")
-            time.sleep(0.05)
+    with running_all([Spec(name, argv, port, env)], log_dir) as (proc,):
         yield proc
-    finally:
-        proc.stop()
 
 
 # --- python-socketio and websockets ------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def pysio(
-    log_dir: Path,
+def pysio_spec(
     key: str,
     *,
     name: str = "pysio",
@@ -98,14 +121,36 @@ def pysio(
     cors: str = "*",
     no_ack: bool = False,
     path: str = "socket.io",
-) -> Iterator[int]:
-    """A python-socketio server (pysio_server.py): yields its port."""
+) -> Spec:
+    """A python-socketio server (pysio_server.py) on a free port."""
     port = free_port()
     argv = [sys.executable, str(HERE / "pysio_server.py"), "--port", str(port), "--transports", transports]
     argv += ["--cors", cors, "--path", path, *(["--no-ack"] if no_ack else [])]
-    env = {**os.environ, "KILOSCRIBE_API_KEY": key}
-    with running(name, argv, port, log_dir, env):
-        yield port
+    return Spec(name, argv, port, {**os.environ, "KILOSCRIBE_API_KEY": key})
+
+
+@contextlib.contextmanager
+def pysio(
+    log_dir: Path,
+    key: str,
+    *,
+    transports: str = "polling,websocket",
+    cors: str = "*",
+    no_ack: bool = False,
+    path: str = "socket.io",
+) -> Iterator[int]:
+    """One python-socketio server: yields its port."""
+    spec = pysio_spec(key, transports=transports, cors=cors, no_ack=no_ack, path=path)
+    with running_all([spec], log_dir):
+        yield spec.port
+
+
+@contextlib.contextmanager
+def pysio_fleet(log_dir: Path, key: str, count: int) -> Iterator[list[int]]:
+    """``count`` python-socketio servers, started together: yields their ports."""
+    specs = [pysio_spec(key, name=f"pysio-{i}") for i in range(count)]
+    with running_all(specs, log_dir):
+        yield [s.port for s in specs]
 
 
 @contextlib.contextmanager

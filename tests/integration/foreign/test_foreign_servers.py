@@ -23,7 +23,15 @@ import pytest
 
 from kiloscribe_lab.names import FindingId, Severity
 from tests.integration.foreign import servers
-from tests.integration.foreign.servers import Chain, make_chain, nginx, nginx_conf, plain_websocket, pysio
+from tests.integration.foreign.servers import (
+    Chain,
+    make_chain,
+    nginx,
+    nginx_conf,
+    plain_websocket,
+    pysio,
+    pysio_fleet,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -106,7 +114,7 @@ def behind_nginx(
     @contextlib.contextmanager
     def start(tmp: Path) -> Iterator[Setup]:
         with contextlib.ExitStack() as stack:
-            ports = [stack.enter_context(pysio(tmp, KEY, name=f"pysio-{i}")) for i in range(backends)]
+            ports = stack.enter_context(pysio_fleet(tmp, KEY, backends))
 
             def conf(lab: Path, port: int) -> str:
                 return nginx_conf(
