@@ -17,7 +17,7 @@ SCENARIO ?= incident
 SYSTEM_PACKAGES := nginx-light haproxy chromium
 SYSTEM_COMMANDS := nginx haproxy chromium
 
-.PHONY: setup system-packages test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench fixtures scenario-table clean
+.PHONY: setup system-packages test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench fixtures scenario-table findings-table clean
 
 setup: $(STAMP) $(MITM_STAMP) system-packages
 
@@ -87,6 +87,10 @@ bench: setup
 # lab started, investigated as the lab tests do, stopped. `make fixtures SCENARIOS=incident` for one.
 fixtures: setup
 	$(BIN)/python -m tests.unit.fixtures.record $(SCENARIOS)
+
+# The README's findings table, rendered from the rules' declarations (a unit test compares them).
+findings-table: setup
+	$(BIN)/kiloscribe-lab findings --readme README.md
 
 # The README's scenario table, rendered from kiloscribe_lab/lab/scenarios.py (a unit test compares them).
 scenario-table: setup

@@ -284,11 +284,22 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
 def cmd_findings(args: argparse.Namespace) -> int:
     import textwrap
 
-    from kiloscribe_lab.diagnosis import CATALOGUE
+    from kiloscribe_lab.diagnosis import CATALOGUE, REGISTRY
 
     if args.json:
         for entry in CATALOGUE.values():
             _print_json(entry.to_json())
+        return EXIT_OK
+    if args.markdown:
+        print(REGISTRY.markdown_table(), end="")
+        return EXIT_OK
+    if args.readme:
+        readme = Path(args.readme)
+        try:
+            text = readme.read_text(encoding="utf-8")
+            readme.write_text(REGISTRY.with_table(text), encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--readme {readme}: {exc}") from exc
         return EXIT_OK
     for i, entry in enumerate(CATALOGUE.values()):
         if i:
@@ -427,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="one JSON object per finding: id, title, severity (list), meaning, evidence, supersedes",
+    )
+    fnd.add_argument("--markdown", action="store_true", help="the catalogue as the README's Markdown table")
+    fnd.add_argument(
+        "--readme", metavar="FILE", help="rewrite the findings table between its markers in FILE"
     )
     fnd.set_defaults(func=cmd_findings)
 

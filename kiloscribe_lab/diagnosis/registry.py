@@ -36,7 +36,11 @@ from kiloscribe_lab.diagnosis.remedies import FIXES, remedy
 from kiloscribe_lab.names import FindingId, Severity
 from kiloscribe_lab.results import Finding
 
-__all__ = ["CatalogueEntry", "Draft", "Registry", "Rule", "RuleError", "rule"]
+__all__ = ["TABLE_BEGIN", "TABLE_END", "CatalogueEntry", "Draft", "Registry", "Rule", "RuleError", "rule"]
+
+# The README's findings table sits between these lines (`kiloscribe-lab findings --readme README.md`).
+TABLE_BEGIN = "<!-- findings table: generated from the rules (kiloscribe-lab findings --readme README.md) -->"
+TABLE_END = "<!-- end of findings table -->"
 
 # The order findings of equal severity are listed in, and the catalogue's: FindingId's own.
 _ORDER = {fid: i for i, fid in enumerate(FindingId)}
@@ -219,6 +223,22 @@ class Registry:
 
     def __getitem__(self, fid: FindingId) -> Rule:
         return self._by_id[fid]
+
+    def markdown_table(self) -> str:
+        """The catalogue as the README's table: id, severities, what it means, what raises it."""
+        rows = ["| finding | severity | what it means | raised by |", "|---|---|---|---|"]
+        for entry in self.catalogue.values():
+            cells = [f"`{entry.id}`", "/".join(entry.severities), entry.means, entry.raised_by]
+            rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        return "\n".join(rows) + "\n"
+
+    def with_table(self, text: str) -> str:
+        """``text`` (the README) with its findings table replaced by the catalogue's; a
+        ValueError when the markers are missing."""
+        begin, end = text.find(TABLE_BEGIN), text.find(TABLE_END)
+        if begin < 0 or end < begin:
+            raise ValueError(f"no findings table markers ({TABLE_BEGIN!r} ... {TABLE_END!r})")
+        return text[: begin + len(TABLE_BEGIN)] + "\n" + self.markdown_table() + text[end:]
 
     def run(self, ev: Evidence) -> list[Finding]:
         """Every finding the evidence supports, those a present cause explains dropped,

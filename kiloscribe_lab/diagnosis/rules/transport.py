@@ -287,10 +287,10 @@ def websocket_disabled(ev: Evidence) -> Draft | None:
     FindingId.WEBSOCKET_BLOCKED,
     severities={Severity.CRITICAL, Severity.WARNING},
     title="WebSocket is blocked",
-    means="WebSocket upgrades are refused on the way while long-polling works: critical at the edge, a "
-    "warning when only some networks refuse.",
-    evidence="Every WebSocket probe of a target refused before the origin while its polling works, on every "
-    "network, or on one while another upgrades.",
+    means="WebSocket upgrades are refused on the way (a 403, a CDN setting, a corporate proxy) while HTTP "
+    "reaches the server: critical at the edge, a warning when only some networks refuse.",
+    evidence="Every WebSocket probe of a target refused, for no cause the answer names, while polling "
+    "reaches the Engine.IO server, on every network, or on one while another upgrades.",
 )
 def websocket_blocked(ev: Evidence) -> Draft | None:
     at_edge: list[tuple[str, str, list[ProbeResult]]] = []
