@@ -59,8 +59,8 @@ CLEANUP_S = 0.2  # how long closing may take after the outcome is known
 SDK_DETECT_S = 3.0  # detectBestConnection's websocket-only probe
 SDK_CONNECT_S = 10.0  # connectWebSocket's own timer
 SDK_ACK_S = 60.0  # how long inscribeViaWebSocket waits for start-inscription's ack
-# sdk_flow keeps this much of its deadline for the ack, so a slow connect cannot leave the
-# inscription a window too short to mean anything; less than that left: the step is not run.
+# sdk_flow keeps this much of its deadline for the ack (a third of what is left, when that is
+# less), so a slow connect cannot leave the inscription a window too short to mean anything.
 ACK_WINDOW_S = 1.0
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 2.0
@@ -578,14 +578,15 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         }
     )
     inscribe = ctx.options.inscription
-    # The connect leaves the inscription at least ACK_WINDOW_S; the inscription gets whatever
-    # is left of the deadline once the connect is done.
+    # The connect leaves the inscription its window; the inscription gets whatever is left of
+    # the deadline once the connect is done.
+    window = max(0.0, min(ACK_WINDOW_S, (deadline - time.monotonic()) / 3)) if inscribe else 0.0
     connect = await attempt(
         ctx,
         rec,
         transports=["websocket"],
         auth=auth,
-        budget_s=budget(SDK_CONNECT_S, keep=ACK_WINDOW_S if inscribe else 0.0),
+        budget_s=budget(SDK_CONNECT_S, keep=window),
         inscribe_until=deadline if inscribe else None,
     )
     _fill(rec, connect)

@@ -1,30 +1,36 @@
-"""`kiloscribe-lab probe` against servers and proxies no one here wrote, exactly.
+"""The diagnosis against servers and proxies no one here wrote, exactly.
 
 Each case starts real software on loopback (python-socketio under uvicorn, the ``websockets``
-library, nginx with a hand-written config, an OpenSSL chain, a CDN challenge stand-in), runs the
-CLI as a user would, and asserts the warning and critical findings are exactly the expected
-ones: none missing, none extra (info findings are not faults and are not counted). A case is
-one ``Case`` entry: Node servers (socket.io, ``ws``) join as entries when the lab ships them.
+library, nginx and HAProxy with hand-written configs, an OpenSSL chain, a CDN challenge
+stand-in), runs the probe command's pipeline against it, and asserts the warning and critical
+findings are exactly the expected ones: none missing, none extra (info findings are not faults
+and are not counted). Two cases also run ``kiloscribe-lab probe`` itself. A case is one
+``Case`` entry: Node servers (socket.io, ``ws``) join as entries when the lab ships them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kiloscribe_lab.names import FindingId, Severity
+from kiloscribe_lab.names import FindingId, ProbeName, Severity
+from kiloscribe_lab.probes import runner
+from kiloscribe_lab.probes.command import ProbeReport, ProbeRequest, build_report, validate
+from kiloscribe_lab.settings import ProbeSettings
 from tests.integration.foreign import servers
 from tests.integration.foreign.servers import (
     Chain,
+    haproxy,
     make_chain,
     nginx,
     nginx_conf,
@@ -38,7 +44,7 @@ pytestmark = pytest.mark.timeout(90)
 CLI = [sys.executable, "-m", "kiloscribe_lab.cli"]
 KEY_ENV = "KILOSCRIBE_API_KEY"
 KEY = "foreign-test-key"
-PROBE_TIMEOUT_S = "5"
+PROBE_TIMEOUT_S = 5.0
 ALLOWED = "https://app.kiloscribe.test"
 FOREIGN = "https://evil.example"
 
@@ -48,7 +54,12 @@ W, C = Severity.WARNING, Severity.CRITICAL
 @dataclass(frozen=True)
 class Setup:
     targets: list[str]
-    args: list[str] = field(default_factory=list)
+    origin: str | None = None
+    ca_bundle: Path | None = None
+
+    def cli_args(self) -> list[str]:
+        args = ["--origin", self.origin] if self.origin else []
+        return args + (["--ca-bundle", str(self.ca_bundle)] if self.ca_bundle else [])
 
 
 Start = Callable[[Path], contextlib.AbstractContextManager[Setup]]
@@ -83,7 +94,7 @@ def python_socketio_with_origin(origin: str) -> Start:
     @contextlib.contextmanager
     def start(tmp: Path) -> Iterator[Setup]:
         with pysio(tmp, KEY, cors=ALLOWED) as port:
-            yield Setup([f"server={url(port)}"], ["--origin", origin])
+            yield Setup([f"server={url(port)}"], origin=origin)
 
     return start
 
@@ -128,6 +139,15 @@ def behind_nginx(
     return start
 
 
+def behind_haproxy(balance: str) -> Start:
+    @contextlib.contextmanager
+    def start(tmp: Path) -> Iterator[Setup]:
+        with pysio_fleet(tmp, KEY, 2) as ports, haproxy(tmp, ports, balance=balance) as lb:
+            yield Setup([f"lb={url(lb)}"])
+
+    return start
+
+
 # nginx's limit_req as the FACTS experiment set it up: 2 r/s, burst 2, 429 with Retry-After.
 RATE_LIMIT_HTTP = """\
     limit_req_zone $binary_remote_addr zone=socketio:1m rate=2r/s;
@@ -156,7 +176,7 @@ def tls_leaf_only() -> Start:
                 )
 
             lb = stack.enter_context(nginx(tmp, conf))
-            yield Setup([f"lb={url(lb, 'https')}"], ["--ca-bundle", str(chain.root)])
+            yield Setup([f"lb={url(lb, 'https')}"], ca_bundle=chain.root)
 
     return start
 
@@ -274,6 +294,22 @@ CASES = [
         {FindingId.UPGRADE_HEADERS_DROPPED: C, FindingId.STICKY_SESSIONS_MISSING: C},
         says(FindingId.STICKY_SESSIONS_MISSING, "hash $remote_addr consistent"),
     ),
+    Case("haproxy-balance-source", behind_haproxy("source"), {}),
+    Case(
+        "haproxy-round-robin",
+        behind_haproxy("roundrobin"),
+        {FindingId.STICKY_SESSIONS_MISSING: W},
+        # HAProxy adds no Server and lower-cases every name it forwards: uvicorn's own 500s (no
+        # Server, 'Content-Type') arrive as 'content-type', which is how it is recognised.
+        all_of(
+            says(FindingId.STICKY_SESSIONS_MISSING, "balance source", "looks like HAProxy"),
+            lambda found: (
+                None
+                if "lb_policy" not in found[FindingId.STICKY_SESSIONS_MISSING]["recommendation"]
+                else pytest.fail("Caddy's words to an HAProxy user")
+            ),
+        ),
+    ),
     Case(
         "nginx-rate-limited",
         behind_nginx(
@@ -303,32 +339,56 @@ CASES = [
 ]
 
 
-def probe(setup: Setup) -> tuple[int, list[dict[str, Any]], str]:
+def investigate(setup: Setup) -> ProbeReport:
+    """The probe command's pipeline in this process (validate, investigate, diagnose), strict:
+    a probe that raises fails the test. In-process, so the deadlines start with the probes, not
+    with an interpreter's imports on a loaded machine."""
     env = {**os.environ, KEY_ENV: KEY}
-    argv = [*CLI, "probe", *setup.targets, "--api-key-env", KEY_ENV, "--timeout", PROBE_TIMEOUT_S, "--json"]
-    proc = subprocess.run([*argv, *setup.args], capture_output=True, text=True, timeout=60, env=env)
-    records = [json.loads(line) for line in proc.stdout.splitlines()]
-    return proc.returncode, records, proc.stderr
+    settings = ProbeSettings(
+        timeout_s=PROBE_TIMEOUT_S, api_key_env=KEY_ENV, origin=setup.origin, ca_bundle=setup.ca_bundle
+    )
+    request = ProbeRequest(urls=tuple(setup.targets), settings=settings)
+    options = validate(request, env, strict=True)
+    results = asyncio.run(runner.investigate(request.urls, options, environ=env))
+    return build_report(results, options.api_key_env, options.network)
+
+
+def _shown(report: ProbeReport) -> str:
+    return "\n".join(
+        [f"{f.severity} {f.id}: {f.title}" for f in report.findings]
+        + [f"  {r.probe} {r.variant}: {r.outcome} {r.status} {r.error}" for r in report.results]
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_probe_finds_exactly_the_faults(case: Case, tmp_path: Path) -> None:
+def test_the_diagnosis_finds_exactly_the_faults(case: Case, tmp_path: Path) -> None:
     with case.start(tmp_path) as setup:
-        code, records, stderr = probe(setup)
-    findings = {r["id"]: r for r in records if r["kind"] == "finding"}
-    got = {FindingId(i): Severity(f["severity"]) for i, f in findings.items() if f["severity"] != "info"}
-    shown = "\n".join(
-        [f"{f['severity']} {i}: {f['title']}" for i, f in findings.items()]
-        + [
-            f"  {r['probe']} {r['variant']}: {r['outcome']} {r['status']} {r['error']}"
-            for r in records
-            if r["kind"] == "probe"
-        ]
-    )
-    assert got == dict(case.expected), shown
-    assert code == (1 if Severity.CRITICAL in case.expected.values() else 0), stderr
-    assert "Traceback" not in stderr and KEY not in json.dumps(records)
-    for finding in findings.values():
-        assert finding["evidence"] and finding["recommendation"] and finding["targets"]
+        report = investigate(setup)
+    got = {FindingId(f.id): f.severity for f in report.findings if f.severity is not Severity.INFO}
+    assert got == dict(case.expected), _shown(report)
+    assert report.has_critical == (Severity.CRITICAL in case.expected.values())
+    for finding in report.findings:
+        assert finding.evidence and finding.recommendation and finding.targets
     if case.check is not None:
-        case.check(findings)
+        case.check({f.id: f.to_json() for f in report.findings})
+
+
+# The command itself, as a user runs it: flags, JSON lines, exit code (one case each way).
+CLI_CASES = [
+    c for c in CASES if c.name in {"python-socketio-cors-foreign-origin", "python-socketio-websocket-only"}
+]
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])
+def test_the_probe_command(case: Case, tmp_path: Path) -> None:
+    env = {**os.environ, KEY_ENV: KEY}
+    with case.start(tmp_path) as setup:
+        # The command's deadline counts from its own start, imports included: room for a loaded machine.
+        argv = [*CLI, "probe", *setup.targets, "--api-key-env", KEY_ENV, "--timeout", "8", "--json"]
+        proc = subprocess.run([*argv, *setup.cli_args()], capture_output=True, text=True, timeout=60, env=env)
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    got = {r["id"]: r["severity"] for r in records if r["kind"] == "finding" and r["severity"] != "info"}
+    assert got == {str(k): str(v) for k, v in case.expected.items()}, proc.stdout
+    assert proc.returncode == (1 if Severity.CRITICAL in case.expected.values() else 0), proc.stderr
+    assert "Traceback" not in proc.stderr and KEY not in proc.stdout
+    assert bool(setup.origin) == any(r["kind"] == "probe" and r["probe"] == ProbeName.CORS for r in records)
