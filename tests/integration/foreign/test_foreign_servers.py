@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from kiloscribe_lab.names import FindingId, ProbeName, Severity
+from kiloscribe_lab.details import DETAIL_SHAPES, shape_problems
+from kiloscribe_lab.names import FindingId, FlowStep, Outcome, ProbeName, Severity
 from kiloscribe_lab.probes import runner
 from kiloscribe_lab.probes.command import ProbeReport, ProbeRequest, build_report, validate
 from kiloscribe_lab.settings import ProbeSettings
@@ -369,6 +370,9 @@ def test_the_diagnosis_finds_exactly_the_faults(case: Case, tmp_path: Path) -> N
     assert report.has_critical == (Severity.CRITICAL in case.expected.values())
     for finding in report.findings:
         assert finding.evidence and finding.recommendation and finding.targets
+    for r in report.results:  # what the probes wrote against foreign answers fits their shapes
+        detail = json.loads(json.dumps(dict(r.detail)))
+        assert shape_problems(detail, DETAIL_SHAPES[ProbeName(r.probe)], r.ref) == []
     if case.check is not None:
         case.check({f.id: f.to_json() for f in report.findings})
 
@@ -392,3 +396,18 @@ def test_the_probe_command(case: Case, tmp_path: Path) -> None:
     assert proc.returncode == (1 if Severity.CRITICAL in case.expected.values() else 0), proc.stderr
     assert "Traceback" not in proc.stderr and KEY not in proc.stdout
     assert bool(setup.origin) == any(r["kind"] == "probe" and r["probe"] == ProbeName.CORS for r in records)
+
+
+def test_a_connect_that_worked_is_never_called_a_connection_timeout(tmp_path: Path) -> None:
+    """The never-acking server (FACTS.md §3.4): sdk_flow's connect step is ok on its own budget,
+    and the inscription's silence is the inscription's, in every word the result carries."""
+    with python_socketio(no_ack=True)(tmp_path) as setup:
+        report = investigate(setup)
+    [flow] = [r for r in report.results if r.probe == ProbeName.SDK_FLOW]
+    steps = {s["step"]: s for s in flow.detail["steps"]}
+    assert steps[FlowStep.CONNECT]["outcome"] == Outcome.OK and steps[FlowStep.CONNECT]["sdk_message"] is None
+    assert steps[FlowStep.START_INSCRIPTION]["ack"] == "not-in-time"
+    assert flow.detail["failed_step"] == FlowStep.START_INSCRIPTION
+    assert flow.error is not None and flow.error.startswith("connected; start-inscription: no ack within")
+    assert "connection timeout" not in json.dumps(flow.to_json()).lower()
+    assert all(v.verdict == "healthy" for v in report.verdicts)  # the path works; the application does not
