@@ -47,17 +47,19 @@ def _elsewhere(ev: Evidence, target: str) -> tuple[list[str], str | None]:
             signs.append(f"a WebSocket upgrade at {where} succeeded")
             path = path or urllib.parse.urlsplit(where).path or None
         total = r.timings.total
+        # Direct, a close without a byte; behind a proxy, the proxy's 502 for it.
+        hung_up = (r.outcome is Outcome.RESET and r.status is None) or r.status == 502
         if (
             r.probe == ProbeName.WEBSOCKET_PLAIN
             and r.variant == PlainPath.SOCKETIO
-            and r.outcome is Outcome.RESET
-            and r.status is None
+            and hung_up
             and total is not None
             and _ENGINEIO_HANGUP_MS[0] <= total <= _ENGINEIO_HANGUP_MS[1]
         ):
+            how = "closed without a byte" if r.status is None else "answered 502 by the proxy"
             signs.append(
-                f"the WebSocket at /socket.io/ was closed without a byte after {total / 1000:.1f} s, "
-                "as engine.io ends an upgrade on a path it does not serve"
+                f"the WebSocket at /socket.io/ was {how} after {total / 1000:.1f} s, as engine.io ends an "
+                "upgrade on a path it does not serve"
             )
     return list(dict.fromkeys(signs)), path
 

@@ -137,16 +137,25 @@ def test_not_socketio_says_a_server_may_be_at_another_path() -> None:
     assert "path: '/ws/'" in f.recommendation
 
 
-def test_not_socketio_hints_at_engineios_one_second_hang_up() -> None:
-    hang_up = replace(
-        facts.plain_ws(A, Outcome.RESET, None, error="connection closed before a complete response head"),
-        timings=Timings(total=1012.0),
-    )
+@pytest.mark.parametrize(
+    ("outcome", "status", "total", "said"),
+    [
+        (Outcome.RESET, None, 1012.0, "closed without a byte after 1.0 s"),  # direct (FACTS.md §3.6)
+        (Outcome.UPSTREAM_ERROR, 502, 1040.0, "answered 502 by the proxy after 1.0 s"),  # behind a balancer
+    ],
+)
+def test_not_socketio_hints_at_engineios_one_second_hang_up(
+    outcome: Outcome, status: int | None, total: float, said: str
+) -> None:
+    hang_up = replace(facts.plain_ws(A, outcome, status), timings=Timings(total=total))
     results = [
         facts.handshake(A, Outcome.PROTOCOL_MISMATCH, 404, "", not_engineio="HTTP 404, empty body"),
         hang_up,
     ]
-    assert "closed without a byte after 1.0 s" in fire(not_socketio, results).summary
+    assert said in fire(not_socketio, results).summary
+    # a dead upstream's 502 comes at once: no hint
+    quick = replace(hang_up, timings=Timings(total=12.0))
+    assert "another path" not in fire(not_socketio, [results[0], quick]).summary
 
 
 def test_not_socketio_quiet_for_an_edges_challenge_or_429() -> None:
