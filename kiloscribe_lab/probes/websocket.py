@@ -42,7 +42,7 @@ from kiloscribe_lab.session import EioState, Opened, ProbeAnswered, Send, SioCli
 # server waits for the client to speak.
 FIRST_FRAME_WAIT_S = 2.0
 # How long the body of a refusal (the answer instead of 101) may take to arrive after its head.
-REFUSAL_BODY_WAIT_S = 1.0
+REFUSAL_BODY_WAIT_S = 0.5
 
 
 @dataclass
@@ -82,9 +82,13 @@ async def _read_body(stream: Stream, head: protocol.ResponseHead, data: bytes) -
     """The refusal's body as far as it arrives within REFUSAL_BODY_WAIT_S: it is evidence
     (engine.io words its errors in a chunked JSON body), not something to wait for."""
     body, complete = protocol.decode_body(head, data, MAX_BODY)
+    # A body that only the server's close ends: its first bytes are evidence enough.
+    unframed = (
+        head.get("content-length") is None and "chunked" not in (head.get("transfer-encoding") or "").lower()
+    )
     try:
         async with asyncio.timeout(REFUSAL_BODY_WAIT_S):
-            while not complete:
+            while not complete and not (unframed and body):
                 chunk = await stream.recv()
                 if not chunk:
                     break
