@@ -11,13 +11,14 @@ MITM_VENV  := $(VENV)/tools/mitmproxy
 MITM_STAMP := $(MITM_VENV)/.installed-$(MITMPROXY_VERSION)
 LAB_DIR ?= .lab
 SCENARIO ?= incident
-# Debian packages the lab and the tests run: nginx and HAProxy (the lab's other balancers) and
-# Chromium (the report's browser test). `make setup` installs the missing ones when it runs as
-# root (as CI does); otherwise it prints the one command to run. Tests never skip without them.
-SYSTEM_PACKAGES := nginx-light haproxy chromium
-SYSTEM_COMMANDS := nginx haproxy chromium
+# Debian packages the lab and the tests run: nginx and HAProxy (the lab's other balancers),
+# Chromium (the report's browser test) and OpenSSL (the foreign-server tests' certificate chains).
+# `make setup` installs the missing ones when it runs as root (as CI does); otherwise it prints
+# the one command to run. Tests never skip without them.
+SYSTEM_PACKAGES := nginx-light haproxy chromium openssl
+SYSTEM_COMMANDS := nginx haproxy chromium openssl
 
-.PHONY: setup system-packages test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench fixtures scenario-table clean
+.PHONY: setup system-packages test test-unit test-lab lint fmt report lab lab-up lab-down lab-status bench fixtures scenario-table findings-table clean
 
 setup: $(STAMP) $(MITM_STAMP) system-packages
 
@@ -102,6 +103,10 @@ bench: setup
 # lab started, investigated as the lab tests do, stopped. `make fixtures SCENARIOS=incident` for one.
 fixtures: setup
 	$(BIN)/python -m tests.unit.fixtures.record $(SCENARIOS)
+
+# The README's findings table, rendered from the rules' declarations (a unit test compares them).
+findings-table: setup
+	$(BIN)/kiloscribe-lab findings --readme README.md
 
 # The README's scenario table, rendered from kiloscribe_lab/lab/scenarios.py (a unit test compares them).
 scenario-table: setup

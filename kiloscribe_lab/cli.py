@@ -255,6 +255,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
             ca_bundle=Path(args.ca_bundle) if args.ca_bundle else None,
             api_key_env=args.api_key_env,
             inscription=args.inscription,
+            origin=args.origin,
         ),
         known_networks=lab_networks,
         known_networks_source=lab_source,
@@ -417,11 +418,24 @@ def cmd_sdk_check(args: argparse.Namespace) -> int:
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    from kiloscribe_lab.diagnosis import CATALOGUE
+    import textwrap
+
+    from kiloscribe_lab.diagnosis import CATALOGUE, REGISTRY
 
     if args.json:
         for entry in CATALOGUE.values():
             _print_json(entry.to_json())
+        return EXIT_OK
+    if args.markdown:
+        print(REGISTRY.markdown_table(), end="")
+        return EXIT_OK
+    if args.readme:
+        readme = Path(args.readme)
+        try:
+            text = readme.read_text(encoding="utf-8")
+            readme.write_text(REGISTRY.with_table(text), encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--readme {readme}: {exc}") from exc
         return EXIT_OK
     for i, entry in enumerate(CATALOGUE.values()):
         if i:
@@ -431,7 +445,16 @@ def cmd_findings(args: argparse.Namespace) -> int:
         if entry.supersedes:
             lines.append(("supersedes", ", ".join(entry.supersedes)))
         for label, text in lines:
-            print(textwrap.fill(text, 100, initial_indent=f"  {label:<11} ", subsequent_indent=" " * 14))
+            # Not at hyphens: header names (Access-Control-Allow-Origin) stay whole.
+            print(
+                textwrap.fill(
+                    text,
+                    100,
+                    initial_indent=f"  {label:<11} ",
+                    subsequent_indent=" " * 14,
+                    break_on_hyphens=False,
+                )
+            )
     return EXIT_OK
 
 
@@ -533,6 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeat the connects N times: success rate and latency percentiles (needs --api-key-env)",
     )
     probe.add_argument("--ca-bundle", metavar="PATH", help="PEM file of CAs to trust (default: the system's)")
+    probe.add_argument(
+        "--origin",
+        metavar="URL",
+        help="also probe as a browser page on this origin would (CORS: Origin on the polling "
+        "handshake, a preflight, the WebSocket); without it nothing is said about CORS",
+    )
     _add_no_inscription(probe)
     probe.add_argument(
         "--json",
@@ -627,6 +656,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="one JSON object per finding: id, title, severity (list), meaning, evidence, supersedes",
+    )
+    fnd.add_argument("--markdown", action="store_true", help="the catalogue as the README's Markdown table")
+    fnd.add_argument(
+        "--readme",
+        metavar="FILE",
+        help="rewrite the findings table between its markers in FILE (without it: print the catalogue)",
     )
     fnd.set_defaults(func=cmd_findings)
 

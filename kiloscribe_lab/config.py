@@ -12,6 +12,7 @@ Every error is a ConfigError that names the file and the key, raised before anyt
     timeout = 5.0
     ca_bundle = "ca.pem"                          # relative to this file
     inscription = false                           # skip the dry-run start-inscription
+    origin = "https://app.example.com"            # probe as a browser page there (CORS)
 
     [networks.corporate]
     proxy = "http://proxy.corp.example:3128"
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.credentials import is_env_name
-from kiloscribe_lab.endpoints import parse_endpoint
+from kiloscribe_lab.endpoints import parse_endpoint, parse_origin
 from kiloscribe_lab.errors import ConfigError, UsageError
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import DIRECT, NetworkProfile, profile_from_mapping
@@ -43,6 +44,7 @@ INVESTIGATION_KEYS = {
     "timeout",
     "ca_bundle",
     "inscription",
+    "origin",
 }
 
 
@@ -107,6 +109,12 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
         if not ca_path.is_file():
             raise ConfigError(f"{where}: ca_bundle {ca_path} does not exist")
     inscription = _expect(inv.get("inscription", True), bool, f"{where}: inscription")
+    origin = inv.get("origin")
+    if origin is not None:
+        try:
+            origin = parse_origin(_expect(origin, str, f"{where}: origin"))
+        except UsageError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
     return InvestigationConfig(
         endpoints=endpoints,
         api_base=api_base,
@@ -118,6 +126,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
             ca_bundle=ca_path,
             api_key_env=key_env,
             inscription=inscription,
+            origin=origin,
         ),
         source=source,
     )

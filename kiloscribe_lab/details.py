@@ -22,6 +22,7 @@ __all__ = [
     "CommonDetail",
     "ConnectRun",
     "ConnectStatsDetail",
+    "CorsDetail",
     "DiscoveryDetail",
     "EngineioErrorJson",
     "EngineioHandshakeDetail",
@@ -32,14 +33,29 @@ __all__ = [
     "Hop",
     "HttpUpgradeDetail",
     "OpenAttempt",
+    "PresentedCert",
     "SdkFlowDetail",
     "SdkStepJson",
     "SioAttemptDetail",
     "SocketioConnectDetail",
     "StickySessionDetail",
+    "TlsRejectedJson",
     "WebsocketPlainDetail",
     "shape_problems",
 ]
+
+
+class PresentedCert(TypedDict):
+    subject: str  # "commonName=..., organizationName=..."
+    issuer: str
+
+
+class TlsRejectedJson(TypedDict):
+    """A certificate that did not verify, and the chain the server presented (leaf first)."""
+
+    verify_code: int | None  # OpenSSL's X509_V_ERR_*: 20 = unable to get local issuer certificate
+    verify_message: str
+    presented: list[PresentedCert] | None  # None: this Python could not read it
 
 
 class CommonDetail(TypedDict, total=False):
@@ -47,6 +63,7 @@ class CommonDetail(TypedDict, total=False):
 
     label: str  # the target's LABEL= name, when it has one
     stalled_during: str  # the phase a timed-out probe was in
+    tls: TlsRejectedJson  # the TLS handshake failed on a certificate that did not verify
 
 
 # --- websocket_plain, engineio_upgrade (probes/websocket.py) ----------------------------
@@ -77,6 +94,8 @@ class WebsocketPlainDetail(CommonDetail, total=False):
     first_frame: str  # a text first frame, first bytes
     engineio_open: EngineioOpenJson | None  # a text first frame: its OPEN packet, or None
     close: CloseJson  # a CLOSE first frame
+    not_engineio: str  # it upgraded, and what came instead of an OPEN packet
+    header_names: list[str]  # as the server spelled them: a fingerprint
 
 
 class EngineioUpgradeDetail(CommonDetail, total=False):
@@ -90,6 +109,7 @@ class EngineioUpgradeDetail(CommonDetail, total=False):
     websocket_backend: str | None
     probe_answer: str  # what came back for 2probe
     control_websocket: str  # a fresh WebSocket without the sid, when the upgrade was refused
+    header_names: list[str]  # of the last answer, as the server spelled them
 
 
 # --- engineio_handshake, sticky_session (probes/polling.py) -----------------------------
@@ -117,6 +137,7 @@ class EngineioHandshakeDetail(CommonDetail, total=False):
     not_engineio: str  # what answered instead, in a few words
     body_kind: str
     eio3: str  # whether the server still accepts Engine.IO v3 clients
+    header_names: list[str]
 
 
 class OpenAttempt(TypedDict):
@@ -124,10 +145,31 @@ class OpenAttempt(TypedDict):
     backend: str | None
 
 
-class FollowUp(TypedDict):
+class _FollowUpAnswer(TypedDict):
     status: int
     backend: str | None
     session_unknown: bool
+
+
+class FollowUp(_FollowUpAnswer, total=False):
+    # NotRequired would do, if 3.11's TypedDict read it under postponed annotations.
+    retry_after: str  # a 429's Retry-After
+
+
+class CorsDetail(CommonDetail, total=False):
+    """``cors``: one request a browser page on ``origin`` would make, and what allows it."""
+
+    origin: str
+    command: str
+    method: str
+    request_headers: dict[str, str]  # the CORS request headers sent (Origin, Access-Control-Request-*)
+    status_line: str
+    body: str
+    allow_origin: str | None  # Access-Control-Allow-Origin as answered
+    allow_credentials: str | None
+    allowed: bool  # would a browser let the page read the answer (or open the socket)?
+    why: str  # in a few words, why (not)
+    header_names: list[str]
 
 
 class StickySessionDetail(CommonDetail, total=False):
@@ -142,6 +184,7 @@ class StickySessionDetail(CommonDetail, total=False):
     other: int
     answers: list[FollowUp]
     backends: list[str]
+    header_names: list[str]  # of the handshake answer
 
 
 # --- http_upgrade (probes/http_upgrade.py), discovery (probes/discovery.py) --------------
@@ -163,6 +206,7 @@ class HttpUpgradeDetail(CommonDetail, total=False):
     alpn: str | None
     enable_connect_protocol: bool | None
     upgrade_headers: str
+    header_names: list[str]
 
 
 class DiscoveryDetail(CommonDetail, total=False):
@@ -208,6 +252,8 @@ class SdkStepJson(TypedDict, total=False):
     skipped: str
     ack_success: Any  # whatever the server's ack said
     ack_error: Any
+    ack: str  # answered, not-in-time, disconnected (probes.sio.Ack)
+    ack_ms: float
     events: list[str]
 
 
@@ -215,6 +261,7 @@ class SdkFlowDetail(SioAttemptDetail, total=False):
     steps: list[SdkStepJson]
     failed_step: str
     sdk_message: str | None
+    ack_wait_s: float  # how long start-inscription's ack was waited for, when it never came
 
 
 class ConnectRun(TypedDict):
@@ -246,6 +293,7 @@ DETAIL_SHAPES: Mapping[ProbeName, type[Mapping[str, Any]]] = {
     ProbeName.DISCOVERY: DiscoveryDetail,
     ProbeName.SDK_FLOW: SdkFlowDetail,
     ProbeName.CONNECT_STATS: ConnectStatsDetail,
+    ProbeName.CORS: CorsDetail,
 }
 """The detail shape of each probe this package runs (the SDK replay's is the sdk module's)."""
 

@@ -80,3 +80,23 @@ def parse_target(arg: str) -> tuple[Endpoint, str | None]:
     """``URL`` or ``LABEL=URL`` (a label names a target in findings: ``inscribe-2=https://…``)."""
     url, label = split_label(arg)
     return parse_endpoint(url), label
+
+
+def parse_origin(text: str) -> str:
+    """A web origin as a browser sends it in ``Origin``: ``https://app.example.com[:port]``,
+    lower-cased, no path (a trailing ``/`` is dropped). Anything else is a UsageError."""
+    try:
+        parts = urllib.parse.urlsplit(text.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"malformed origin {text!r}: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"} or not parts.hostname:
+        raise UsageError(
+            f"malformed origin {text!r}: give scheme://host[:port], e.g. https://app.example.com"
+        )
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username or parts.password:
+        raise UsageError(f"malformed origin {text!r}: an origin has no path, query or credentials")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + ("" if port in {None, default} else f":{port}")

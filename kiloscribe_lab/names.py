@@ -17,8 +17,10 @@ from typing import TypeVar
 __all__ = [
     "BACKEND_HEADERS",
     "BackendHeader",
+    "Component",
     "ContractEvent",
     "CookieMode",
+    "CorsCheck",
     "Credential",
     "FindingId",
     "FlowStep",
@@ -30,6 +32,7 @@ __all__ = [
     "SdkMode",
     "SdkStep",
     "Severity",
+    "Tier",
     "Transport",
     "connect_variant",
     "parse_connect_variant",
@@ -54,6 +57,7 @@ class ProbeName(enum.StrEnum):
     SDK_FLOW = "sdk_flow"
     CONNECT_STATS = "connect_stats"
     SDK_REPLAY = "sdk_replay"  # the published SDK in Node (kiloscribe_lab.sdk)
+    CORS = "cors"  # only with --origin: what a browser page on that origin would be allowed
 
 
 class Outcome(enum.StrEnum):
@@ -147,6 +151,14 @@ class CookieMode(enum.StrEnum):
     NO_COOKIES = "no-cookies"
 
 
+class CorsCheck(enum.StrEnum):
+    """``cors``'s variants: the requests a browser page on another origin makes."""
+
+    POLLING = "polling"  # the polling handshake, with Origin (a simple request: no preflight)
+    PREFLIGHT = "preflight"  # OPTIONS, as for a client that adds headers (extraHeaders)
+    WEBSOCKET = "websocket"  # the WebSocket handshake, with Origin (CORS does not apply; servers check)
+
+
 class SdkMode(enum.StrEnum):
     """The Node runtime the SDK replay ran in: as the user has it, or with a WebSocket global."""
 
@@ -233,6 +245,42 @@ class BackendHeader(enum.StrEnum):
 BACKEND_HEADERS: tuple[BackendHeader, ...] = tuple(BackendHeader)
 
 
+# --- components on the path (diagnosis.fingerprint) --------------------------------------
+
+
+class Tier(enum.StrEnum):
+    """Where on the path a component sits, as far as its fixes are concerned."""
+
+    EDGE = "edge"  # a CDN in front of everything
+    BALANCER = "balancer"  # a reverse proxy / load balancer
+    SERVER = "server"  # the Engine.IO implementation itself
+
+
+class Component(enum.StrEnum):
+    """The software a response can be traced to; each belongs to one tier."""
+
+    CLOUDFLARE = "Cloudflare"
+    CADDY = "Caddy"
+    NGINX = "nginx"
+    HAPROXY = "HAProxy"
+    ENGINEIO = "engine.io"  # Node: the socket.io package's server
+    PYTHON_ENGINEIO = "python-engineio"  # python-socketio's server
+
+    @property
+    def tier(self) -> Tier:
+        return _TIERS[self]
+
+
+_TIERS = {
+    Component.CLOUDFLARE: Tier.EDGE,
+    Component.CADDY: Tier.BALANCER,
+    Component.NGINX: Tier.BALANCER,
+    Component.HAPROXY: Tier.BALANCER,
+    Component.ENGINEIO: Tier.SERVER,
+    Component.PYTHON_ENGINEIO: Tier.SERVER,
+}
+
+
 # --- findings -----------------------------------------------------------------------------
 
 
@@ -244,10 +292,17 @@ class FindingId(enum.StrEnum):
     BACKEND_TIMEOUT = "backend-timeout"
     TLS_PROBLEM = "tls-problem"
     DNS_PROBLEM = "dns-problem"
+    CDN_CHALLENGE = "cdn-challenge"
     NOT_SOCKETIO = "not-socketio"
     ENGINEIO_VERSION_MISMATCH = "engineio-version-mismatch"
     AUTH_REJECTED = "auth-rejected"
+    INSCRIPTION_NOT_ACKNOWLEDGED = "inscription-not-acknowledged"
+    UPGRADE_HEADERS_DROPPED = "upgrade-headers-dropped"
     WEBSOCKET_BLOCKED = "websocket-blocked"
+    POLLING_DISABLED = "polling-disabled"
+    WEBSOCKET_DISABLED = "websocket-disabled"
+    CORS_ORIGIN_REJECTED = "cors-origin-rejected"
+    RATE_LIMITED = "rate-limited"
     NETWORK_TIMEOUTS = "network-timeouts"
     STICKY_SESSIONS_MISSING = "sticky-sessions-missing"
     STICKY_SESSIONS_COOKIE_ONLY = "sticky-sessions-cookie-only"

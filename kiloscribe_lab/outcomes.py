@@ -6,6 +6,9 @@ path" means the same thing whoever met it.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
+
 from kiloscribe_lab import protocol
 from kiloscribe_lab.names import Outcome
 
@@ -55,6 +58,66 @@ def handshake_outcome(result: protocol.HandshakeResult, status: int) -> tuple[Ou
             return Outcome.PROTOCOL_MISMATCH, result.message
         return Outcome.HTTP_ERROR, result.message
     outcome = outcome_for_status(status)
+    if status == 429:
+        return outcome, f"rate-limited: {result.description}"  # says nothing of what is behind
     if outcome in {Outcome.OK, Outcome.HTTP_ERROR}:
         return Outcome.PROTOCOL_MISMATCH, f"not Engine.IO: {result.description}"
     return outcome, result.description
+
+
+class Refusal(enum.StrEnum):
+    """Why a request on the Engine.IO path was not served, read from the answer itself."""
+
+    CHALLENGE = "challenge"  # an edge's bot check (Cloudflare: 403 + cf-mitigated: challenge)
+    RATE_LIMITED = "rate-limited"  # 429
+    # A WebSocket request answered as a plain GET: engine.io's JSON code 3 (its HTTP handler's
+    # "Bad request"), python-engineio's "Invalid websocket upgrade", or a 200 page instead of
+    # 101. Something on the way dropped Upgrade/Connection: the server never saw an upgrade.
+    HEADERS_DROPPED = "headers-dropped"
+    TRANSPORT_DISABLED = "transport-disabled"  # the server itself: code 0 / "Invalid transport"
+    ORIGIN_REFUSED = "origin-refused"  # python-engineio: "<origin> is not an accepted origin."
+    OTHER = "other"  # refused, by whom the answer does not say (a 403, a proxy's page...)
+
+
+def refusal(
+    status: int | None,
+    body: bytes | str,
+    headers: Mapping[str, str],
+    *,
+    websocket: bool,
+    sid_bound: bool = False,
+) -> Refusal | None:
+    """Why an answer on the Engine.IO path is a refusal, or None when it is not one (a 101 to
+    a WebSocket request; any answer to a polling request that is not one of the above).
+    ``headers`` are lower-cased names, as ProbeResult keeps them; ``sid_bound``: the request
+    carried a session id (an upgrade), which changes what python-engineio's words mean."""
+    if status is None or (websocket and status == 101):
+        return None
+    if status == 403 and headers.get("cf-mitigated", "").strip().lower() == "challenge":
+        return Refusal.CHALLENGE
+    if status == 429:
+        return Refusal.RATE_LIMITED
+    error = protocol.classify_engineio_error(status, body)
+    if (
+        error is not None
+        and error.code is protocol.EioErrorCode.FORBIDDEN
+        and error.message.endswith(protocol.PY_ORIGIN_REFUSED)
+    ):
+        return Refusal.ORIGIN_REFUSED
+    if error is not None and error.code is protocol.EioErrorCode.TRANSPORT_UNKNOWN:
+        if not (websocket and sid_bound and error.style == "python"):
+            return Refusal.TRANSPORT_DISABLED
+        # python-engineio also says "Invalid transport" to an upgrade for a known session that
+        # arrived without its Upgrade header: with a sid, its words do not tell the two apart.
+        return Refusal.OTHER
+    if not websocket:
+        return None
+    # Node's JSON form comes only from engine.io's plain-HTTP handler (an upgrade it refuses
+    # gets raw text); python's wording is its check for the Upgrade header.
+    if status == 200 or (
+        error is not None
+        and error.code is protocol.EioErrorCode.BAD_REQUEST
+        and (error.style == "node" or error.message == "Invalid websocket upgrade")
+    ):
+        return Refusal.HEADERS_DROPPED
+    return Refusal.OTHER

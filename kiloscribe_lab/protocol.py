@@ -33,6 +33,7 @@ __all__ = [
     "MAX_ACK_ID_DIGITS",
     "MAX_HEADER_LINES",
     "MAX_HEAD_BYTES",
+    "PY_ORIGIN_REFUSED",
     "RECORD_SEPARATOR",
     "SOCKETIO_PROTOCOL",
     "WEBSOCKET_GUID",
@@ -61,6 +62,7 @@ __all__ = [
     "connect_error_message",
     "connect_packet",
     "connect_sid",
+    "decode_body",
     "decode_eio_packet",
     "decode_frame",
     "decode_polling_payload",
@@ -404,6 +406,8 @@ _PY_PREFIX = (
     ("Invalid session ", EioErrorCode.SESSION_ID_UNKNOWN),
     ("The client is using an unsupported version", EioErrorCode.UNSUPPORTED_PROTOCOL_VERSION),
 )
+# python-engineio 4.15 refusing an Origin: "https://evil.example is not an accepted origin."
+PY_ORIGIN_REFUSED = " is not an accepted origin."
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +453,8 @@ def classify_engineio_error(status: int, body: bytes | str) -> EioError | None:
         for prefix, code_ in _PY_PREFIX:
             if obj.startswith(prefix):
                 return EioError(code_, obj, status, "python")
+        if obj.endswith(PY_ORIGIN_REFUSED):
+            return EioError(EioErrorCode.FORBIDDEN, obj, status, "python")
     return None
 
 
@@ -885,6 +891,45 @@ def parse_response_head(data: bytes | bytearray) -> ResponseHead:
         http_version=f"{major.decode()}.{minor.decode()}",
         headers=tuple(headers),
     )
+
+
+def decode_body(head: ResponseHead, data: bytes, limit: int) -> tuple[bytes, bool]:
+    """The body of a response whose head is ``head``, from the ``data`` read after it so far:
+    (up to ``limit`` bytes of it, whether the body is complete or the limit reached).
+
+    For the answers a WebSocket handshake gets instead of 101, which the probes read from a
+    raw stream: ``Content-Length``, ``chunked`` (engine.io's JSON errors are chunked), or
+    until the server closes (complete only when the caller sees the close). Never raises:
+    chunk framing that does not parse ends the body where it stops making sense.
+    """
+    if "chunked" in (head.get("transfer-encoding") or "").lower():
+        body = bytearray()
+        pos = 0
+        while len(body) < limit:
+            line_end = data.find(b"\r\n", pos)
+            if line_end < 0:
+                return bytes(body), False
+            size_text = data[pos:line_end].split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                return bytes(body), True  # not chunk framing after all: what we have is it
+            if size == 0:
+                return bytes(body), True
+            start = line_end + 2
+            chunk = data[start : start + size]
+            body += chunk
+            if len(chunk) < size:
+                return bytes(body[:limit]), len(body) >= limit
+            pos = start + size + 2
+        return bytes(body[:limit]), True
+    length = head.get("content-length")
+    if length is not None and length.strip().isdigit():
+        wanted = min(int(length.strip()), limit)
+        return data[:wanted], len(data) >= wanted
+    if head.status in (204, 304) or 100 <= head.status < 200:
+        return b"", True
+    return data[:limit], len(data) >= limit
 
 
 class UpgradeFailure(enum.StrEnum):

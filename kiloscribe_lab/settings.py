@@ -25,6 +25,9 @@ class ProbeSettings:
     # sdk_flow (and the SDK replay) emit a dry-run start-inscription, the SDK's own next step. It
     # signs and executes nothing, but a production server records a job: --no-inscription skips it.
     inscription: bool = True
+    # Probe also as a browser page on this origin would (CORS): the ``cors`` probes. None: no
+    # Origin is sent anywhere and nothing is said about CORS (the SDK's Node client sends none).
+    origin: str | None = None
 
     def settings(self) -> ProbeSettings:
         """Just the settings (a subclass's extra fields dropped)."""

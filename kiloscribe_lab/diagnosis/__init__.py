@@ -9,6 +9,8 @@ explains lost sessions; a refused valid key makes "the auth path is healthy" a m
 comfort). Verdicts per target and an overall status come last (``verdicts``).
 
     evidence.py   Evidence, Health, what outcomes mean (path_works...), the boundary
+    fingerprint.py  who answered: the components on the path, with the evidence for each
+    remedies.py   the fixes, finding x component, in that component's words
     registry.py   @rule, Draft, Rule, Registry, CatalogueEntry, RuleError
     rules/        the rule families
     verdicts.py   Verdict, TargetVerdict, verdicts(), overall()
@@ -20,7 +22,18 @@ from collections.abc import Iterable, Mapping
 
 from kiloscribe_lab.diagnosis.evidence import Evidence, Health, TargetHealth, path_works
 from kiloscribe_lab.diagnosis.registry import CatalogueEntry, Registry, Rule, RuleError
-from kiloscribe_lab.diagnosis.rules import auth, availability, discovery, expected, protocol, sdk, transport
+from kiloscribe_lab.diagnosis.rules import (
+    application,
+    auth,
+    availability,
+    cors,
+    discovery,
+    edge,
+    expected,
+    protocol,
+    sdk,
+    transport,
+)
 from kiloscribe_lab.diagnosis.verdicts import TargetVerdict, Verdict, overall, verdicts
 from kiloscribe_lab.names import FindingId
 from kiloscribe_lab.results import Finding, ProbeResult
@@ -46,7 +59,8 @@ __all__ = [
 
 # Every rule family; a rule is the @rule its module defines. Checked here, at import.
 REGISTRY = Registry.of_modules(
-    (availability, protocol, auth, transport, discovery, expected, sdk), covers=FindingId
+    (availability, edge, protocol, auth, application, transport, cors, discovery, expected, sdk),
+    covers=FindingId,
 )
 RULES: tuple[Rule, ...] = REGISTRY.rules
 # A root cause (key) explains the findings it maps to: they are dropped when it is present.

@@ -18,7 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from kiloscribe_lab.diagnosis.fingerprint import Fingerprint, fingerprint
 from kiloscribe_lab.names import (
+    CorsCheck,
     Credential,
     FlowStep,
     Outcome,
@@ -27,6 +29,7 @@ from kiloscribe_lab.names import (
     Transport,
     parse_connect_variant,
 )
+from kiloscribe_lab.outcomes import Refusal, refusal
 from kiloscribe_lab.results import ProbeResult, replace
 
 FAILURES_OF_SERVICE = {Outcome.UPSTREAM_ERROR, Outcome.REFUSED, Outcome.RESET}
@@ -64,6 +67,37 @@ def is_websocket(r: ProbeResult) -> bool:
 
 def is_polling(r: ProbeResult) -> bool:
     return r.probe == ProbeName.ENGINEIO_HANDSHAKE or transport_of(r) is Transport.POLLING
+
+
+def raw_websocket(r: ProbeResult) -> bool:
+    """A WebSocket request at the Engine.IO path whose answer (status, body) the probe kept:
+    websocket_plain at /socket.io/, engineio_upgrade once it asked to upgrade, cors's."""
+    return (
+        (r.probe == ProbeName.WEBSOCKET_PLAIN and r.variant == PlainPath.SOCKETIO)
+        or (r.probe == ProbeName.ENGINEIO_UPGRADE and "websocket" in r.detail)
+        or (r.probe == ProbeName.CORS and r.variant == CorsCheck.WEBSOCKET)
+    )
+
+
+def refusal_of(r: ProbeResult) -> Refusal | None:
+    """Why an answer on the Engine.IO path refused the request (outcomes.refusal), read from
+    what the probe kept: status, headers and the body's first bytes."""
+    body = r.detail.get("body")
+    text = body if isinstance(body, str) else ""
+    websocket = raw_websocket(r)
+    # engineio_upgrade's WebSocket carries its polling session's sid; the others carry none.
+    sid_bound = websocket and r.probe == ProbeName.ENGINEIO_UPGRADE
+    return refusal(r.status, text, r.headers, websocket=websocket, sid_bound=sid_bound)
+
+
+def reached_engineio(r: ProbeResult) -> bool:
+    """A polling request that was answered by the Engine.IO server itself, well or not: the
+    HTTP path to it works (a session, an Engine.IO error in its own words, a lost session)."""
+    if path_works(r) or partly_worked(r) or r.outcome is Outcome.SESSION_UNKNOWN:
+        return True
+    return r.probe == ProbeName.ENGINEIO_HANDSHAKE and (
+        r.detail.get("engineio_error") is not None or r.detail.get("engineio_version") is not None
+    )
 
 
 def path_works(r: ProbeResult) -> bool:
@@ -152,14 +186,25 @@ _DETAIL_TYPES: dict[str, type | tuple[type, ...]] = {
     "successes": int,
     "attempts": int,
     "engineio_error": dict,
+    "tls": dict,
+    "body": str,
+    "origin": str,
+    "allow_origin": str,
+    "why": str,
+    "failed_step": str,
+    "websocket": str,
+    "allowed": bool,
+    "ack_wait_s": (int, float),
     "outcomes": dict,
     "problems": list,
     "answers": list,
     "open_attempts": list,
     "cookie_names": list,
+    "header_names": list,
+    "exchanges": list,
     "servers": list,
 }
-_LIST_OF_DICTS = {"answers", "open_attempts", "servers"}
+_LIST_OF_DICTS = {"answers", "open_attempts", "servers", "exchanges"}
 
 
 def _sane(r: ProbeResult) -> ProbeResult:
@@ -168,7 +213,7 @@ def _sane(r: ProbeResult) -> ProbeResult:
         value = r.detail.get(key)
         if value is None:
             continue
-        wrong = not isinstance(value, kind) or (isinstance(value, bool) and kind is int)
+        wrong = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
         if not wrong and key in _LIST_OF_DICTS:
             wrong = not all(isinstance(item, dict) for item in value)
         if not wrong and key == "outcomes":
@@ -246,6 +291,18 @@ class Evidence:
             if (r.probe in SOCKET_PROBES or (r.probe, r.variant) in WEBSOCKET_VARIANTS)
             and not (r.probe == ProbeName.SDK_FLOW and r.detail.get("failed_step") in _AFTER_CONNECT)
         ]
+
+    def fingerprint(self, targets: Iterable[str]) -> Fingerprint:
+        """The components the answers of ``targets`` show (diagnosis.fingerprint)."""
+        key = tuple(dict.fromkeys(targets))
+        cached = self._fingerprints.get(key)
+        if cached is None:
+            cached = self._fingerprints[key] = fingerprint(r for r in self.results if r.target in key)
+        return cached
+
+    @cached_property
+    def _fingerprints(self) -> dict[tuple[str, ...], Fingerprint]:
+        return {}
 
     def health(self, target: str, network: str | None = None) -> TargetHealth:
         return TargetHealth.of(self.socket(target, network))

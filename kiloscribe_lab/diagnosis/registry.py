@@ -27,14 +27,20 @@ put a wrong line in the catalogue or a wrong severity in front of the user.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 
 from kiloscribe_lab.diagnosis.evidence import Evidence
+from kiloscribe_lab.diagnosis.fingerprint import Fingerprint
+from kiloscribe_lab.diagnosis.remedies import FIXES, remedy
 from kiloscribe_lab.names import FindingId, Severity
 from kiloscribe_lab.results import Finding
 
-__all__ = ["CatalogueEntry", "Draft", "Registry", "Rule", "RuleError", "rule"]
+__all__ = ["TABLE_BEGIN", "TABLE_END", "CatalogueEntry", "Draft", "Registry", "Rule", "RuleError", "rule"]
+
+# The README's findings table sits between these lines (`kiloscribe-lab findings --readme README.md`).
+TABLE_BEGIN = "<!-- findings table: generated from the rules (kiloscribe-lab findings --readme README.md) -->"
+TABLE_END = "<!-- end of findings table -->"
 
 # The order findings of equal severity are listed in, and the catalogue's: FindingId's own.
 _ORDER = {fid: i for i, fid in enumerate(FindingId)}
@@ -46,7 +52,12 @@ class RuleError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """What a rule body found: a Finding without its id, which the rule declares."""
+    """What a rule body found: a Finding without its id, which the rule declares.
+
+    With ``path`` (the fingerprint of the components the finding is about), the finding's
+    fix in the words of the component believed to be there (``remedies.FIXES``, filled from
+    ``fill``) joins ``recommendation``: before it, or after it with ``fix_last`` (when what
+    the rule says comes first, "restart X", and the balancer's part second)."""
 
     severity: Severity
     title: str
@@ -54,6 +65,9 @@ class Draft:
     recommendation: str
     evidence: tuple[str, ...]
     targets: tuple[str, ...]
+    path: Fingerprint | None = None
+    fill: Mapping[str, str] = field(default_factory=dict)
+    fix_last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +119,21 @@ class Rule:
             raise RuleError(
                 f"rule {self.name} raised {self.id} with severity {draft.severity}; it declares {declared}"
             )
+        recommendation = draft.recommendation
+        if draft.path is not None:
+            if self.id not in FIXES:
+                raise RuleError(
+                    f"rule {self.name} gave a path, but remedies.FIXES has no entry for {self.id}"
+                )
+            fix = remedy(self.id, draft.path, draft.fill)
+            parts = (draft.recommendation, fix) if draft.fix_last else (fix, draft.recommendation)
+            recommendation = " ".join(part for part in parts if part)
         return Finding(
             id=self.id,
             severity=draft.severity,
             title=draft.title,
             summary=draft.summary,
-            recommendation=draft.recommendation,
+            recommendation=recommendation,
             evidence=draft.evidence,
             targets=draft.targets,
         )
@@ -142,9 +165,9 @@ def rule(
         raise RuleError(f"{finding_id} supersedes {', '.join(unknown)}: not a FindingId")
     if finding_id in dropped:
         raise RuleError(f"{finding_id} supersedes itself")
-    for field, text in (("title", title), ("means", means), ("evidence", evidence)):
+    for part, text in (("title", title), ("means", means), ("evidence", evidence)):
         if not text.strip() or "\n" in text or text != text.strip():
-            raise RuleError(f"{finding_id}: {field} must be one non-empty line")
+            raise RuleError(f"{finding_id}: {part} must be one non-empty line")
     entry = CatalogueEntry(
         id=finding_id,
         severities=tuple(sorted(declared, key=lambda s: -s.rank)),
@@ -200,6 +223,22 @@ class Registry:
 
     def __getitem__(self, fid: FindingId) -> Rule:
         return self._by_id[fid]
+
+    def markdown_table(self) -> str:
+        """The catalogue as the README's table: id, severities, what it means, what raises it."""
+        rows = ["| finding | severity | what it means | raised by |", "|---|---|---|---|"]
+        for entry in self.catalogue.values():
+            cells = [f"`{entry.id}`", "/".join(entry.severities), entry.means, entry.raised_by]
+            rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        return "\n".join(rows) + "\n"
+
+    def with_table(self, text: str) -> str:
+        """``text`` (the README) with its findings table replaced by the catalogue's; a
+        ValueError when the markers are missing."""
+        begin, end = text.find(TABLE_BEGIN), text.find(TABLE_END)
+        if begin < 0 or end < begin:
+            raise ValueError(f"no findings table markers ({TABLE_BEGIN!r} ... {TABLE_END!r})")
+        return text[: begin + len(TABLE_BEGIN)] + "\n" + self.markdown_table() + text[end:]
 
     def run(self, ev: Evidence) -> list[Finding]:
         """Every finding the evidence supports, those a present cause explains dropped,

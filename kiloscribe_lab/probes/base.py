@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -18,7 +19,7 @@ from kiloscribe_lab.credentials import read_key, redact, worth_redacting
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.networks import NetworkProfile
-from kiloscribe_lab.probes.wire import Clock, classify_exception
+from kiloscribe_lab.probes.wire import CertificateRejected, Clock, classify_exception
 from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 from kiloscribe_lab.settings import ProbeOptions
 
@@ -67,6 +68,13 @@ class Recorder:
         self.status: int | None = None
         self.headers: dict[str, str] = {}
         self.detail: dict[str, Any] = {}
+        # When ``bounded`` will cancel the probe (a time.monotonic() value): a probe that runs
+        # steps with budgets of their own fits them into it, so its own timeouts classify.
+        self.deadline: float | None = None
+
+    def time_left(self, fallback_s: float) -> float:
+        """Seconds until ``deadline``; ``fallback_s`` when the probe runs unbounded (tests)."""
+        return fallback_s if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def detail_as(self, shape: type[D]) -> D:
         """``detail`` itself, typed as the probe's shape (a ``kiloscribe_lab.details`` TypedDict),
@@ -108,12 +116,15 @@ async def bounded(
 ) -> ProbeResult:
     """Run one probe under its hard deadline; transport failures become outcomes."""
     limit = ctx.timeout_s if deadline_s is None else deadline_s
+    rec.deadline = time.monotonic() + limit
     try:
         async with asyncio.timeout(limit):
             result = await body(ctx, rec)
     except TimeoutError:
         result = timed_out(rec, limit)
     except Exception as exc:
+        if isinstance(exc, CertificateRejected):
+            rec.detail["tls"] = exc.evidence()  # what the server presented: the diagnosis reads it
         classified = classify_exception(exc)
         if classified is None:
             if ctx.options.strict:

@@ -18,7 +18,7 @@ from pathlib import Path
 from kiloscribe_lab import diagnosis
 from kiloscribe_lab.config import InvestigationConfig, load_config
 from kiloscribe_lab.credentials import is_env_name, read_key
-from kiloscribe_lab.endpoints import parse_endpoint, parse_target
+from kiloscribe_lab.endpoints import parse_endpoint, parse_origin, parse_target
 from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.names import NetworkName, Severity
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
@@ -120,6 +120,9 @@ def validate(request: ProbeRequest, environ: Mapping[str, str], *, strict: bool 
         raise UsageError(f"network {network.name}: CA bundle {network.ca_bundle} does not exist")
     if cfg is not None and not cfg.settings.inscription:
         settings = dataclasses.replace(settings, inscription=False)  # either "off" holds
+    origin = settings.origin if settings.origin is not None else cfg.settings.origin if cfg else None
+    if origin is not None:  # --origin wins over the config's
+        settings = dataclasses.replace(settings, origin=parse_origin(origin))
     return ProbeOptions.of(settings, network, strict=strict)
 
 

@@ -62,6 +62,7 @@ async def http_upgrade_h1(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
             # The first answer is the evidence; later hops are in ``redirects``.
             rec.status = head.status
             rec.headers = evidence_headers(head.headers)
+            detail["header_names"] = [name for name, _ in head.headers]
             detail["status_line"] = f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip()
             detail["body"] = snippet(rest) if head.status != 101 else ""
         detail["redirects"] = hops

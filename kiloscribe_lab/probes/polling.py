@@ -128,6 +128,7 @@ async def engineio_handshake(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         rec.clock.mark_once("handshake", began)
         rec.status = response.status
         rec.headers = evidence_headers(response.headers)
+        detail["header_names"] = list(response.header_names)
         detail["status_line"] = response.status_line
         detail["body"] = snippet(response.body)
         try:
@@ -177,6 +178,7 @@ async def sticky_session(ctx: ProbeContext, rec: Recorder, *, keep_cookies: bool
             attempts.append({"status": response.status, "backend": backend_of(response)})
         rec.status = response.status
         rec.headers = evidence_headers(response.headers)
+        detail["header_names"] = list(response.header_names)
         detail["open_attempts"] = attempts
         try:
             client.receive_handshake(response.status, response.body, response.get("content-type"))
@@ -202,13 +204,15 @@ async def sticky_session(ctx: ProbeContext, rec: Recorder, *, keep_cookies: bool
             if keep_cookies:
                 jar.update(_cookie_pairs(reply))
             refused = first(client.receive_post(reply.status, reply.body), PollingRefused)
-            answers.append(
-                {
-                    "status": reply.status,
-                    "backend": backend_of(reply),
-                    "session_unknown": bool(refused and refused.error and refused.error.session_unknown),
-                }
-            )
+            answer: FollowUp = {
+                "status": reply.status,
+                "backend": backend_of(reply),
+                "session_unknown": bool(refused and refused.error and refused.error.session_unknown),
+            }
+            retry_after = reply.get("retry-after")
+            if retry_after is not None:
+                answer["retry_after"] = retry_after
+            answers.append(answer)
         answered = sum(1 for a in answers if a["status"] == 200)
         lost = sum(1 for a in answers if a["session_unknown"])
         # Not answered by the opener: another backend refused the sid, or the balancer sent

@@ -19,6 +19,7 @@ from kiloscribe_lab.endpoints import Endpoint, parse_endpoint, parse_target
 from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.names import (
     CookieMode,
+    CorsCheck,
     Credential,
     HttpVersion,
     PlainPath,
@@ -34,6 +35,7 @@ from kiloscribe_lab.probes.base import (
     scrub,
     timed_out,
 )
+from kiloscribe_lab.probes.cors import cors
 from kiloscribe_lab.probes.discovery import discovery
 from kiloscribe_lab.probes.http_upgrade import http_upgrade_h1, http_upgrade_h2
 from kiloscribe_lab.probes.polling import engineio_handshake, sticky_session
@@ -108,6 +110,11 @@ def suite(options: ProbeOptions, *, tls: bool = True) -> list[ProbeSpec]:
     ]
     if options.api_key_env and options.network.allows(Transport.WEBSOCKET):
         specs.append(ProbeSpec(ProbeName.SDK_FLOW, "", sdk_flow, t))
+    if options.origin is not None:
+        # Only when asked: the SDK's Node client sends no Origin, so CORS is not its problem.
+        specs += [
+            ProbeSpec(ProbeName.CORS, check, functools.partial(cors, check=check), t) for check in CorsCheck
+        ]
     if options.attempts > 1 and options.api_key_env:
         # Attempts run one after another, with backoff between failures.
         budget = options.attempts * t + (options.attempts - 1) * BACKOFF_CAP_S

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import socket
 import statistics
 import time
@@ -57,6 +58,10 @@ EVENTS_WAIT_S = 2.0  # after an ack, how long to collect inscription events
 CLEANUP_S = 0.2  # how long closing may take after the outcome is known
 SDK_DETECT_S = 3.0  # detectBestConnection's websocket-only probe
 SDK_CONNECT_S = 10.0  # connectWebSocket's own timer
+SDK_ACK_S = 60.0  # how long inscribeViaWebSocket waits for start-inscription's ack
+# sdk_flow keeps this much of its deadline for the ack (a third of what is left, when that is
+# less), so a slow connect cannot leave the inscription a window too short to mean anything.
+ACK_WINDOW_S = 1.0
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 2.0
 INSCRIPTION_PROBE_REQUEST: dict[str, Any] = {
@@ -230,15 +235,26 @@ def http_session(ctx: ProbeContext, trace: Trace) -> aiohttp.ClientSession:
     )
 
 
+class Ack(enum.StrEnum):
+    """What became of the start-inscription an attempt emitted after its connect."""
+
+    ANSWERED = "answered"
+    NOT_IN_TIME = "not-in-time"  # no ack within the step's own budget
+    DISCONNECTED = "disconnected"  # the session ended before an ack
+
+
 @dataclass
 class SioAttempt:
-    outcome: Outcome
+    outcome: Outcome  # of the connect: an inscription's fate is ``ack_state``'s, never this
     error: str | None
     handshake_ms: float | None
     transport: str | None = None
     server_message: str | None = None
     backend: str | None = None
     ack: Any = None
+    ack_state: Ack | None = None  # None: no start-inscription was emitted
+    ack_ms: float | None = None
+    ack_wait_s: float | None = None  # the inscription's own budget
     events: list[str] = field(default_factory=list)
     trace: Trace = field(default_factory=Trace)
 
@@ -276,6 +292,23 @@ def _transport_failure(trace: Trace, message: str, transport: str) -> tuple[Outc
     return Outcome.RESET, message
 
 
+# What python-engineio raises when the server's bytes are not Engine.IO at all (a plain
+# WebSocket server's greeting "hello" -> ValueError: invalid literal for int()): the library
+# fails parsing, it is not a transport failure.
+_PARSE_FAILURES = (ValueError, KeyError, IndexError, TypeError)
+
+
+def _connect_failure(trace: Trace, exc: BaseException | None, transport: str) -> tuple[Outcome, str]:
+    if isinstance(exc, _PARSE_FAILURES):
+        return (
+            Outcome.PROTOCOL_MISMATCH,
+            f"not Engine.IO: python-socketio could not parse the server's {transport} answer "
+            f"({type(exc).__name__}: {exc})",
+        )
+    text = str(exc) if exc else f"{transport} transport failed"
+    return _transport_failure(trace, text, transport)
+
+
 async def attempt(
     ctx: ProbeContext,
     rec: Recorder,
@@ -283,9 +316,12 @@ async def attempt(
     transports: list[str],
     auth: dict[str, Any] | None,
     budget_s: float,
-    start_inscription: bool = False,
+    inscribe_until: float | None = None,
 ) -> SioAttempt:
-    """One python-socketio connect (and optionally an inscription), bounded by ``budget_s``."""
+    """One python-socketio connect, bounded by ``budget_s``; with ``inscribe_until`` (a
+    ``time.monotonic()`` deadline), then a start-inscription with the time left until then as
+    its own budget: a connect that worked is never reported as a connect timeout because the
+    application did not acknowledge."""
     trace = Trace()
     session = http_session(ctx, trace)
     client = socketio.AsyncClient(reconnection=False, http_session=session)
@@ -327,12 +363,17 @@ async def attempt(
     connect.add_done_callback(lambda f: f.cancelled() or f.exception())
     result = SioAttempt(Outcome.TIMEOUT, None, None, trace=trace)
     try:
-        async with asyncio.timeout(budget_s):
-            failed = asyncio.ensure_future(trace.failed.wait())
-            try:
-                await asyncio.wait({connect, refused, failed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                failed.cancel()
+        try:
+            async with asyncio.timeout(budget_s):
+                failed = asyncio.ensure_future(trace.failed.wait())
+                try:
+                    await asyncio.wait({connect, refused, failed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    failed.cancel()
+        except TimeoutError:
+            result.outcome = Outcome.TIMEOUT
+            result.error = f"no answer within {budget_s:g} s (while {rec.clock.current})"
+        else:
             elapsed_ms = (time.perf_counter() - began) * 1000
             data, engineio_open = refused.result() if refused.done() else (None, False)
             message = data.get("message") if isinstance(data, dict) else None
@@ -348,27 +389,13 @@ async def attempt(
                 result.transport = client.transport()
             else:
                 exc = connect.exception() if connect.done() else None
-                text = str(exc) if exc else f"{transports[0]} transport failed"
-                result.outcome, result.error = _transport_failure(trace, text, transports[0])
+                result.outcome, result.error = _connect_failure(trace, exc, transports[0])
             if result.outcome in {Outcome.OK, Outcome.AUTH_REJECTED}:
                 # Only a handshake that happened has a duration (DESIGN: else null).
                 result.handshake_ms = elapsed_ms
-            if result.outcome is Outcome.OK and start_inscription:
-                rec.clock.current = ContractEvent.START_INSCRIPTION
-                result.ack = await client.call(
-                    ContractEvent.START_INSCRIPTION, INSCRIPTION_PROBE_REQUEST, timeout=budget_s
-                )
-                if isinstance(result.ack, dict) and result.ack.get("success"):
-                    # Progress is evidence enough; a real job may take minutes to complete.
-                    rec.clock.current = "waiting for inscription events"
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(complete.wait(), EVENTS_WAIT_S)
-    except TimeoutError:
-        result.outcome = Outcome.TIMEOUT
-        result.error = f"no answer within {budget_s:g} s (while {rec.clock.current})"
-    except socketio.exceptions.TimeoutError:
-        result.outcome = Outcome.TIMEOUT
-        result.error = f"no ack within {budget_s:g} s"
+        if result.outcome is Outcome.OK and inscribe_until is not None:
+            result.ack_wait_s = max(0.05, inscribe_until - time.monotonic())
+            await _inscribe(client, rec, result, complete, result.ack_wait_s)
     finally:
         # Copied here, not later: an outer deadline may cancel us, and what was measured stays.
         rec.clock.phases.update(
@@ -386,6 +413,32 @@ async def attempt(
         result.backend = next((e["backend"] for e in reversed(trace.exchanges) if e["backend"]), None)
         await _close(client, session, connect)
     return result
+
+
+async def _inscribe(
+    client: socketio.AsyncClient, rec: Recorder, result: SioAttempt, complete: asyncio.Event, budget_s: float
+) -> None:
+    """start-inscription on the connected client, under ``budget_s`` of its own."""
+    rec.clock.current = ContractEvent.START_INSCRIPTION
+    began = time.perf_counter()
+    try:
+        async with asyncio.timeout(budget_s):
+            # Our timeout governs; the library's own is only a backstop beyond it.
+            result.ack = await client.call(
+                ContractEvent.START_INSCRIPTION, INSCRIPTION_PROBE_REQUEST, timeout=budget_s + 1
+            )
+            result.ack_state = Ack.ANSWERED
+            result.ack_ms = (time.perf_counter() - began) * 1000
+            if isinstance(result.ack, dict) and result.ack.get("success"):
+                # Progress is evidence enough; a real job may take minutes to complete.
+                rec.clock.current = "waiting for inscription events"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(complete.wait(), EVENTS_WAIT_S)
+    except (TimeoutError, socketio.exceptions.TimeoutError):
+        if result.ack_state is None:
+            result.ack_state = Ack.NOT_IN_TIME
+    except (socketio.exceptions.BadNamespaceError, socketio.exceptions.DisconnectedError):
+        result.ack_state = Ack.DISCONNECTED
 
 
 # What closing a python-socketio client and its aiohttp session can raise: none of it is
@@ -440,6 +493,12 @@ def inner_budget(deadline_s: float) -> float:
     return max(0.05, deadline_s - 2 * CLEANUP_S - 0.05)
 
 
+def budget_of(ctx: ProbeContext, rec: Recorder) -> float:
+    """The probe's own budget: its deadline as ``bounded`` enforces it (a run's backstop may
+    have shortened it), less room for cleanup."""
+    return inner_budget(rec.time_left(ctx.timeout_s))
+
+
 def _fill(rec: Recorder, res: SioAttempt) -> None:
     t = res.trace
     detail = rec.detail_as(SioAttemptDetail)
@@ -476,7 +535,7 @@ async def socketio_connect(
     detail["credential"] = credential
     detail["client"] = f"python-socketio AsyncClient, transports=['{transport}'], reconnection off"
     res = await attempt(
-        ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=inner_budget(ctx.timeout_s)
+        ctx, rec, transports=[transport], auth=_auth(ctx, credential), budget_s=budget_of(ctx, rec)
     )
     _fill(rec, res)
     if res.outcome is Outcome.TIMEOUT:
@@ -487,7 +546,8 @@ async def socketio_connect(
 
 
 def sdk_message(res: SioAttempt) -> str | None:
-    """What SDK 2.0.9's user reads (contract: connectWebSocket's messages)."""
+    """What SDK 2.0.9's user reads (contract: connectWebSocket's messages) about the connect:
+    the connect's own outcome, never the inscription's that follows it."""
     if res.outcome is Outcome.OK:
         return None
     if res.outcome is Outcome.TIMEOUT:
@@ -496,15 +556,17 @@ def sdk_message(res: SioAttempt) -> str | None:
 
 
 async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
-    """The SDK's connection sequence; stops at the first failing step and says why."""
-    deadline = time.monotonic() + inner_budget(ctx.timeout_s)
+    """The SDK's connection sequence; stops at the first failing step and says why. The
+    connect and the inscription have budgets of their own: what the application did not
+    answer is never reported as a connection that timed out."""
+    deadline = time.monotonic() + budget_of(ctx, rec)
     auth = _auth(ctx, Credential.VALID)
     steps: list[SdkStepJson] = []
     detail = rec.detail_as(SdkFlowDetail)
     detail["steps"] = steps
 
-    def budget(sdk_timer: float) -> float:
-        return max(0.05, min(sdk_timer, deadline - time.monotonic()))
+    def budget(sdk_timer: float, keep: float = 0.0) -> float:
+        return max(0.05, min(sdk_timer, deadline - time.monotonic() - keep))
 
     detect = await attempt(ctx, rec, transports=["websocket"], auth=auth, budget_s=budget(SDK_DETECT_S))
     steps.append(
@@ -515,13 +577,17 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
             "result": "websocket" if detect.outcome is Outcome.OK else "http",
         }
     )
+    inscribe = ctx.options.inscription
+    # The connect leaves the inscription its window; the inscription gets whatever is left of
+    # the deadline once the connect is done.
+    window = max(0.0, min(ACK_WINDOW_S, (deadline - time.monotonic()) / 3)) if inscribe else 0.0
     connect = await attempt(
         ctx,
         rec,
         transports=["websocket"],
         auth=auth,
-        budget_s=budget(SDK_CONNECT_S),
-        start_inscription=ctx.options.inscription,
+        budget_s=budget(SDK_CONNECT_S, keep=window),
+        inscribe_until=deadline if inscribe else None,
     )
     _fill(rec, connect)
     message = sdk_message(connect)
@@ -539,25 +605,39 @@ async def sdk_flow(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         detail["failed_step"] = FlowStep.CONNECT
         detail["sdk_message"] = message
         return rec.result(connect.outcome, message)
-    if not ctx.options.inscription:
+    if not inscribe:
         steps.append({"step": FlowStep.START_INSCRIPTION, "skipped": "--no-inscription"})
         return rec.result(Outcome.OK)
     ack = connect.ack if isinstance(connect.ack, dict) else {}
-    steps.append(
-        {
-            "step": FlowStep.START_INSCRIPTION,
-            "ack_success": ack.get("success"),
-            "ack_error": ack.get("error"),
-            "events": connect.events,
-        }
-    )
+    step: SdkStepJson = {
+        "step": FlowStep.START_INSCRIPTION,
+        "sdk_timer_s": SDK_ACK_S,
+        "ack_success": ack.get("success"),
+        "ack_error": ack.get("error"),
+        "events": connect.events,
+    }
+    if connect.ack_state is not None:
+        step["ack"] = connect.ack_state.value
+    if connect.ack_ms is not None:
+        step["ack_ms"] = round(connect.ack_ms, 1)
+    steps.append(step)
+    if connect.ack_state is Ack.NOT_IN_TIME:
+        waited = connect.ack_wait_s or 0.0
+        detail["failed_step"] = FlowStep.START_INSCRIPTION
+        detail["ack_wait_s"] = round(waited, 2)
+        detail["sdk_message"] = f"no start-inscription ack within {waited:.3g} s"
+        return rec.result(
+            Outcome.TIMEOUT,
+            f"connected; start-inscription: no ack within {waited:.3g} s (the SDK waits {SDK_ACK_S:g} s)",
+        )
+    if connect.ack_state is Ack.DISCONNECTED:
+        detail["failed_step"] = FlowStep.START_INSCRIPTION
+        detail["sdk_message"] = "the session ended before the ack"
+        return rec.result(Outcome.RESET, "connected; start-inscription: the session ended before its ack")
     if not ack.get("success"):
         detail["failed_step"] = FlowStep.START_INSCRIPTION
-        detail["sdk_message"] = ack.get("error") or "no ack"
-        return rec.result(
-            Outcome.HTTP_ERROR if ack else Outcome.TIMEOUT,
-            f"start-inscription: {detail['sdk_message']}",
-        )
+        detail["sdk_message"] = ack.get("error") or "an ack without a result"
+        return rec.result(Outcome.HTTP_ERROR, f"start-inscription: {detail['sdk_message']}")
     if ContractEvent.PROGRESS not in connect.events:
         detail["failed_step"] = FlowStep.PROGRESS
         return rec.result(Outcome.TIMEOUT, "ack received, but no inscription-progress event")

@@ -12,7 +12,9 @@ business; these functions only move bytes and record evidence.
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kiloscribe_lab import protocol
@@ -23,6 +25,7 @@ from kiloscribe_lab.names import BackendHeader, Outcome, Transport
 from kiloscribe_lab.outcomes import outcome_for_status, upgrade_refusal
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
+    MAX_BODY,
     Http1,
     Stream,
     base_headers,
@@ -34,6 +37,13 @@ from kiloscribe_lab.probes.wire import (
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.session import EioState, Opened, ProbeAnswered, Send, SioClient, first
 
+# An Engine.IO server writes its OPEN packet right behind the 101 (both are ready at once), so
+# a WebSocket that stays silent this long after its 101 is not Engine.IO: a plain WebSocket
+# server waits for the client to speak.
+FIRST_FRAME_WAIT_S = 2.0
+# How long the body of a refusal (the answer instead of 101) may take to arrive after its head.
+REFUSAL_BODY_WAIT_S = 0.5
+
 
 @dataclass
 class OpenedSocket:
@@ -41,26 +51,58 @@ class OpenedSocket:
     key: str
     head: protocol.ResponseHead
     check: protocol.UpgradeCheck
-    buffer: bytes
+    buffer: bytes  # after a 101, the frames read so far; else the answer's (de-chunked) body
 
 
-async def websocket_handshake(endpoint: Endpoint, ctx: ProbeContext, rec: Recorder) -> OpenedSocket:
-    """Connect and send the upgrade request; the caller owns (and aborts) the stream."""
+async def websocket_handshake(
+    endpoint: Endpoint, ctx: ProbeContext, rec: Recorder, extra_headers: Iterable[tuple[str, str]] = ()
+) -> OpenedSocket:
+    """Connect and send the upgrade request; the caller owns (and aborts) the stream. An
+    answer other than 101 has its body read (bounded in bytes and time) into ``buffer``."""
     stream = await open_stream(
         endpoint, ctx.network, rec.clock, ca_bundle=ctx.options.ca_bundle, alpn=("http/1.1",)
     )
     try:
         key = protocol.make_websocket_key()
-        extra = list(ctx.network.headers.items())
+        extra = [*ctx.network.headers.items(), *extra_headers]
         began = rec.clock.begin("websocket handshake")
         await stream.send(protocol.build_upgrade_request(endpoint.authority, endpoint.path, key, extra))
         head, rest = await read_head(stream.reader)
         rec.clock.mark_once("first_byte", began)
         rec.clock.mark_once("handshake", began)
+        if head.status != 101:
+            rest = await _read_body(stream, head, rest)
     except BaseException:
         stream.abort()
         raise
     return OpenedSocket(stream, key, head, protocol.check_upgrade_response(head, key), rest)
+
+
+async def _read_body(stream: Stream, head: protocol.ResponseHead, data: bytes) -> bytes:
+    """The refusal's body as far as it arrives within REFUSAL_BODY_WAIT_S: it is evidence
+    (engine.io words its errors in a chunked JSON body), not something to wait for."""
+    body, complete = protocol.decode_body(head, data, MAX_BODY)
+    # A body that only the server's close ends: its first bytes are evidence enough.
+    unframed = (
+        head.get("content-length") is None and "chunked" not in (head.get("transfer-encoding") or "").lower()
+    )
+    try:
+        async with asyncio.timeout(REFUSAL_BODY_WAIT_S):
+            while not complete and not (unframed and body):
+                chunk = await stream.recv()
+                if not chunk:
+                    break
+                data += chunk
+                body, complete = protocol.decode_body(head, data, MAX_BODY)
+    except (TimeoutError, OSError):
+        pass  # the evidence is what arrived
+    return body
+
+
+def header_names(head: protocol.ResponseHead) -> list[str]:
+    """The answer's header names as the server spelled them: a fingerprint (HAProxy lower-cases
+    every name it forwards; Node capitalises its own)."""
+    return [name for name, _ in head.headers]
 
 
 async def read_frame(sock: OpenedSocket, rec: Recorder) -> protocol.Frame:
@@ -104,6 +146,7 @@ def _status_line(head: protocol.ResponseHead) -> str:
 
 async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bool) -> ProbeResult:
     # Either way the question is a WebSocket-first client's: is the first frame an Engine.IO OPEN?
+    # A 101 alone proves only that *a* WebSocket server answered (a plain one upgrades anything).
     client = SioClient(Transport.WEBSOCKET)
     endpoint = ctx.endpoint.with_path(client.handshake_target()) if socketio_path else ctx.endpoint
     detail = rec.detail_as(WebsocketPlainDetail)
@@ -114,6 +157,7 @@ async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bo
         head = sock.head
         rec.status = head.status
         rec.headers = evidence_headers(head.headers)
+        detail["header_names"] = header_names(head)
         detail["status_line"] = _status_line(head)
         detail["upgrade"] = sock.check.reason
         client.receive_websocket_response(head, sock.key, sock.buffer)
@@ -124,7 +168,11 @@ async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bo
             outcome = upgrade_refusal(head.status, sock.buffer, engineio_path=socketio_path)
             # wscat's own words for it, so the reader recognises the seed's error
             return rec.result(outcome, f"Unexpected server response: {head.status}")
-        frame = await read_frame(sock, rec)
+        try:
+            async with asyncio.timeout(FIRST_FRAME_WAIT_S):
+                frame = await read_frame(sock, rec)
+        except TimeoutError:
+            return _not_engineio(rec, f"101, then no frame within {FIRST_FRAME_WAIT_S:g} s")
         detail["first_frame_opcode"] = frame.opcode.name
         if frame.opcode is protocol.Opcode.TEXT:
             text = frame.text()
@@ -134,14 +182,25 @@ async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bo
             except ProtocolError:
                 opened = None
             detail["engineio_open"] = None if opened is None else _open_json(opened.open)
+            if opened is None:
+                return _not_engineio(rec, f"101, then the text frame {snippet(text.encode(), 40)!r}")
         elif frame.opcode is protocol.Opcode.CLOSE:
             code, reason = protocol.parse_close_payload(frame.payload)
             client.receive_close(code, reason)
             detail["close"] = {"code": code, "reason": reason}
+            return _not_engineio(rec, f"101, then a close frame (code {code})")
+        else:
+            return _not_engineio(rec, f"101, then a {frame.opcode.name} frame")
         await close_politely(sock)
         return rec.result(Outcome.OK)
     finally:
         sock.stream.abort()
+
+
+def _not_engineio(rec: Recorder, what: str) -> ProbeResult:
+    """A WebSocket that upgraded and did not open an Engine.IO session."""
+    rec.detail_as(WebsocketPlainDetail)["not_engineio"] = what
+    return rec.result(Outcome.PROTOCOL_MISMATCH, f"not Engine.IO: {what} instead of an OPEN packet 0{{...}}")
 
 
 def _open_json(opened: protocol.EioOpen) -> EngineioOpenJson:
@@ -170,6 +229,7 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         stream.abort()
     rec.status = response.status
     rec.headers = evidence_headers(response.headers)
+    detail["header_names"] = list(response.header_names)
     events = client.receive_handshake(response.status, response.body, response.get("content-type"))
     opened = first(events, Opened)
     if opened is None:  # HandshakeFailed: a v3 server, an Engine.IO refusal, not Engine.IO
@@ -194,6 +254,7 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         head = sock.head
         rec.status = head.status
         rec.headers = evidence_headers(head.headers)
+        detail["header_names"] = header_names(head)
         detail["websocket"] = _status_line(head)
         detail["websocket_backend"] = head.get(BackendHeader.LAB)
         client.receive_websocket_response(head, sock.key, sock.buffer)

@@ -52,6 +52,61 @@ def ssl_context(ca_bundle: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:
     return ctx
 
 
+@functools.lru_cache(maxsize=1)
+def _inspecting_context() -> ssl.SSLContext:
+    """Verifies nothing: only ever used to read the chain a server presents, after the
+    verifying handshake failed, never to send a request."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+# Reading the presented chain costs one more TLS handshake, once the verifying one failed.
+CHAIN_INSPECTION_S = 1.0
+
+
+class CertificateRejected(Exception):
+    """The server's certificate did not verify; with the chain the server presented, as far as
+    it could be read, so the diagnosis can tell an incomplete chain from an unknown CA."""
+
+    def __init__(self, cause: ssl.SSLCertVerificationError, presented: list[dict[str, str]] | None) -> None:
+        self.verify_code: int | None = getattr(cause, "verify_code", None)
+        self.verify_message: str = getattr(cause, "verify_message", None) or str(cause)
+        self.presented = presented
+        super().__init__(f"certificate not trusted: {self.verify_message}")
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "verify_code": self.verify_code,
+            "verify_message": self.verify_message,
+            "presented": self.presented,
+        }
+
+
+def _names(info: Any, key: str) -> str:
+    fields: Any = info.get(key) or ()  # a tuple of RDNs, each a tuple of (name, value)
+    return ", ".join(f"{k}={v}" for rdn in fields for (k, v) in rdn)
+
+
+def presented_chain(ssl_object: ssl.SSLObject | None) -> list[dict[str, str]] | None:
+    """Subject and issuer of each certificate the server sent, leaf first; None when this
+    Python cannot say. ``get_unverified_chain`` is private in 3.10-3.12 (public, as DER, since
+    3.13); its ``Certificate.get_info`` decodes what ``getpeercert`` would."""
+    inner = getattr(ssl_object, "_sslobj", None)
+    reader = getattr(inner, "get_unverified_chain", None)
+    if reader is None:
+        return None
+    try:
+        chain = reader() or []
+        return [
+            {"subject": _names(info, "subject"), "issuer": _names(info, "issuer")}
+            for info in (cert.get_info() for cert in chain)
+        ]
+    except (AttributeError, ValueError, ssl.SSLError):
+        return None
+
+
 def ca_path(ca_bundle: Path | None, network: NetworkProfile) -> str | None:
     chosen = network.ca_bundle or ca_bundle
     return None if chosen is None else str(chosen)
@@ -218,8 +273,12 @@ async def open_stream(
     *,
     ca_bundle: Path | None = None,
     alpn: Sequence[str] = ("http/1.1",),
+    verify: bool = True,
 ) -> Stream:
-    """Connect to ``endpoint`` as ``network`` says, timing dns, connect and tls."""
+    """Connect to ``endpoint`` as ``network`` says, timing dns, connect and tls.
+
+    A certificate that does not verify raises :class:`CertificateRejected`, with the chain the
+    server presented (read over a second, non-verifying handshake that sends nothing)."""
     proxy = network.proxy
     via_proxy = proxy is not None
     if proxy is not None:
@@ -251,8 +310,11 @@ async def open_stream(
         clock.end("connect", began)
         if endpoint.tls:
             began = clock.begin("tls")
-            ctx = ssl_context(ca_path(ca_bundle, network), tuple(alpn))
-            await writer.start_tls(ctx, server_hostname=endpoint.host)
+            ctx = ssl_context(ca_path(ca_bundle, network), tuple(alpn)) if verify else _inspecting_context()
+            try:
+                await writer.start_tls(ctx, server_hostname=endpoint.host)
+            except ssl.SSLCertVerificationError as exc:
+                raise CertificateRejected(exc, await _inspect_chain(endpoint, network)) from exc
             clock.end("tls", began)
             ssl_object = writer.get_extra_info("ssl_object")
             if ssl_object is not None:
@@ -263,6 +325,19 @@ async def open_stream(
         stream.abort()
         raise
     return stream
+
+
+async def _inspect_chain(endpoint: Endpoint, network: NetworkProfile) -> list[dict[str, str]] | None:
+    """The chain the server presents, or None when it cannot be read within CHAIN_INSPECTION_S."""
+    try:
+        async with asyncio.timeout(CHAIN_INSPECTION_S):
+            stream = await open_stream(endpoint, network, Clock(), verify=False)
+    except (OSError, TimeoutError, ssl.SSLError, ProtocolError, ProxyRefused):
+        return None
+    try:
+        return presented_chain(stream.writer.get_extra_info("ssl_object"))
+    finally:
+        stream.abort()
 
 
 # --- HTTP/1.1 through h11 ---------------------------------------------------------------
@@ -276,6 +351,7 @@ class HttpResponse:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     truncated: bool = False
+    header_names: tuple[str, ...] = ()  # as the server spelled them (``headers`` are lower-cased)
 
     def get(self, name: str) -> str | None:
         name = name.lower()
@@ -384,6 +460,7 @@ class Http1:
             headers=tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in response.headers),
             body=b"".join(chunks),
             truncated=truncated,
+            header_names=tuple(k.decode("latin-1") for k, _ in response.headers.raw_items()),
         )
 
 
@@ -491,6 +568,8 @@ def classify_exception(exc: BaseException) -> tuple[Outcome, str] | None:
         return Outcome.DNS_ERROR, f"DNS lookup failed: {text}"
     if isinstance(exc, ProxyRefused):
         return Outcome.BLOCKED, text
+    if isinstance(exc, CertificateRejected):
+        return Outcome.TLS_ERROR, text
     if isinstance(exc, ssl.SSLCertVerificationError):
         # getattr: only the C module sets these; SSLErrors raised from Python lack them.
         return Outcome.TLS_ERROR, f"certificate not trusted: {getattr(exc, 'verify_message', None) or text}"
@@ -523,6 +602,13 @@ EVIDENCE_HEADERS = (
     "sec-websocket-accept",
     "upgrade",
     "connection",
+    "vary",
+    "retry-after",
+    "cf-mitigated",
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
 )
 
 

@@ -203,3 +203,20 @@ def test_no_inscription_sends_no_start_inscription(labs: LabGetter, lab_key: str
     else:
         assert steps["start-inscription"] == {"step": "start-inscription", "skipped": "--no-inscription"}
         assert jobs_started(lab) == before
+
+
+def test_origin_adds_the_cors_probes_and_the_labs_echo_allows_it(labs: LabGetter, lab_key: str) -> None:
+    """The lab's backends allow any origin (python-socketio's "*" echoes it, FACTS.md §3.5): a
+    browser page there is allowed, and saying so adds no finding."""
+    lab = labs("healthy")
+    env = {**os.environ, fleet.API_KEY_ENV: lab_key}
+    args = ["probe", f"lb={lab.lb}", "--ca-bundle", str(lab.ca_bundle), "--api-key-env", fleet.API_KEY_ENV]
+    proc = run([*args, "--origin", "https://App.Example.com/", "--json"], env)
+    assert proc.returncode == 0, proc.stderr
+    records = list(read_jsonl(proc.stdout))
+    cors = [r for r in records if isinstance(r, ProbeResult) and r.probe == ProbeName.CORS]
+    assert {r.variant for r in cors} == {"polling", "preflight", "websocket"}
+    assert all(r.outcome is Outcome.OK and r.detail["origin"] == "https://app.example.com" for r in cors)
+    assert FindingId.CORS_ORIGIN_REJECTED not in {f.id for f in records if isinstance(f, Finding)}
+    bad = run([*args, "--origin", "app.example.com"], env)
+    assert bad.returncode == 2 and "malformed origin" in bad.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 from kiloscribe_lab.names import FindingId
 
 # DESIGN.md, "Finding (one JSON object)": the stable finding ids, plus dns-problem, which this
-# project added (see the closing note: DESIGN.md should list it).
+# project added (see the closing note: DESIGN.md should list it), and the second wave's (issue 11)
+# with websocket-disabled, one of the "findings a rule needs to explain a broken server" DESIGN.md
+# allows (a server whose transports exclude websocket; polling-disabled's mirror).
 DESIGN_FINDING_IDS = frozenset(
     {
         FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
@@ -26,5 +28,12 @@ DESIGN_FINDING_IDS = frozenset(
         FindingId.DNS_PROBLEM,
         FindingId.SDK_RUNTIME_MISSING_WEBSOCKET,
         FindingId.SDK_FALLBACK_NOT_EFFECTIVE,
+        FindingId.UPGRADE_HEADERS_DROPPED,
+        FindingId.POLLING_DISABLED,
+        FindingId.INSCRIPTION_NOT_ACKNOWLEDGED,
+        FindingId.CORS_ORIGIN_REJECTED,
+        FindingId.CDN_CHALLENGE,
+        FindingId.RATE_LIMITED,
+        FindingId.WEBSOCKET_DISABLED,
     }
 )

@@ -4,11 +4,13 @@ ground truth included, with its title, severities, meaning and what raises it.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from kiloscribe_lab import cli
-from kiloscribe_lab.diagnosis import CATALOGUE
+from kiloscribe_lab.diagnosis import CATALOGUE, REGISTRY
+from kiloscribe_lab.diagnosis.registry import TABLE_BEGIN, TABLE_END
 from kiloscribe_lab.lab.scenarios import SCENARIOS
 from kiloscribe_lab.names import FindingId, Severity
 
@@ -60,3 +62,29 @@ def test_human_output_gives_each_entry_its_lines(capsys: pytest.CaptureFixture[s
         assert ("supersedes" in body) is bool(entry.supersedes)
         assert all(len(line) <= 100 for line in rest)
     assert "supersedes  backend-down, sticky-sessions-missing" in text
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_markdown_is_a_row_per_finding(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = run(capsys, "findings", "--markdown")[2:]
+    assert [r.split(" | ")[0].removeprefix("| ").strip("`") for r in rows] == [str(f) for f in FindingId]
+
+
+def test_the_readme_holds_the_generated_table() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert REGISTRY.with_table(text) == text, "README's findings table is stale: run `make findings-table`"
+    assert "--origin" in text
+
+
+def test_readme_rewrites_only_between_its_markers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"head\n{TABLE_BEGIN}\nstale\n{TABLE_END}\ntail\n", encoding="utf-8")
+    run(capsys, "findings", "--readme", str(readme))
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith(f"head\n{TABLE_BEGIN}\n| finding |") and text.endswith(f"{TABLE_END}\ntail\n")
+    assert "stale" not in text
+    readme.write_text("no markers\n", encoding="utf-8")
+    assert cli.main(["findings", "--readme", str(readme)]) == 2
+    assert "markers" in capsys.readouterr().err

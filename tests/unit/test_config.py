@@ -193,3 +193,15 @@ def test_load_config_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b'[investigation]\nendpoints = ["https://h\xe9"]\n')
     with pytest.raises(ConfigError, match=str(path)):
         load_config(path)
+
+
+def test_origin_is_read_and_normalised() -> None:
+    cfg = parse_config(with_(("investigation", "origin"), "HTTPS://App.Example.com:443/"))
+    assert cfg.settings.origin == "https://app.example.com"
+    assert parse_config(VALID).settings.origin is None
+
+
+@pytest.mark.parametrize("origin", ["app.example.com", "https://app.example.com/page", "ftp://x", 3])
+def test_a_bad_origin_is_a_config_error(origin: object) -> None:
+    with pytest.raises(ConfigError, match="origin"):
+        parse_config(with_(("investigation", "origin"), origin))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiloscribe_lab.endpoints import Endpoint, parse_endpoint, parse_target, split_label
+from kiloscribe_lab.endpoints import Endpoint, parse_endpoint, parse_origin, parse_target, split_label
 from kiloscribe_lab.errors import UsageError
 
 
@@ -108,3 +108,32 @@ def test_parse_target_parses_the_url_after_its_label() -> None:
     assert (endpoint.scheme, endpoint.port, label) == ("https", 8443, "inscribe-2")
     with pytest.raises(UsageError):
         parse_target("a/b=https://h.example")  # not a label: the whole argument is the URL
+
+
+@pytest.mark.parametrize(
+    ("text", "origin"),
+    [
+        ("https://app.example.com", "https://app.example.com"),
+        ("https://App.Example.COM/", "https://app.example.com"),
+        ("https://app.example.com:443", "https://app.example.com"),
+        ("http://localhost:3000", "http://localhost:3000"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_parse_origin(text: str, origin: str) -> None:
+    assert parse_origin(text) == origin
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "app.example.com",
+        "wss://app.example.com",
+        "https://app.example.com/page",
+        "https://u:p@a.example",
+        "https://",
+    ],
+)
+def test_parse_origin_rejects(text: str) -> None:
+    with pytest.raises(UsageError, match="origin"):
+        parse_origin(text)

@@ -10,7 +10,7 @@ import pytest
 
 from kiloscribe_lab import protocol
 from kiloscribe_lab.names import Outcome
-from kiloscribe_lab.outcomes import handshake_outcome, outcome_for_status, upgrade_refusal
+from kiloscribe_lab.outcomes import Refusal, handshake_outcome, outcome_for_status, refusal, upgrade_refusal
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +118,57 @@ def test_handshake_outcome(status: int, body: bytes, outcome: Outcome, error: st
         assert got_error is None
     else:
         assert got_error is not None and error in got_error
+
+
+def test_a_429_handshake_is_a_refusal_not_a_stranger() -> None:
+    page = b"<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n</html>\r\n"
+    outcome, error = handshake_outcome(protocol.classify_handshake(429, page, "text/html"), 429)
+    assert outcome is Outcome.HTTP_ERROR and error is not None and error.startswith("rate-limited")
+
+
+PY_ORIGIN = b'"https://evil.example is not an accepted origin."'
+CHALLENGE_HEADERS = {"cf-mitigated": "challenge", "cf-ray": "8f-AMS"}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "websocket", "sid_bound", "why"),
+    [
+        # a WebSocket request answered as a plain GET (FACTS.md §3.1), in each server's words
+        (400, NODE_BAD_REQUEST, {}, True, False, Refusal.HEADERS_DROPPED),
+        (400, PY_BAD_UPGRADE, {}, True, False, Refusal.HEADERS_DROPPED),
+        (400, NODE_BAD_REQUEST, {}, True, True, Refusal.HEADERS_DROPPED),  # engine.io: TRANSPORT_MISMATCH
+        (200, HTML, {}, True, False, Refusal.HEADERS_DROPPED),  # a page instead of 101
+        # the server's transports (FACTS.md §3.3)
+        (400, NODE_TRANSPORT_UNKNOWN, {}, True, False, Refusal.TRANSPORT_DISABLED),
+        (400, NODE_TRANSPORT_UNKNOWN, {}, False, False, Refusal.TRANSPORT_DISABLED),
+        (400, b'"Invalid transport"', {}, False, False, Refusal.TRANSPORT_DISABLED),
+        (400, b'"Invalid transport"', {}, True, False, Refusal.TRANSPORT_DISABLED),
+        # python-engineio says "Invalid transport" to an upgrade of a known session without Upgrade too
+        (400, b'"Invalid transport"', {}, True, True, Refusal.OTHER),
+        # an edge's (FACTS.md §3.9), an origin check (§3.5)
+        (403, b"<title>Just a moment...</title>", CHALLENGE_HEADERS, True, False, Refusal.CHALLENGE),
+        (403, b"<title>Just a moment...</title>", CHALLENGE_HEADERS, False, False, Refusal.CHALLENGE),
+        (429, b"", {"retry-after": "1"}, False, False, Refusal.RATE_LIMITED),
+        (429, b"", {}, True, False, Refusal.RATE_LIMITED),
+        (400, PY_ORIGIN, {}, False, False, Refusal.ORIGIN_REFUSED),
+        # refused, by whom the answer does not say
+        (403, b"", {}, True, False, Refusal.OTHER),
+        (403, b"WebSocket connections are disabled for this zone", {}, True, False, Refusal.OTHER),
+        (400, b"Bad request", {}, True, False, Refusal.OTHER),  # engine.io's raw abort: it saw the upgrade
+        # not refusals
+        (101, b"", {}, True, False, None),
+        (200, V4_OPEN, {}, False, False, None),
+        (400, NODE_SESSION_UNKNOWN, {}, False, False, None),
+        (403, b"", {}, False, False, None),
+        (None, b"", {}, True, False, None),
+    ],
+)
+def test_refusal(
+    status: int | None,
+    body: bytes,
+    headers: dict[str, str],
+    websocket: bool,
+    sid_bound: bool,
+    why: Refusal | None,
+) -> None:
+    assert refusal(status, body, headers, websocket=websocket, sid_bound=sid_bound) is why

@@ -37,6 +37,7 @@ from kiloscribe_lab.protocol import (
     connect_error_message,
     connect_packet,
     connect_sid,
+    decode_body,
     decode_eio_packet,
     decode_frame,
     decode_polling_payload,
@@ -350,6 +351,8 @@ def test_decode_v3_payload_rejects(body: str | bytes) -> None:
         (400, b'"Bad Request"', EioErrorCode.BAD_REQUEST, "python"),
         (400, b'"Invalid websocket upgrade"', EioErrorCode.BAD_REQUEST, "python"),
         (400, b'"Not an accepted origin."', EioErrorCode.FORBIDDEN, "python"),
+        # python-engineio 4.15's words name the origin (FACTS.md §3.5)
+        (400, b'"https://evil.example is not an accepted origin."', EioErrorCode.FORBIDDEN, "python"),
         (401, b'"Unauthorized"', EioErrorCode.FORBIDDEN, "python"),
     ],
 )
@@ -1360,3 +1363,42 @@ def test_frame_round_trip(opcode: Opcode, payload: bytes, mask: bytes | None, fi
         Frame(opcode, payload, fin),
         len(wire),
     )
+
+
+# --------------------------------------------------------------------------- refusal bodies
+
+ENGINEIO_400 = b'{"code":3,"message":"Bad request"}'
+
+
+def _head(*headers: tuple[str, str], status: int = 400) -> ResponseHead:
+    return ResponseHead(status, "Bad Request", "1.1", headers)
+
+
+@pytest.mark.parametrize(
+    ("head", "data", "body", "complete"),
+    [
+        # engine.io's JSON errors are chunked (FACTS.md §2): the framing is not the body
+        (
+            _head(("Transfer-Encoding", "chunked")),
+            b"22\r\n" + ENGINEIO_400 + b"\r\n0\r\n\r\n",
+            ENGINEIO_400,
+            True,
+        ),
+        (_head(("Transfer-Encoding", "chunked")), b"22\r\n" + ENGINEIO_400[:10], ENGINEIO_400[:10], False),
+        (_head(("Transfer-Encoding", "chunked")), b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", b"abcde", True),
+        (_head(("Transfer-Encoding", "chunked")), b"zz\r\nnot chunks", b"", True),
+        (_head(("Content-Length", "16")), b"Upgrade Required", b"Upgrade Required", True),
+        (_head(("Content-Length", "16")), b"Upgrade", b"Upgrade", False),
+        (_head(("Content-Length", "3")), b"abcdef", b"abc", True),
+        (_head(), b"until close", b"until close", False),
+        (_head(status=204), b"", b"", True),
+    ],
+)
+def test_decode_body(head: ResponseHead, data: bytes, body: bytes, complete: bool) -> None:
+    assert decode_body(head, data, 1024) == (body, complete)
+
+
+def test_decode_body_stops_at_its_limit() -> None:
+    chunked = _head(("Transfer-Encoding", "chunked"))
+    assert decode_body(chunked, b"a\r\n0123456789\r\n" * 3, 15) == (b"012345678901234", True)
+    assert decode_body(_head(("Content-Length", "100")), b"x" * 100, 10) == (b"x" * 10, True)

@@ -2,10 +2,13 @@
 registry from the ``@rule`` functions each defines (importing a module registers nothing).
 
     availability  all-backends-down, backend-down, backend-timeout, dns-problem, tls-problem
+    edge          cdn-challenge, rate-limited
     protocol      not-socketio, engineio-version-mismatch
     auth          auth-rejected, auth-path-healthy
-    transport     websocket-blocked, sticky-sessions-missing, sticky-sessions-cookie-only,
-                  network-timeouts
+    application   inscription-not-acknowledged
+    transport     upgrade-headers-dropped, websocket-blocked, polling-disabled, websocket-disabled,
+                  sticky-sessions-missing, sticky-sessions-cookie-only, network-timeouts
+    cors          cors-origin-rejected
     discovery     discovery-problem
     expected      plain-websocket-protocol-mismatch, root-redirect (info: not faults)
     sdk           sdk-runtime-missing-websocket, sdk-fallback-not-effective

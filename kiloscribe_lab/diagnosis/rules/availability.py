@@ -13,6 +13,7 @@ from kiloscribe_lab.diagnosis.evidence import (
 )
 from kiloscribe_lab.diagnosis.registry import Draft, rule
 from kiloscribe_lab.names import BackendHeader, FindingId, Outcome, Severity
+from kiloscribe_lab.results import ProbeResult
 
 
 @rule(
@@ -62,13 +63,12 @@ def all_backends_down(ev: Evidence) -> Draft | None:
         ),
         recommendation=(
             "Restart the backend processes and check that each listens on the address the "
-            "balancer dials (Caddy's log says 'dial tcp ...: connection refused'). Look at what "
-            "changed last (a deploy, a config, the host). Add active health checks to the "
-            "reverse_proxy (health_uri /socket.io/?EIO=4&transport=polling) so a recovering fleet "
-            "is detected, and alert on 5xx at the balancer."
+            "balancer dials. Look at what changed last (a deploy, a config, the host)."
         ),
         evidence=refs(evidence),
         targets=tuple(ev.targets),
+        path=ev.fingerprint(ev.targets),
+        fix_last=True,
     )
 
 
@@ -129,13 +129,12 @@ def backend_down(ev: Evidence) -> Draft | None:
         "why only some users see errors.",
         recommendation=(
             f"Restart {names} and look first at its process and its log (is it running and "
-            "listening on the upstream port?), then at Caddy's error log for 'dial tcp ... "
-            "connection refused'. Until it is back, stop routing to it: add health checks to the "
-            "reverse_proxy (active: health_uri /socket.io/?EIO=4&transport=polling, "
-            "health_interval 5s; passive: fail_duration 30s) so Caddy skips a dead upstream."
+            "listening on the upstream port?), then at the balancer's error log."
         ),
         evidence=refs(evidence),
         targets=tuple(t for t, _ in down + partial),
+        path=ev.fingerprint(t for t, _ in down + partial),
+        fix_last=True,
     )
 
 
@@ -176,12 +175,12 @@ def backend_timeout(ev: Evidence) -> Draft | None:
         ),
         recommendation=(
             f"Look at {names} first: a blocked event loop, an exhausted worker pool or a deadlock "
-            "(take a stack dump: py-spy dump --pid, or node --inspect). In Caddy, bound the wait "
-            "with `transport http { response_header_timeout 10s }` and passive health checks "
-            "(fail_duration 30s) so the balancer stops sending clients to a stalled upstream."
+            "(take a stack dump: py-spy dump --pid, or node --inspect)."
         ),
         evidence=refs(r for _, rs in stalled for r in rs),
         targets=tuple(t for t, _ in stalled),
+        path=ev.fingerprint(ev.targets),
+        fix_last=True,
     )
 
 
@@ -218,27 +217,86 @@ def dns_problem(ev: Evidence) -> Draft | None:
     )
 
 
+# OpenSSL's X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: the last certificate the server sent
+# was issued by one the client does not hold.
+_NO_LOCAL_ISSUER = 20
+
+
+def _incomplete_chain(r: ProbeResult) -> tuple[int, str, str] | None:
+    """(certificates presented, the last one's subject, its issuer) when a certificate failed
+    for want of its issuer and the server's chain ends in one that is not self-issued."""
+    tls = r.detail.get("tls")
+    if not isinstance(tls, dict) or tls.get("verify_code") != _NO_LOCAL_ISSUER:
+        return None
+    presented = tls.get("presented")
+    if not isinstance(presented, list) or not presented or not all(isinstance(c, dict) for c in presented):
+        return None
+    last = presented[-1]
+    subject, issuer = str(last.get("subject", "")), str(last.get("issuer", ""))
+    if not issuer or subject == issuer:
+        return None  # a root or a self-signed leaf: the trust store's matter, not the chain's
+    return len(presented), subject, issuer
+
+
 @rule(
     FindingId.TLS_PROBLEM,
     severities={Severity.CRITICAL},
     title="TLS fails",
-    means="The TLS handshake fails (an untrusted, expired or misnamed certificate): clients cannot "
-    "connect at all.",
-    evidence="Any probe whose TLS handshake failed.",
+    means="The TLS handshake fails (an untrusted, expired or misnamed certificate, or an incomplete chain): "
+    "clients cannot connect at all.",
+    evidence="Any probe whose TLS handshake failed; the chain the server presented says whether an "
+    "intermediate is missing.",
 )
 def tls_problem(ev: Evidence) -> Draft | None:
     hits = [r for r in ev.results if r.outcome is Outcome.TLS_ERROR]
     if not hits:
         return None
     errors = sorted({str(r.error) for r in hits if r.error})
+    chains = {c for r in hits if (c := _incomplete_chain(r)) is not None}
+    if not chains:
+        return Draft(
+            severity=Severity.CRITICAL,
+            title="TLS fails",
+            summary=f"The TLS handshake failed: {'; '.join(errors[:3])}. Clients cannot connect at all.",
+            recommendation=(
+                "Check the certificate chain, its names (SAN) and expiry with `openssl s_client "
+                "-connect HOST:443 -servername HOST`; for a private CA, pass it with --ca-bundle."
+            ),
+            evidence=refs(hits),
+            targets=targets_of(hits),
+        )
+    count, subject, issuer = sorted(chains)[0]
+    said = sorted(
+        {str(r.detail["tls"].get("verify_message")) for r in hits if isinstance(r.detail.get("tls"), dict)}
+    )
+    if count == 1:
+        sent = f"only its own certificate ({subject}), issued by {issuer}, and not that issuer's"
+        meaning = (
+            "The chain is incomplete: the intermediate certificate is missing. Browsers cope (they "
+            "fetch or cache intermediates); Node, Python and the SDK do not, and fail with 'unable to "
+            "verify the first certificate' / 'unable to get local issuer certificate'."
+        )
+    else:
+        sent = f"{count} certificates, the last ({subject}) issued by {issuer}, which it did not send"
+        meaning = (
+            "Either an intermediate is missing from the chain (browsers cope, Node, Python and the SDK "
+            "do not), or that issuer is a private CA this client does not trust."
+        )
     return Draft(
         severity=Severity.CRITICAL,
-        title="TLS fails",
-        summary=f"The TLS handshake failed: {'; '.join(errors[:3])}. Clients cannot connect at all.",
+        title="TLS fails: the server's certificate chain is incomplete"
+        if count == 1
+        else "TLS fails: the chain ends at an issuer the client does not have",
+        summary=(
+            f"The TLS handshake failed ({'; '.join(said[:2])}). The server presented {sent}. " + meaning
+        ),
         recommendation=(
-            "Check the certificate chain, its names (SAN) and expiry with `openssl s_client "
-            "-connect HOST:443 -servername HOST`; for a private CA, pass it with --ca-bundle."
+            "Serve the full chain: the leaf followed by its intermediate(s), then check with "
+            "`openssl s_client -connect HOST:443 -servername HOST -showcerts` (it must print the "
+            "intermediate too). For a private CA, pass it with --ca-bundle."
         ),
         evidence=refs(hits),
         targets=targets_of(hits),
+        path=ev.fingerprint(targets_of(hits)),
+        fix_last=True,
     )

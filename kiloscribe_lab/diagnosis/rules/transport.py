@@ -1,5 +1,6 @@
-"""Transport: does the way between client and backend carry Socket.IO? WebSocket refused on the
-way, polling sessions that lose their backend, networks that time out."""
+"""Transport: does the way between client and backend carry Socket.IO? Upgrade headers dropped or
+WebSocket refused on the way, a transport the server itself refuses, polling sessions that lose
+their backend, networks that time out."""
 
 from __future__ import annotations
 
@@ -12,17 +13,65 @@ from kiloscribe_lab.diagnosis.evidence import (
     is_websocket,
     partly_worked,
     path_works,
+    raw_websocket,
+    reached_engineio,
     refs,
+    refusal_of,
+    targets_of,
 )
+from kiloscribe_lab.diagnosis.fingerprint import marks_of
 from kiloscribe_lab.diagnosis.registry import Draft, rule
-from kiloscribe_lab.names import CookieMode, FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.names import Component, CookieMode, FindingId, Outcome, PlainPath, ProbeName, Severity
+from kiloscribe_lab.outcomes import Refusal
+from kiloscribe_lab.protocol import classify_engineio_error
 from kiloscribe_lab.results import ProbeResult
+
+# Refusals whose answer names its cause: each is its own finding, never "WebSocket is blocked".
+_EXPLAINED = {
+    Refusal.HEADERS_DROPPED,  # upgrade-headers-dropped
+    Refusal.TRANSPORT_DISABLED,  # websocket-disabled
+    Refusal.CHALLENGE,  # cdn-challenge
+    Refusal.RATE_LIMITED,  # rate-limited
+    Refusal.ORIGIN_REFUSED,  # cors-origin-rejected
+}
+
+
+_PROXIES = {Component.CLOUDFLARE, Component.CADDY, Component.NGINX, Component.HAPROXY}
+
+
+def _server_refuses_websocket(ev: Evidence, target: str, network: str) -> list[ProbeResult]:
+    """WebSocket requests the Engine.IO server itself refused for the transport: engine.io's
+    'Transport unknown'; or python-engineio's bare 403 to a fresh WebSocket (no sid, no
+    Origin: it refuses one only when websocket is not among its transports, and still offers
+    the upgrade in its OPEN packet), when that 403 carries no proxy's mark."""
+    rs = ev.socket(target, network)
+    said = [r for r in rs if raw_websocket(r) and refusal_of(r) is Refusal.TRANSPORT_DISABLED]
+    python = ev.fingerprint([target]).get(Component.PYTHON_ENGINEIO)
+    if python is not None and python.strong:
+        said += [
+            r
+            for r in rs
+            if (r.probe, r.variant) == (ProbeName.WEBSOCKET_PLAIN, PlainPath.SOCKETIO)
+            and r.status == 403
+            and not str(r.detail.get("body") or "").strip()
+            and not {m.component for m in marks_of(r)} & _PROXIES
+        ]
+    return said
+
+
+def _explained(ev: Evidence, target: str, network: str) -> bool:
+    """A WebSocket refusal on ``network`` says why (the server's own words, an edge's
+    challenge...): the Socket.IO client's bare 'HTTP 400' beside it is the same answer."""
+    return any(raw_websocket(r) and refusal_of(r) in _EXPLAINED for r in ev.socket(target, network)) or bool(
+        _server_refuses_websocket(ev, target, network)
+    )
 
 
 def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[ProbeResult]:
     """The target's WebSocket probes on ``network`` when every one was refused on the way
-    (BLOCKED) while its polling got through there; else []. A target whose balancer also
-    fails some requests (PARTIAL) still counts: the refusal is about the transport."""
+    (BLOCKED), for no cause the answer names, while polling reached the Engine.IO server there
+    (an answer in its own words, even an error); else []. The polling need not *work*: a round
+    robin that loses sessions, or a dead backend beside, is another fault, found by its rule."""
     rs = ev.socket(target, network)
     ws = [r for r in rs if is_websocket(r)]
     # A WebSocket probe that failed before its upgrade (a 502 from a dead backend behind a
@@ -32,43 +81,230 @@ def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[Probe
     blocked = [r for r in ws if r.outcome is Outcome.BLOCKED]
     if not blocked or not all(r.outcome is Outcome.BLOCKED or r.outcome in before_upgrade for r in ws):
         return []
-    if not any(
-        path_works(r) or partly_worked(r) for r in rs if is_polling(r) or r.probe == ProbeName.STICKY_SESSION
-    ):
+    if _explained(ev, target, network):
+        return []
+    if not any(reached_engineio(r) for r in rs if is_polling(r) or r.probe == ProbeName.STICKY_SESSION):
         return []
     return blocked
+
+
+def _failures_explained(ev: Evidence, target: str, network: str) -> bool:
+    """Every other failure on ``network`` is another fault's, found by its own rule (sessions
+    lost to a round robin, a dead backend's 502s, polling refused by the server, 429s); a
+    polling probe that stalled or met something unknown leaves the refusal's cause open."""
+    for r in ev.socket(target, network):
+        if is_websocket(r) or path_works(r):
+            continue
+        explained = (
+            r.outcome is Outcome.SESSION_UNKNOWN
+            or r.outcome in FAILURES_OF_SERVICE
+            or r.status == 429
+            or refusal_of(r) is Refusal.TRANSPORT_DISABLED
+            or (r.probe == ProbeName.STICKY_SESSION and partly_worked(r))
+        )
+        if not explained:
+            return False
+    return True
 
 
 def _websocket_works_on(ev: Evidence, target: str, network: str) -> bool:
     return any(path_works(r) for r in ev.socket(target, network) if is_websocket(r))
 
 
+def _what_answered(r: ProbeResult) -> str:
+    """A refusal as the reader can recognise it: whose words, which status, which body."""
+    body = str(r.detail.get("body") or "").strip()
+    error = classify_engineio_error(r.status or 0, body) if r.status else None
+    if error is not None and error.style == "node":
+        return f"{r.status} {body[:60]} (engine.io's own error, as JSON)"
+    if error is not None:
+        return f"{r.status} {body[:60]} (python-engineio's own error)"
+    if r.status is not None and 200 <= r.status < 300:
+        return f"{r.status} with a page ({body[:50]!r}) instead of 101"
+    return f"{r.status} {body[:60]!r}" if body else str(r.status)
+
+
+@rule(
+    FindingId.UPGRADE_HEADERS_DROPPED,
+    severities={Severity.CRITICAL, Severity.WARNING},
+    title="The WebSocket upgrade reaches the server without its Upgrade headers",
+    means="Something on the way (usually the balancer) drops Upgrade/Connection: the server sees a plain GET "
+    "and no client gets a WebSocket; critical unless another network upgrades.",
+    evidence="A WebSocket request at /socket.io/ answered by the Engine.IO server as a plain GET: "
+    "engine.io's 400 code 3, python-engineio's 'Invalid websocket upgrade', or a 200 page instead of 101.",
+)
+def upgrade_headers_dropped(ev: Evidence) -> Draft | None:
+    hits: list[tuple[str, str, list[ProbeResult]]] = []
+    for t in ev.targets:
+        for n in ev.networks:
+            rs = ev.socket(t, n)
+            dropped = [r for r in rs if raw_websocket(r) and refusal_of(r) is Refusal.HEADERS_DROPPED]
+            if dropped:
+                # The Socket.IO clients' bare "HTTP 400" on the same way is the same answer.
+                statuses = {r.status for r in dropped}
+                clients = [
+                    r
+                    for r in rs
+                    if is_websocket(r)
+                    and not raw_websocket(r)
+                    and r.outcome is Outcome.BLOCKED
+                    and r.status in statuses
+                ]
+                hits.append((t, n, dropped + clients))
+    if not hits:
+        return None
+    # One network drops them while another upgrades: that network's proxy, not the service's.
+    local = all(any(_websocket_works_on(ev, t, o) for o in ev.networks if o != n) for t, n, _ in hits)
+    networks = sorted({n for _, n, _ in hits})
+    answers = sorted({_what_answered(r) for _, _, rs in hits for r in rs if raw_websocket(r)})
+    names = ev.names(t for t, _, _ in hits)
+    return Draft(
+        severity=Severity.WARNING if local else Severity.CRITICAL,
+        title=f"The WebSocket upgrade reaches the server without its Upgrade headers ({names})"
+        + (f" on network(s) {', '.join(networks)}" if local else ""),
+        summary=(
+            "A WebSocket request at /socket.io/?EIO=4&transport=websocket was answered "
+            f"{'; '.join(answers[:3])}, not 101 Switching Protocols: the server received it as a plain "
+            "GET, without Upgrade and Connection. Something on the way dropped them"
+            + (f" on {', '.join(networks)} only (the same targets upgrade elsewhere)" if local else "")
+            + ". No client gets a WebSocket: polling-first clients stay on long-polling (their upgrade "
+            "fails, socket.io-client's 'probe error'), WebSocket-first clients such as the SDK fail with "
+            "'websocket error' unless they fall back (tryAllTransports: true)."
+        ),
+        recommendation=(
+            "Then check that `curl -i -N -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H "
+            "'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==' "
+            "'https://HOST/socket.io/?EIO=4&transport=websocket'` answers 101."
+        ),
+        evidence=refs(r for _, _, rs in hits for r in rs),
+        targets=tuple(dict.fromkeys(t for t, _, _ in hits)),
+        path=ev.fingerprint(t for t, _, _ in hits),
+    )
+
+
+def _engineio_words(rs: list[ProbeResult]) -> str:
+    said = sorted({f"{r.status} {str(r.detail.get('body') or '').strip()[:60]}" for r in rs})
+    return "; ".join(said[:2])
+
+
+@rule(
+    FindingId.POLLING_DISABLED,
+    severities={Severity.WARNING},
+    title="The server refuses HTTP long-polling",
+    means="The Engine.IO server accepts only WebSocket: clients on networks that block WebSocket have no "
+    "fallback, and polling-first clients (socket.io-client's default) fail.",
+    evidence="The polling handshake answered by the Engine.IO server itself with 'Transport unknown' "
+    "(engine.io, code 0) or 'Invalid transport' (python-engineio).",
+)
+def polling_disabled(ev: Evidence) -> Draft | None:
+    refused = [
+        r
+        for r in ev.where(ProbeName.ENGINEIO_HANDSHAKE)
+        if r.target in ev.targets and refusal_of(r) is Refusal.TRANSPORT_DISABLED
+    ]
+    if not refused:
+        return None
+    targets = targets_of(refused)
+    ws_works = [r for t in targets for r in ev.socket(t) if is_websocket(r) and path_works(r)]
+    return Draft(
+        severity=Severity.WARNING,
+        title=f"The server refuses HTTP long-polling ({ev.names(targets)})",
+        summary=(
+            f"GET /socket.io/?EIO=4&transport=polling is refused by the Engine.IO server itself "
+            f"({_engineio_words(refused)}): the server accepts WebSocket only."
+            + (
+                " WebSocket connects, so WebSocket-first clients (the SDK) work."
+                if ws_works
+                else " WebSocket did not connect either."
+            )
+            + " Clients on networks that block WebSocket (some corporate proxies) have no fallback, "
+            "and polling-first clients (socket.io-client's default) fail with 'xhr poll error' unless "
+            "they set `tryAllTransports: true` (v4.8+)."
+        ),
+        recommendation=(
+            "If WebSocket-only is deliberate, make every client say so (`transports: ['websocket']`) "
+            "and accept that networks that block WebSocket cannot connect."
+        ),
+        evidence=refs(refused + ws_works[:2]),
+        targets=targets,
+        path=ev.fingerprint(targets),
+    )
+
+
+@rule(
+    FindingId.WEBSOCKET_DISABLED,
+    severities={Severity.CRITICAL},
+    title="The server refuses WebSocket",
+    means="The Engine.IO server itself does not serve the WebSocket transport: WebSocket-first clients such "
+    "as the SDK fail (socket.io-client does not fall back by default).",
+    evidence="A WebSocket request answered by the Engine.IO server with 'Transport unknown' / 'Invalid "
+    "transport', or a polling session whose OPEN offers no upgrade, and no WebSocket probe works.",
+)
+def websocket_disabled(ev: Evidence) -> Draft | None:
+    hits: list[tuple[str, list[ProbeResult]]] = []
+    for t in ev.targets:
+        rs = ev.socket(t)
+        if any(is_websocket(r) and path_works(r) for r in rs):
+            continue
+        said = [r for n in ev.networks for r in _server_refuses_websocket(ev, t, n)]
+        offered_none = [
+            r for r in rs if r.probe == ProbeName.ENGINEIO_UPGRADE and r.detail.get("upgrades_offered") == []
+        ]
+        if said or offered_none:
+            hits.append((t, said + offered_none))
+    if not hits:
+        return None
+    names = ev.names(t for t, _ in hits)
+    seen = sorted(
+        {
+            "its OPEN packet offers no upgrade"
+            if r.probe == ProbeName.ENGINEIO_UPGRADE and r.detail.get("upgrades_offered") == []
+            else f"a WebSocket request was answered {_what_answered(r)}"
+            if r.detail.get("body")
+            else f"a fresh WebSocket was answered {r.status} with no body, python-engineio's refusal"
+            for _, rs in hits
+            for r in rs
+        }
+    )
+    return Draft(
+        severity=Severity.CRITICAL,
+        title=f"The server refuses WebSocket ({names})",
+        summary=(
+            f"The Engine.IO server behind {names} does not serve WebSocket: {'; '.join(seen)}. Polling "
+            "clients connect; "
+            "WebSocket-first clients (the SDK, `transports: ['websocket', 'polling']`) fail with "
+            "'websocket error', since socket.io-client tries the next transport only with "
+            "`tryAllTransports: true` (v4.8+)."
+        ),
+        recommendation="Meanwhile clients need `transports: ['polling']` or `tryAllTransports: true`.",
+        evidence=refs(r for _, rs in hits for r in rs),
+        targets=tuple(t for t, _ in hits),
+        path=ev.fingerprint(t for t, _ in hits),
+    )
+
+
 @rule(
     FindingId.WEBSOCKET_BLOCKED,
     severities={Severity.CRITICAL, Severity.WARNING},
     title="WebSocket is blocked",
-    means="WebSocket upgrades are refused on the way while long-polling works: critical at the edge, a "
-    "warning when only some networks refuse.",
-    evidence="Every WebSocket probe of a target refused before the origin while its polling works, on every "
-    "network, or on one while another upgrades.",
+    means="WebSocket upgrades are refused on the way (a 403, a CDN setting, a corporate proxy) while HTTP "
+    "reaches the server: critical at the edge, a warning when only some networks refuse.",
+    evidence="Every WebSocket probe of a target refused, for no cause the answer names, while polling "
+    "reaches the Engine.IO server, on every network, or on one while another upgrades.",
 )
 def websocket_blocked(ev: Evidence) -> Draft | None:
     at_edge: list[tuple[str, str, list[ProbeResult]]] = []
     on_network: list[tuple[str, str, list[ProbeResult]]] = []
     for t in ev.targets:
         for n in ev.networks:
-            others = [o for o in ev.networks if o != n]
             refused = _websocket_refused_on(ev, t, n)
-            if refused and any(_websocket_works_on(ev, t, o) for o in others):
+            if not refused:
+                continue
+            if any(_websocket_works_on(ev, t, o) for o in ev.networks if o != n):
                 # The same target upgrades from another network: what refuses it is on this one.
                 on_network.append((t, n, refused))
-                continue
-            h = ev.health(t, n)
-            if h.health is not Health.BLOCKED:
-                continue
-            elsewhere_ok = any(ev.health(t, other).health is Health.WORKS for other in others)
-            blocked = [r for r in h.results if r.outcome is Outcome.BLOCKED]
-            (on_network if elsewhere_ok else at_edge).append((t, n, blocked))
+            elif _failures_explained(ev, t, n):
+                at_edge.append((t, n, refused))
     if not at_edge and not on_network:
         return None
     where = []
@@ -107,12 +343,6 @@ def websocket_blocked(ev: Evidence) -> Draft | None:
             + (f" It said: {' / '.join(repr(b) for b in bodies[:2])}." if bodies else "")
         )
     recommendation = []
-    if at_edge:
-        recommendation.append(
-            "Turn on WebSocket proxying at the edge (Cloudflare: Network → WebSockets on)"
-            if cdn
-            else "Let the proxy pass Upgrade/Connection headers to the origin"
-        )
     if on_network:
         recommendation.append(
             f"on {', '.join(networks)}, ask the network's administrators to let WebSocket "
@@ -125,13 +355,17 @@ def websocket_blocked(ev: Evidence) -> Draft | None:
         "`transports: ['polling']` for affected users; serve WSS on 443, which proxies pass more "
         "often; note SDK 2.0.9 does not fall back by itself (connectionMode 'auto' does)"
     )
+    rest = "; ".join(recommendation) + "."
     return Draft(
         severity=Severity.CRITICAL if at_edge else Severity.WARNING,
         title="WebSocket is blocked " + "; ".join(where),
         summary=summary,
-        recommendation="; ".join(recommendation) + ".",
+        recommendation=rest[0].upper() + rest[1:],
         evidence=refs(r for _, _, rs in at_edge + on_network for r in rs),
         targets=tuple(dict.fromkeys(t for t, _, _ in at_edge + on_network)),
+        # At the edge, the fix is the refusing component's (its words first); on a network,
+        # it is that network's administrators'.
+        path=ev.fingerprint(t for t, _, _ in at_edge) if at_edge else None,
     )
 
 
@@ -169,7 +403,7 @@ def _sessions_lost(ev: Evidence) -> tuple[_Lost, _Lost]:
     supersedes={FindingId.STICKY_SESSIONS_COOKIE_ONLY},
     title="No sticky sessions: polling sessions are lost",
     means="Requests of one Engine.IO polling session reach backends that do not know it: critical when "
-    "polling is the only transport that works.",
+    "no WebSocket works, so polling is the only transport left.",
     evidence="A follow-up on an open polling session answered 'Session ID unknown' or by another backend, "
     "even for a client that returns cookies.",
 )
@@ -177,9 +411,10 @@ def sticky_sessions_missing(ev: Evidence) -> Draft | None:
     missing, _ = _sessions_lost(ev)
     if not missing:
         return None
+    # Without a working WebSocket, polling is the only transport left, and it breaks: whether
+    # some polling probe got lucky with the rotation must not decide the severity.
     ws_works = any(path_works(r) for r in ev.results if is_websocket(r))
-    polling_works = any(path_works(r) for r in ev.results if is_polling(r))
-    severity = Severity.CRITICAL if polling_works and not ws_works else Severity.WARNING
+    severity = Severity.WARNING if ws_works else Severity.CRITICAL
     names = ev.names(t for t, _ in missing)
     lost = sum(int(r.detail.get("moved") or 0) for _, rs in missing for r in rs)
     total = sum(int(r.detail.get("follow_ups") or 0) for _, rs in missing for r in rs)
@@ -193,20 +428,15 @@ def sticky_sessions_missing(ev: Evidence) -> Draft | None:
             "needs every request of a session on the same backend; WebSocket needs it for "
             "the upgrade."
             + (
-                " WebSocket does not work here, so polling is the only transport, and it breaks."
+                " WebSocket does not work here, so polling is the only transport left, and it breaks."
                 if severity is Severity.CRITICAL
                 else ""
             )
         ),
-        recommendation=(
-            "Make the balancer sticky. In Caddy: `lb_policy ip_hash` in the reverse_proxy "
-            "block — behind a CDN use `lb_policy client_ip_hash` with `trusted_proxies` set "
-            "to the CDN's ranges, since ip_hash would hash the CDN's addresses. "
-            "`lb_policy cookie` is not enough: the SDK's Node client drops cookies. On the "
-            "client side, `transports: ['websocket']` avoids polling sessions entirely."
-        ),
+        recommendation="On the client side, `transports: ['websocket']` avoids polling sessions entirely.",
         evidence=refs(r for _, rs in missing for r in rs),
         targets=tuple(dict.fromkeys(t for t, _ in missing)),
+        path=ev.fingerprint(t for t, _ in missing),
     )
 
 
@@ -242,13 +472,10 @@ def sticky_sessions_cookie_only(ev: Evidence) -> Draft | None:
             "polling session on a later request ('Session ID unknown')."
             + (f" Cookie: {', '.join(cookies)}." if cookies else "")
         ),
-        recommendation=(
-            "Use stickiness that needs nothing from the client: `lb_policy ip_hash` "
-            "(`client_ip_hash` with `trusted_proxies` behind a CDN). `lb_policy cookie` works "
-            "for browsers only. Node clients can also use `transports: ['websocket']`."
-        ),
+        recommendation="Node clients can also use `transports: ['websocket']`.",
         evidence=refs(r for _, rs in cookie_only for r in rs),
         targets=tuple(dict.fromkeys(t for t, _ in cookie_only)),
+        path=ev.fingerprint(t for t, _ in cookie_only),
     )
 
 

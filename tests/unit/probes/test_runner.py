@@ -6,7 +6,7 @@ import pytest
 
 from kiloscribe_lab.endpoints import parse_target
 from kiloscribe_lab.errors import UsageError
-from kiloscribe_lab.names import ProbeName
+from kiloscribe_lab.names import CorsCheck, ProbeName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.probes.runner import RUN_SLACK_S, run_deadline, suite
 from kiloscribe_lab.probes.sio import BACKOFF_CAP_S
@@ -101,3 +101,10 @@ def test_run_deadline() -> None:
     longest = 3 * 1.0 + 2 * BACKOFF_CAP_S
     assert run_deadline(stats, discover=False) == pytest.approx(longest + RUN_SLACK_S)
     assert run_deadline(stats, discover=True) == pytest.approx(1.0 + longest + RUN_SLACK_S)
+
+
+def test_suite_has_the_cors_probes_only_with_an_origin() -> None:
+    """Without --origin no Origin is sent anywhere: CORS is not the SDK's Node client's problem."""
+    assert not any(p == ProbeName.CORS for p, _ in pairs(ProbeOptions(api_key_env=KEY)))
+    got = pairs(ProbeOptions(api_key_env=KEY, origin="https://app.example.com"))
+    assert [v for p, v in got if p == ProbeName.CORS] == list(CorsCheck)

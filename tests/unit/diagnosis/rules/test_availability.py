@@ -13,6 +13,7 @@ from kiloscribe_lab.diagnosis.rules.availability import (
     tls_problem,
 )
 from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.results import ProbeResult
 from tests.unit.diagnosis.helpers import API, LB, A, B, C, ev, failing, fire, ids, pr, quiet, working
 
 # all-backends-down
@@ -215,3 +216,62 @@ def test_dns_problem_names_the_names_that_do_not_resolve() -> None:
     assert finding is not None and finding.severity is Severity.CRITICAL
     assert finding.targets == (A,)
     quiet(dns_problem, failing(B, Outcome.UPSTREAM_ERROR, 502))
+
+
+def _tls_failed(presented: list[dict[str, str]] | None, code: int = 20) -> list[ProbeResult]:
+    """What a raw-stream probe records when the verifying handshake failed (FACTS.md §3.8)."""
+    message = "unable to get local issuer certificate"
+    tls = {"verify_code": code, "verify_message": message, "presented": presented}
+    return [
+        pr(
+            ProbeName.ENGINEIO_HANDSHAKE,
+            "",
+            A,
+            "tls_error",
+            error=f"certificate not trusted: {message}",
+            tls=tls,
+        ),
+        pr(
+            ProbeName.SOCKETIO_CONNECT,
+            "websocket:valid",
+            A,
+            "tls_error",
+            error=f"certificate not trusted: {message}",
+        ),
+    ]
+
+
+def test_tls_problem_names_an_incomplete_chain() -> None:
+    leaf = {
+        "subject": "commonName=inscribe.example.com",
+        "issuer": "commonName=R11, organizationName=Let's Encrypt",
+    }
+    f = fire(tls_problem, _tls_failed([leaf]))
+    assert "incomplete" in f.title
+    assert "commonName=R11" in f.summary and "Browsers cope" in f.summary
+    assert "Node, Python and the SDK do not" in f.summary
+    assert "-showcerts" in f.recommendation and "fullchain.pem" in f.recommendation
+
+
+def test_tls_problem_with_a_longer_chain_ending_at_an_unknown_issuer() -> None:
+    chain = [
+        {"subject": "commonName=a.example", "issuer": "commonName=Private Intermediate"},
+        {"subject": "commonName=Private Intermediate", "issuer": "commonName=Private Root"},
+    ]
+    f = fire(tls_problem, _tls_failed(chain))
+    assert "does not have" in f.title and "private CA" in f.summary
+
+
+@pytest.mark.parametrize(
+    ("presented", "code"),
+    [
+        ([{"subject": "commonName=x", "issuer": "commonName=x"}], 18),  # self-signed leaf
+        ([{"subject": "commonName=x", "issuer": "commonName=x"}], 20),  # a root, not a missing issuer
+        (None, 20),  # this Python could not read the chain
+    ],
+)
+def test_tls_problem_claims_no_incomplete_chain_without_the_evidence(
+    presented: list[dict[str, str]] | None, code: int
+) -> None:
+    f = fire(tls_problem, _tls_failed(presented, code))
+    assert f.title == "TLS fails" and "incomplete" not in f.summary

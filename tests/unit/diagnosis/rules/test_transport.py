@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kiloscribe_lab.diagnosis import diagnose
 from kiloscribe_lab.diagnosis.rules.transport import (
     network_timeouts,
+    polling_disabled,
     sticky_sessions_cookie_only,
     sticky_sessions_missing,
+    upgrade_headers_dropped,
     websocket_blocked,
+    websocket_disabled,
 )
-from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity
+from kiloscribe_lab.names import FindingId, Outcome, ProbeName, Severity, Transport
 from kiloscribe_lab.results import ProbeResult, Timings, replace
+from tests.unit.diagnosis import facts
 from tests.unit.diagnosis.helpers import EDGE, LB, A, B, failing, fire, ids, pr, quiet, working, ws_blocked
 
 # sticky sessions
@@ -273,3 +279,187 @@ def test_network_timeouts_without_timings_still_fires() -> None:
     f = fire(network_timeouts, results)
     assert "Round trip" not in f.summary and "deadline" not in f.summary
     quiet(network_timeouts, failing(A, Outcome.TIMEOUT, network="mobile"))
+
+
+# upgrade-headers-dropped: the WebSocket request reached the server as a plain GET (FACTS.md §3.1)
+
+
+def _behind_nginx_without_upgrade(target: str, body: str, status: int = 400) -> list[ProbeResult]:
+    """nginx without proxy_http_version 1.1/Upgrade/Connection, sticky: polling works, every
+    WebSocket request is answered by the backend as a plain GET."""
+    blocked = Outcome.BLOCKED
+    return [
+        facts.plain_ws(target, blocked, status, body, facts.NGINX),
+        facts.upgrade(target, blocked, status, body, facts.NGINX),
+        facts.handshake(target, Outcome.OK, 200, facts.NODE_OPEN, facts.NGINX, engineio_version=4),
+        *facts.connects(target, Transport.WEBSOCKET, blocked, status, facts.NGINX),
+        *facts.connects(target, Transport.POLLING, Outcome.OK, 200, facts.NGINX),
+        *facts.sticky(target, Outcome.OK, headers=facts.NGINX),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (facts.NODE_BAD_REQUEST, 400, "engine.io's own error"),
+        (facts.PY_BAD_UPGRADE, 400, "python-engineio's own error"),
+        ("<!doctype html><html><head><title>App</title></head></html>", 200, "a page"),
+    ],
+    ids=["engine.io", "python-engineio", "spa-fallback"],
+)
+def test_upgrade_headers_dropped_in_either_servers_words(body: str, status: int, words: str) -> None:
+    results = _behind_nginx_without_upgrade(LB, body, status)
+    f = fire(upgrade_headers_dropped, results)
+    assert f.severity is Severity.CRITICAL
+    assert words in f.summary and "plain GET" in f.summary
+    # nginx's words, and why we believe it is nginx
+    assert "proxy_http_version 1.1" in f.recommendation and "map $http_upgrade" in f.recommendation
+    assert "looks like nginx: Server: nginx/1.22.1" in f.recommendation
+    assert "lb_policy" not in f.recommendation
+    # the same evidence is not also "something refuses WebSocket"
+    quiet(websocket_blocked, results)
+    assert set(ids(diagnose(results))) & {FindingId.WEBSOCKET_BLOCKED, FindingId.WEBSOCKET_DISABLED} == set()
+
+
+def test_upgrade_headers_dropped_quiet_for_a_refusal_on_the_way() -> None:
+    """A 403 from something that refuses the upgrade is websocket-blocked's, never this rule's."""
+    results = ws_blocked(EDGE, headers=facts.CLOUDFLARE)
+    quiet(upgrade_headers_dropped, results)
+    fire(websocket_blocked, results)
+
+
+def test_upgrade_headers_dropped_quiet_when_websocket_upgrades() -> None:
+    quiet(upgrade_headers_dropped, working(A, headers=facts.NGINX))
+
+
+def test_upgrade_headers_dropped_on_one_network_only_is_a_warning() -> None:
+    results = [
+        *working(A, network="direct"),
+        facts.plain_ws(A, Outcome.BLOCKED, 400, facts.PY_BAD_UPGRADE, network="corp"),
+        pr(ProbeName.SOCKETIO_CONNECT, "websocket:valid", A, Outcome.BLOCKED, 400, network="corp"),
+        facts.handshake(A, Outcome.OK, 200, facts.PY_OPEN, network="corp"),
+    ]
+    f = fire(upgrade_headers_dropped, results)
+    assert f.severity is Severity.WARNING
+    assert "on network(s) corp" in f.title
+
+
+def test_nginx_naive_finds_both_faults() -> None:
+    """Upgrade headers dropped and round robin at once: neither hides the other (FACTS.md §3.2)."""
+    results = [
+        facts.plain_ws(LB, Outcome.BLOCKED, 400, facts.NODE_BAD_REQUEST, facts.NGINX),
+        facts.upgrade(LB, Outcome.SESSION_UNKNOWN, 400, facts.NODE_SESSION_UNKNOWN, facts.NGINX),
+        facts.handshake(LB, Outcome.OK, 200, facts.NODE_OPEN, facts.NGINX, engineio_version=4),
+        *facts.connects(LB, Transport.WEBSOCKET, Outcome.BLOCKED, 400, facts.NGINX),
+        *facts.connects(LB, Transport.POLLING, Outcome.SESSION_UNKNOWN, 400, facts.NGINX),
+        *facts.sticky(LB, Outcome.SESSION_UNKNOWN, lost=5, headers=facts.NGINX),
+    ]
+    found = {f.id: f for f in diagnose(results)}
+    assert found[FindingId.UPGRADE_HEADERS_DROPPED].severity is Severity.CRITICAL
+    sticky = found[FindingId.STICKY_SESSIONS_MISSING]
+    assert sticky.severity is Severity.CRITICAL  # no WebSocket: polling is all there is
+    assert "hash $remote_addr consistent" in sticky.recommendation
+    assert {f.id for f in found.values() if f.severity is not Severity.INFO} == {
+        FindingId.UPGRADE_HEADERS_DROPPED,
+        FindingId.STICKY_SESSIONS_MISSING,
+    }
+
+
+# polling-disabled, websocket-disabled (FACTS.md §3.3)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "words"),
+    [
+        (facts.NODE_TRANSPORT_UNKNOWN, {}, "new Server(httpServer, { transports:"),
+        (facts.PY_INVALID_TRANSPORT, facts.UVICORN, "socketio.AsyncServer(transports="),
+    ],
+    ids=["engine.io", "python-engineio"],
+)
+def test_polling_disabled_in_either_servers_words(body: str, headers: dict[str, str], words: str) -> None:
+    results = [
+        facts.handshake(A, Outcome.HTTP_ERROR, 400, body, headers),
+        facts.plain_ws(A, Outcome.OK, 101, headers=headers),
+        *facts.connects(A, Transport.WEBSOCKET, Outcome.OK, 101, headers),
+        *facts.connects(A, Transport.POLLING, Outcome.HTTP_ERROR, 400, headers),
+        *facts.sticky(A, Outcome.HTTP_ERROR, headers=headers),
+    ]
+    f = fire(polling_disabled, results)
+    assert f.severity is Severity.WARNING
+    assert body.strip('"') in f.summary or "Transport unknown" in f.summary
+    assert "WebSocket connects" in f.summary and "no fallback" in f.summary
+    assert words in f.recommendation
+    assert [x.id for x in diagnose(results) if x.severity is not Severity.INFO] == [
+        FindingId.POLLING_DISABLED
+    ]
+
+
+def test_polling_disabled_quiet_for_other_handshake_errors() -> None:
+    results = [facts.handshake(A, Outcome.SESSION_UNKNOWN, 400, facts.NODE_SESSION_UNKNOWN), *working(A)]
+    quiet(polling_disabled, results)
+    quiet(polling_disabled, working(A))
+
+
+def test_websocket_disabled_when_engineio_says_transport_unknown() -> None:
+    """A polling-only socket.io server: its OPEN offers no upgrade, a WebSocket gets code 0."""
+    results = [
+        facts.plain_ws(A, Outcome.BLOCKED, 400, facts.NODE_TRANSPORT_UNKNOWN),
+        pr(
+            ProbeName.ENGINEIO_UPGRADE,
+            "",
+            A,
+            Outcome.BLOCKED,
+            200,
+            upgrades_offered=[],
+            stuck_in_polling=True,
+        ),
+        facts.handshake(A, Outcome.OK, 200, facts.NODE_OPEN_NO_UPGRADE, engineio_version=4),
+        *facts.connects(A, Transport.WEBSOCKET, Outcome.BLOCKED, 400),
+        *facts.connects(A, Transport.POLLING, Outcome.OK, 200),
+    ]
+    f = fire(websocket_disabled, results)
+    assert f.severity is Severity.CRITICAL
+    assert "new Server(httpServer, { transports: ['polling', 'websocket'] })" in f.recommendation
+    quiet(websocket_blocked, results)  # the server said so itself: no proxy refuses it
+
+
+def test_websocket_disabled_from_python_engineios_bare_403() -> None:
+    """python-engineio refuses a fresh WebSocket with 403 and no body when its transports lack
+    websocket, and still offers the upgrade in its OPEN packet."""
+    results = [
+        facts.plain_ws(A, Outcome.BLOCKED, 403, headers=facts.UVICORN),
+        facts.upgrade(A, Outcome.BLOCKED, 403, headers=facts.UVICORN),
+        facts.handshake(A, Outcome.OK, 200, facts.PY_OPEN, facts.UVICORN, engineio_version=4),
+        *facts.connects(A, Transport.WEBSOCKET, Outcome.BLOCKED, 403, facts.UVICORN),
+        *facts.connects(A, Transport.POLLING, Outcome.OK, 200, facts.UVICORN),
+    ]
+    f = fire(websocket_disabled, results)
+    assert "socketio.AsyncServer(transports=['polling', 'websocket'])" in f.recommendation
+    quiet(websocket_blocked, results)
+
+
+def test_websocket_disabled_quiet_when_a_proxy_refuses() -> None:
+    """The same bare 403, with a proxy's mark on it: a refusal on the way, not the server's."""
+    results = [
+        facts.plain_ws(A, Outcome.BLOCKED, 403, headers=facts.CADDY),
+        facts.handshake(A, Outcome.OK, 200, facts.PY_OPEN, facts.CADDY, engineio_version=4),
+        *facts.connects(A, Transport.WEBSOCKET, Outcome.BLOCKED, 403, facts.CADDY),
+        *facts.connects(A, Transport.POLLING, Outcome.OK, 200, facts.CADDY),
+    ]
+    quiet(websocket_disabled, results)
+    assert "Caddy" in fire(websocket_blocked, results).recommendation
+
+
+def test_websocket_blocked_found_beside_lost_sessions() -> None:
+    """An edge that refuses WebSocket in front of a round robin: both faults (the old rule lost
+    the refusal because polling failed too)."""
+    results = [
+        facts.plain_ws(EDGE, Outcome.BLOCKED, 403, "WebSocket connections are disabled", facts.CLOUDFLARE),
+        facts.upgrade(EDGE, Outcome.BLOCKED, 403, "WebSocket connections are disabled", facts.CLOUDFLARE),
+        facts.handshake(EDGE, Outcome.OK, 200, facts.PY_OPEN, facts.CLOUDFLARE, engineio_version=4),
+        *facts.connects(EDGE, Transport.WEBSOCKET, Outcome.BLOCKED, 403, facts.CLOUDFLARE),
+        *facts.connects(EDGE, Transport.POLLING, Outcome.SESSION_UNKNOWN, 400, facts.CLOUDFLARE),
+        *facts.sticky(EDGE, Outcome.SESSION_UNKNOWN, lost=4, headers=facts.CLOUDFLARE),
+    ]
+    found = {f.id for f in diagnose(results) if f.severity is not Severity.INFO}
+    assert found == {FindingId.WEBSOCKET_BLOCKED, FindingId.STICKY_SESSIONS_MISSING}
