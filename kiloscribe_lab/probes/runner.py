@@ -50,6 +50,7 @@ from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.settings import ProbeOptions
 
 RUN_SLACK_S = 0.25  # the backstop fires only if a probe's own deadline somehow did not
+DEADLINE_TOLERANCE_S = 0.05  # within the run's slack: the run still ends by its deadline
 Progress = Callable[[int, int], None]
 
 
@@ -147,11 +148,20 @@ def _dedupe(targets: Sequence[tuple[Endpoint, str | None]]) -> list[tuple[Endpoi
     return unique
 
 
+def _deadline(own_s: float, remaining_s: float) -> float:
+    """A probe's deadline: its own, unless the run has less left. The milliseconds spent between
+    planning the run and starting its probes do not count: a 1 s probe is a 1 s probe (and says
+    so), while a command whose clock started at process start still ends in time."""
+    if remaining_s >= own_s - DEADLINE_TOLERANCE_S:
+        return own_s
+    return max(0.05, remaining_s)
+
+
 async def _run_all(
     jobs: list[tuple[ProbeSpec, ProbeContext, Recorder]], remaining_s: float, progress: Progress | None
 ) -> list[ProbeResult]:
     """Every job at once, each under min(its deadline, what is left of the run's)."""
-    deadlines = [max(0.05, min(spec.deadline_s, remaining_s)) for spec, _, _ in jobs]
+    deadlines = [_deadline(spec.deadline_s, remaining_s) for spec, _, _ in jobs]
     tasks = [
         asyncio.ensure_future(bounded(spec.body, ctx, rec, limit))
         for (spec, ctx, rec), limit in zip(jobs, deadlines, strict=True)

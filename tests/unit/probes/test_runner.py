@@ -108,3 +108,12 @@ def test_suite_has_the_cors_probes_only_with_an_origin() -> None:
     assert not any(p == ProbeName.CORS for p, _ in pairs(ProbeOptions(api_key_env=KEY)))
     got = pairs(ProbeOptions(api_key_env=KEY, origin="https://app.example.com"))
     assert [v for p, v in got if p == ProbeName.CORS] == list(CorsCheck)
+
+
+def test_a_probe_keeps_its_own_deadline_unless_the_run_has_clearly_less_left() -> None:
+    from kiloscribe_lab.probes.runner import DEADLINE_TOLERANCE_S, _deadline
+
+    assert _deadline(1.0, 0.9995) == 1.0  # the moment between planning and starting
+    assert _deadline(1.0, 1.0 - DEADLINE_TOLERANCE_S) == 1.0
+    assert _deadline(1.0, 0.6) == 0.6  # a command whose clock started at process start
+    assert _deadline(1.0, 0.0) == 0.05  # never a zero deadline
