@@ -18,6 +18,7 @@ from tests.integration.foreign import reference_socketio_server as reference_soc
 from tests.integration.investigation import PROBE_TIMEOUT_S as PROBE_TIMEOUT_S  # re-exported for tests
 from tests.integration.investigation import investigate_lab
 from tests.integration.investigation import lab_targets as lab_targets  # re-exported for tests
+from tests.integration.reports import IncidentReports, incident_reports_in
 
 LabGetter = Callable[[str], LabInfo]
 InvestigationGetter = Callable[[str], list[ProbeResult]]
@@ -68,3 +69,10 @@ def investigation(labs: LabGetter, lab_key: str) -> InvestigationGetter:
         return cache[scenario]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def incident_reports(tmp_path_factory: pytest.TempPathFactory) -> IncidentReports:
+    """Runs A and B of the incident report (tests/integration/reports.py), once per session:
+    test_report.py and test_report_browser.py read them."""
+    return incident_reports_in(tmp_path_factory.mktemp("reports"), tmp_path_factory.mktemp("report-lab"))

@@ -1,4 +1,8 @@
-"""`kiloscribe-lab report` end to end: a real lab, papermill kernels, nbconvert, files on disk."""
+"""`kiloscribe-lab report` end to end: a real lab, papermill kernels, nbconvert, files on disk.
+
+Runs A and B of the incident report are the session's (``incident_reports``, see reports.py):
+A in process, with a sentinel key, a hostile endpoint and a broken notebook; B the CLI at a
+terminal, compared with A."""
 
 from __future__ import annotations
 
@@ -10,8 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,15 +21,10 @@ import pytest
 from kiloscribe_lab import report
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import SCENARIOS
-from kiloscribe_lab.names import FindingId
-from kiloscribe_lab.settings import ProbeSettings
-from tests.integration.servers import canned_server, http_answer
-from tests.integration.tty import run_on_tty
+from tests.integration.reports import B_COLUMNS, BROKEN_RUN, HOSTILE, SENTINEL, IncidentReports
 
 pytestmark = pytest.mark.timeout(300)
 
-SENTINEL = "sentinel-key-4f1c9e2a7b"
-HOSTILE = "<script>alert('owned')</script>"
 SECTIONS = (
     "Summary",
     "Targets",
@@ -41,56 +38,9 @@ SECTIONS = (
 )
 
 
-@pytest.fixture(scope="module")
-def hostile_server() -> Iterator[str]:
-    """An HTTP server whose every answer carries markup where text belongs."""
-    body = f"{HOSTILE} | ![x](http://evil.invalid/x.png) `tick`".encode()
-    answer = http_answer("400 Bad Request", body, f"Server: {HOSTILE}", "Content-Type: text/html")
-    with canned_server(answer) as url:
-        yield url
-
-
-@dataclass
-class Run:
-    outcome: report.ReportOutcome
-    out_root: Path
-
-
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory: pytest.TempPathFactory, hostile_server: str) -> Run:
-    """The incident report, with the key set to a sentinel, one notebook made to fail, and a
-    hostile endpoint in the matrix."""
-    out_root = tmp_path_factory.mktemp("reports")
-    lab_dir = tmp_path_factory.mktemp("report-lab")
-    env_key = {**os.environ, fleet.API_KEY_ENV: SENTINEL}
-    info = fleet.up(lab_dir, "incident", environ=env_key)
-    try:
-        plan = report.ReportPlan(
-            title="test",
-            source="lab:incident",
-            targets=(
-                report.Target(info.edge, "edge"),
-                report.Target(info.lb, "lb"),
-                *(report.Target(info.backend_url(b), b) for b in ("inscribe-1", "inscribe-2", "inscribe-3")),
-                report.Target(hostile_server, "hostile"),
-            ),
-            api_base=info.api,
-            settings=ProbeSettings(api_key_env=fleet.API_KEY_ENV, timeout_s=3.0, ca_bundle=info.ca_bundle),
-        )
-        runs = [
-            *report.build_matrix(plan),
-            # A notebook that fails: its endpoint is not a URL, the probe cell raises.
-            report.MatrixRun("99-broken-direct", report.Target("not a url", "broken"), "direct"),
-        ]
-        outcome = report.run_report(plan, env_key, out_root=out_root, jobs=2, runs_override=runs)
-    finally:
-        fleet.down(lab_dir)
-    return Run(outcome, out_root)
-
-
-def test_every_file_is_written(first_run: Run) -> None:
-    run_dir = first_run.outcome.run_dir
-    assert run_dir.parent == first_run.out_root and run_dir.name.count("-") == 2  # YYYY-MM-DD
+def test_every_file_is_written(incident_reports: IncidentReports) -> None:
+    run_dir = incident_reports.a.run_dir
+    assert run_dir.parent == incident_reports.out_root and run_dir.name.count("-") == 2  # YYYY-MM-DD
     for name in (
         "findings.html",
         "findings.md",
@@ -105,12 +55,12 @@ def test_every_file_is_written(first_run: Run) -> None:
         assert (run_dir / entry["notebook"]).is_file(), entry["id"]
         if entry["status"] == "ok":
             assert (run_dir / entry["results"]).stat().st_size > 0, entry["id"]
-    assert (first_run.out_root / "index.html").is_file()
+    assert (incident_reports.out_root / "index.html").is_file()
     assert set(meta["timings"]) >= {"matrix_s", "kernel_start_s_sum", "probe_cells_s_sum", "render_s"}
 
 
-def test_report_matches_incident_ground_truth(first_run: Run) -> None:
-    run_dir = first_run.outcome.run_dir
+def test_report_matches_incident_ground_truth(incident_reports: IncidentReports) -> None:
+    run_dir = incident_reports.a.run_dir
     ids = {json.loads(line)["id"] for line in (run_dir / "findings.jsonl").read_text().splitlines()}
     assert set(SCENARIOS["incident"].expected_findings) <= ids
     page = (run_dir / "findings.html").read_text()
@@ -122,80 +72,81 @@ def test_report_matches_incident_ground_truth(first_run: Run) -> None:
     assert "inscribe-2" in page
 
 
-def test_failed_notebook_is_named_and_the_rest_renders(first_run: Run) -> None:
-    records = {r.id: r for r in first_run.outcome.records}
-    broken = records["99-broken-direct"]
+def test_failed_notebook_is_named_and_the_rest_renders(incident_reports: IncidentReports) -> None:
+    records = {r.id: r for r in incident_reports.a.records}
+    broken = records[BROKEN_RUN]
     assert broken.status == "failed" and broken.error and "malformed URL" in broken.error
-    assert all(r.status == "ok" for i, r in records.items() if i != "99-broken-direct")
-    page = (first_run.outcome.run_dir / "findings.html").read_text()
-    assert "99-broken-direct" in page and "malformed URL" in page
+    assert all(r.status == "ok" for i, r in records.items() if i != BROKEN_RUN)
+    page = (incident_reports.a.run_dir / "findings.html").read_text()
+    assert BROKEN_RUN in page and "malformed URL" in page
 
 
-def test_html_is_self_contained_and_hides_inputs(first_run: Run) -> None:
-    page = (first_run.outcome.run_dir / "findings.html").read_text()
+def test_html_is_self_contained_and_hides_inputs(incident_reports: IncidentReports) -> None:
+    page = (incident_reports.a.run_dir / "findings.html").read_text()
     assert "<script src=" not in page and "https://cdn" not in page  # readable offline
     assert "<script" not in page  # nothing to execute at all
     assert "data:image/png;base64," in page  # charts are embedded
     assert "from kiloscribe_lab" not in page  # inputs hidden
 
 
-def test_server_text_is_escaped(first_run: Run) -> None:
+def test_server_text_is_escaped(incident_reports: IncidentReports) -> None:
     for name in ("findings.html", "findings.md"):
-        text = (first_run.outcome.run_dir / name).read_text()
+        text = (incident_reports.a.run_dir / name).read_text()
         assert HOSTILE not in text, name
         assert "![x](http://evil.invalid" not in text, name
 
 
-def test_the_key_value_is_in_no_file(first_run: Run) -> None:
-    hits = [p for p in first_run.out_root.rglob("*") if p.is_file() and SENTINEL.encode() in p.read_bytes()]
+def test_the_key_value_is_in_no_file(incident_reports: IncidentReports) -> None:
+    hits = [
+        p for p in incident_reports.out_root.rglob("*") if p.is_file() and SENTINEL.encode() in p.read_bytes()
+    ]
     assert hits == []
-    params = json.loads((first_run.outcome.run_dir / "run.json").read_text())
+    params = json.loads((incident_reports.a.run_dir / "run.json").read_text())
     assert params["api_key_env"] == fleet.API_KEY_ENV
 
 
-def test_second_run_compares_and_does_not_overwrite(first_run: Run) -> None:
-    """Run as at a terminal: the progress on stderr (a pty), what it found on stdout (a pipe)."""
-    proc = run_on_tty(
-        [
-            sys.executable,
-            "-m",
-            "kiloscribe_lab.cli",
-            "report",
-            "--scenario",
-            "healthy",
-            "--out",
-            str(first_run.out_root),
-            "--jobs",
-            "2",
-        ],
-        {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "NO_COLOR"}},
-        tty_stdout=False,
-        tty_stderr=True,
-        columns=100,
-        timeout_s=240,
-    )
+def findings_of(run_dir: Path) -> set[str]:
+    return {json.loads(line)["id"] for line in (run_dir / "findings.jsonl").read_text().splitlines()}
+
+
+def test_second_run_compares_and_does_not_overwrite(incident_reports: IncidentReports) -> None:
+    """Run B, as at a terminal: the progress on stderr (a pty), what it found on stdout (a pipe)."""
+    proc = incident_reports.b
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The terminal's line: n/N with an ETA, rewritten in place, never past N, never wrapped.
     frames = [f for f in proc.stderr.split("\r") if f.strip()]
     counts = [re.match(r"notebooks (\d+)/(\d+) ", f) for f in frames]
     steps = [(int(m[1]), int(m[2])) for m in counts if m]
     assert steps and steps[-1][0] == steps[-1][1] and all(n <= total for n, total in steps), frames
-    assert any("left" in f for f in frames) and all(len(f) < 100 for f in frames)
+    assert any("left" in f for f in frames) and all(len(f) < B_COLUMNS for f in frames)
     assert proc.stderr.endswith("\r") and not proc.stderr.split("\r")[-2].strip()  # erased at the end
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("Overall: ") and "report: [" not in proc.stdout  # progress went to the tty
     assert [line.split()[0] for line in lines[-3:]] == ["HTML", "Markdown", "index"]
     assert "time:" not in proc.stdout and "lab_up_s" not in proc.stdout  # internals only with -v
-    runs = sorted(p.name for p in first_run.out_root.iterdir() if p.is_dir())
+    runs = sorted(p.name for p in incident_reports.out_root.iterdir() if p.is_dir())
     assert len(runs) == 2 and runs[1] == runs[0] + "-2"
-    second = first_run.out_root / runs[1]
+    second = incident_reports.out_root / runs[1]
+    assert second == incident_reports.b_dir
     meta = json.loads((second / "run.json").read_text())
-    assert meta["compare_dir"] == str(first_run.outcome.run_dir)
-    page = (second / "findings.html").read_text()
-    assert FindingId.BACKEND_DOWN in page  # listed as resolved since the previous run
-    assert "resolved" in page.lower()
-    index = (first_run.out_root / "index.html").read_text()
+    assert meta["compare_dir"] == str(incident_reports.a.run_dir)
+    index = (incident_reports.out_root / "index.html").read_text()
     assert runs[0] in index and runs[1] in index
+
+
+def test_findings_gone_since_the_previous_run_are_listed_as_resolved(
+    incident_reports: IncidentReports,
+) -> None:
+    """B probes the lab without A's hostile endpoint and broken notebook: what A found only
+    there, B's page lists as resolved since the previous run (backend-down resolved once the
+    lab is healthy is tests/unit/report/test_summary.py's, on two recorded labs' summaries)."""
+    a, b = findings_of(incident_reports.a.run_dir), findings_of(incident_reports.b_dir)
+    gone = a - b
+    assert gone, (sorted(a), sorted(b))  # else nothing here could be listed as resolved
+    page = (incident_reports.b_dir / "findings.html").read_text()
+    assert "Resolved findings" in page and "resolved" in page.lower()
+    resolved = page.split("Resolved findings", 1)[1].split("</ul>", 1)[0]  # its list, ids in <code>
+    assert {f for f in a | b if f"<code>{f}</code>" in resolved} == gone, resolved
 
 
 def test_invalid_config_is_rejected_before_anything_runs(tmp_path: Path) -> None:

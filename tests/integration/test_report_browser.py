@@ -1,5 +1,6 @@
-"""The report as a person sees it: two real `kiloscribe-lab report` runs of the incident lab,
-opened in headless Chromium (Debian's, driven by Playwright; `make setup` installs it) at a
+"""The report as a person sees it: the session's two real runs of the incident report (reports.py:
+A in process as `kiloscribe-lab report` plans it, B the CLI itself, comparing with A), opened in
+headless Chromium (Debian's, driven by Playwright; `make setup` installs it) at a
 desktop's and a phone's width.
 
 No console error, no network request, the banner and the contents on the first screen, a dated
@@ -13,8 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from kiloscribe_lab.report.plan import run_dirs
+from tests.integration.reports import IncidentReports
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -50,19 +50,11 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    """`kiloscribe-lab report` twice, as a user runs it: the second compares with the first."""
-    out_root = tmp_path_factory.mktemp("reports")
-    for _ in range(2):
-        proc = subprocess.run(
-            [sys.executable, "-m", "kiloscribe_lab.cli", "report", "--out", str(out_root), "--jobs", "2"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    first, second = run_dirs(out_root)
-    return Runs(out_root, first, second)
+def runs(incident_reports: IncidentReports) -> Runs:
+    """The session's two incident reports (reports.py): B, the CLI's, compares with A."""
+    first, second = run_dirs(incident_reports.out_root)
+    assert (first, second) == (incident_reports.a.run_dir, incident_reports.b_dir)
+    return Runs(incident_reports.out_root, first, second)
 
 
 @pytest.fixture(scope="module")

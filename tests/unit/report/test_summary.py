@@ -270,3 +270,25 @@ def test_load_previous(tmp_path: Path, incident: Any) -> None:
     assert load_previous(tmp_path / "bad") is None
     (tmp_path / "bad" / "summary.json").write_text("[1, 2]", encoding="utf-8")
     assert load_previous(tmp_path / "bad") is None
+
+
+def real_summary(scenario: str) -> dict[str, Any]:
+    """The summary.json the findings notebook writes for a recorded lab's evidence."""
+    results = fixture(scenario)
+    findings = diagnose(results, "KILOSCRIBE_API_KEY")
+    summary = summarize(results, findings, verdicts(results), meta={"title": f"scenario {scenario}"})
+    loaded: dict[str, Any] = json.loads(json.dumps(summary))
+    return loaded
+
+
+def test_the_incident_lab_healthy_again_lists_backend_down_as_resolved() -> None:
+    """Two real labs' summaries (the recorded incident, then healthy): inscribe-2 is back, so
+    backend-down is resolved since the previous run, and the changes section says so."""
+    c = compare(real_summary("healthy"), real_summary("incident"))
+    assert FindingId.BACKEND_DOWN in [f.id for f in c.resolved_findings]
+    assert FindingId.BACKEND_DOWN not in [f.id for f in c.new_findings]
+    assert (c.status_before, c.status_after) == ("critical", "healthy")
+    section = changes_section(c)
+    for text in (section.markdown().replace("\\_", "_"), section.html()):
+        resolved = text.split("Resolved findings", 1)[1]
+        assert FindingId.BACKEND_DOWN in resolved, text
