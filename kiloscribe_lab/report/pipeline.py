@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from kiloscribe_lab.config import load_config
-from kiloscribe_lab.errors import ConfigError, ReportError
+from kiloscribe_lab.errors import ConfigError, LabError, ReportError
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.report.index import write_index
 from kiloscribe_lab.report.jobs import WorkerSpec
@@ -212,7 +212,9 @@ def lab_plan(
         )
         yield plan, fleet.lab_environment(info), started
     finally:
-        fleet.down(lab_dir)
+        stubborn = fleet.down(lab_dir)
+        if stubborn:  # the caller's temporary lab directory goes next: say what outlives it
+            raise LabError(f"the report's lab would not stop: {', '.join(stubborn)} still run")
 
 
 def load_plan(config: Path) -> ReportPlan:
