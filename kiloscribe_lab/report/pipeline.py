@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kiloscribe_lab.config import load_config
 from kiloscribe_lab.errors import ConfigError, LabError, ReportError
-from kiloscribe_lab.names import NetworkName
+from kiloscribe_lab.names import NetworkName, OverallStatus
 from kiloscribe_lab.report.index import write_index
 from kiloscribe_lab.report.jobs import WorkerSpec
 from kiloscribe_lab.report.loose import read_json_object
@@ -173,7 +173,9 @@ def run_report(
     if failure is not None:
         raise failure
     summary = read_json_object(run_dir / "summary.json")
-    return ReportOutcome(run_dir, files, records, str(summary.get("status") or "incomplete"), timings)
+    return ReportOutcome(
+        run_dir, files, records, str(summary.get("status") or OverallStatus.INCOMPLETE), timings
+    )
 
 
 @contextlib.contextmanager
