@@ -2,9 +2,11 @@
 
 ``run_bounded`` starts the child in a new session, so everything it forks shares its process
 group; when the deadline passes (or the caller is cancelled) the whole group gets SIGTERM,
-then SIGKILL. The group is signalled only while the leader is not yet reaped, so its id
-cannot have been recycled by an unrelated process. Output read so far is kept: a killed
-replay still hands back the steps it had finished.
+then SIGKILL. The group's id cannot have been recycled by an unrelated process meanwhile: the
+kernel keeps it reserved while the leader is unreaped or any member lives. A run is complete
+when the child has exited and its pipes are at EOF (a grandchild may hold them open), as
+``Process.wait`` had it. Output read so far is kept: a killed replay still hands back the steps
+it had finished. The transport is closed before we return, while the loop still runs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -43,16 +45,28 @@ class Completed:
         return " | ".join(kept[-lines:])
 
 
-async def _drain(stream: asyncio.StreamReader | None, sink: bytearray) -> None:
-    if stream is None:
-        return
-    while True:
-        chunk = await stream.read(65536)
-        if not chunk:
-            return
+class _Collector(asyncio.SubprocessProtocol):
+    """The child's output, kept up to the limit, and when it exited and closed its pipes."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.streams = {1: bytearray(), 2: bytearray()}
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()  # exited, and every pipe at EOF
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        sink = self.streams[fd]
         room = READ_LIMIT_BYTES - len(sink)
         if room > 0:
-            sink += chunk[:room]
+            sink += data[:room]
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -60,24 +74,25 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-async def _stop_group(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM the child's group, SIGKILL it after a grace period. The leader is unreaped here."""
-    _signal_group(proc.pid, signal.SIGTERM)
+async def _settle(future: asyncio.Future[None], within_s: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_S)
+        await asyncio.wait_for(asyncio.shield(future), within_s)
+
+
+async def _stop_group(pid: int, child: _Collector) -> None:
+    """SIGTERM the child's group, SIGKILL it after a grace period (cut short when the leader has
+    exited and the pipes are at EOF)."""
+    _signal_group(pid, signal.SIGTERM)
+    await _settle(child.closed, KILL_GRACE_S)
     # Members other than the leader may outlive a SIGTERM: always finish with SIGKILL.
-    _signal_group(proc.pid, signal.SIGKILL)
+    _signal_group(pid, signal.SIGKILL)
 
 
-async def _finish(proc: asyncio.subprocess.Process, readers: asyncio.Future[Any]) -> None:
-    """Reap the (stopped or exited) child and read its pipes to EOF, both bounded: a grandchild
-    that left the group could hold the pipes open."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_S)
-    try:
-        await asyncio.wait_for(readers, KILL_GRACE_S + 0.5)
-    except TimeoutError:
-        readers.cancel()
+async def _finish(child: _Collector) -> None:
+    """Wait for the (stopped or exited) child to be reaped and its pipes to reach EOF, both
+    bounded: a grandchild that left the group could hold the pipes open."""
+    await _settle(child.exited, KILL_GRACE_S)
+    await _settle(child.closed, KILL_GRACE_S + 0.5)
 
 
 async def run_bounded(
@@ -90,7 +105,8 @@ async def run_bounded(
     """Run ``argv`` to completion or to ``timeout_s``, whichever is first. Never raises for
     what the child does; raises OSError when it cannot be started at all."""
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
+    transport, child = await asyncio.get_running_loop().subprocess_exec(
+        _Collector,
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -99,30 +115,31 @@ async def run_bounded(
         cwd=cwd,
         start_new_session=True,
     )
-    out, err = bytearray(), bytearray()
-    readers = asyncio.gather(_drain(proc.stdout, out), _drain(proc.stderr, err))
-    # On the cancel paths below nobody awaits the readers: retrieve their outcome here, or
-    # asyncio prints "exception was never retrieved" over the user's Ctrl-C.
-    readers.add_done_callback(lambda f: None if f.cancelled() else f.exception())
-    returncode: int | None = None
+    pid = transport.get_pid()
+    timed_out = False
     try:
         try:
-            returncode = await asyncio.wait_for(asyncio.shield(proc.wait()), timeout_s)
+            await asyncio.wait_for(asyncio.shield(child.closed), timeout_s)
         except TimeoutError:
-            await _stop_group(proc)
+            timed_out = True
+            await _stop_group(pid, child)
+        await _finish(child)
     except BaseException:
-        # Cancelled by our caller: leave nothing running, and let the transport close while
-        # the loop still runs (else its __del__ fails later on a closed loop).
-        if proc.returncode is None:
-            await asyncio.shield(_stop_group(proc))
-        await asyncio.shield(_finish(proc, readers))
+        # Cancelled by our caller: leave nothing running (a grandchild holding the pipes too).
+        if not child.closed.done():
+            await asyncio.shield(_stop_group(pid, child))
+        await asyncio.shield(_finish(child))
         raise
-    await _finish(proc, readers)
+    finally:
+        # Our ends of the pipes are closed here, while the loop runs, also when a grandchild
+        # still holds its ends open: left to the transport's __del__, they would be closed
+        # after the loop had ended ("Event loop is closed", an unraisable exception).
+        transport.close()
     return Completed(
         tuple(argv),
-        returncode,
-        out.decode("utf-8", "replace"),
-        err.decode("utf-8", "replace"),
+        None if timed_out else transport.get_returncode(),
+        child.streams[1].decode("utf-8", "replace"),
+        child.streams[2].decode("utf-8", "replace"),
         time.monotonic() - started,
     )
 
