@@ -119,8 +119,26 @@ def own_lab(tmp_path: Path) -> Iterator[Path]:
 # --- down -------------------------------------------------------------------------------
 
 
-def test_down_leaves_nothing_behind(own_lab: Path, lab_key: str) -> None:
+def test_up_records_each_process_as_it_starts_and_down_leaves_nothing_behind(
+    own_lab: Path, lab_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lab.json names every process the moment it is spawned, so a `down` after an `up` that
+    was killed part-way finds them all; a `down` leaves no process, port or file behind."""
+    seen: list[set[str]] = []
+    real_spawn = procs.spawn
+
+    def spawn_then_read_state(*args: Any, **kwargs: Any) -> Any:
+        if (own_lab / fleet.STATE_FILE).exists():
+            seen.append({r.name for r in recorded(own_lab)})
+        return real_spawn(*args, **kwargs)
+
+    monkeypatch.setattr(procs, "spawn", spawn_then_read_state)
     info = fleet.up(own_lab, "incident", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
+    # Before each spawn after the first, the state file already named every earlier one.
+    assert [len(s) for s in seen] == list(range(1, len(seen) + 1))
+    assert seen[-1] | {"proxies"} == {r.name for r in recorded(own_lab)}
+    monkeypatch.undo()
+
     records = recorded(own_lab)
     # 2 is down, its port held; "proxies" is the mitmdump behind the corporate-proxy and mobile networks
     assert {r.name for r in records} == {"inscribe-1", "inscribe-3", "caddy", "proxies", fleet.HOLDER}
@@ -255,26 +273,6 @@ def test_up_failure_when_caddy_cannot_be_spawned_is_a_lab_error(
     assert_nothing_left(own_lab, spawned)
 
 
-def test_up_records_each_process_as_it_starts(
-    own_lab: Path, lab_key: str, spawned: list[procs.ProcessRecord], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """lab.json names every process the moment it is spawned, so a `down` after an `up` that
-    was killed part-way finds them all."""
-    seen: list[set[str]] = []
-    real_spawn = procs.spawn
-
-    def spawn_then_read_state(*args: Any, **kwargs: Any) -> Any:
-        if (own_lab / fleet.STATE_FILE).exists():
-            seen.append({r.name for r in recorded(own_lab)})
-        return real_spawn(*args, **kwargs)
-
-    monkeypatch.setattr(procs, "spawn", spawn_then_read_state)
-    fleet.up(own_lab, "incident", environ={**os.environ, fleet.API_KEY_ENV: lab_key})
-    # Before each spawn after the first, the state file already named every earlier one.
-    assert [len(s) for s in seen] == list(range(1, len(seen) + 1))
-    assert seen[-1] | {"proxies"} == {r.name for r in recorded(own_lab)}
-
-
 def test_up_timeout_stops_a_hanging_component_and_its_children(
     tmp_path: Path,
     own_lab: Path,
@@ -387,45 +385,47 @@ def test_up_retries_with_fresh_ports_when_one_is_taken_in_between(
 # --- status -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("victim", ["inscribe-2", "caddy", "proxies"])
-def test_status_notices_a_crashed_component(own_lab: Path, lab_key: str, victim: str) -> None:
+def test_status_notices_each_crashed_component(own_lab: Path, lab_key: str) -> None:
+    """One lab, three victims in turn (a backend, the proxies, then Caddy, the one whose loss
+    downs the rest): each crash is seen by status and by `lab status`, and none blocks down."""
     environ = {**os.environ, fleet.API_KEY_ENV: lab_key}
     fleet.up(own_lab, "healthy", environ=environ)
     before = fleet.status(own_lab)
     assert before.healthy, before.to_json()
     assert all(c.state == "running" for c in before.components)
 
-    record = next(r for r in recorded(own_lab) if r.name == victim)
-    os.killpg(record.pid, signal.SIGKILL)
-    wait_until_dead(record)
+    for victim in ("inscribe-2", "proxies", "caddy"):
+        record = next(r for r in recorded(own_lab) if r.name == victim)
+        os.killpg(record.pid, signal.SIGKILL)
+        wait_until_dead(record)
 
-    after = fleet.status(own_lab)
-    states = {c.name: c for c in after.components}
-    assert states[victim].state == "crashed"
-    assert states[victim].healthy is False
-    assert after.healthy is False
-    assert after.to_json()["healthy"] is False
-    if victim == "caddy":
-        assert {states[s].state for s in ("edge", "lb", "api")} == {"down (caddy)"}
-    elif victim == "proxies":  # the networks they carried are down with them
-        assert {states[s].state for s in ("corporate-proxy", "mobile")} == {"down (proxies)"}
-        assert states["edge"].state == "running"
-    else:
-        assert states["inscribe-1"].state == states["inscribe-3"].state == "running"
+        after = fleet.status(own_lab)
+        states = {c.name: c for c in after.components}
+        assert states[victim].state == "crashed", victim
+        assert states[victim].healthy is False, victim
+        assert after.healthy is False, victim
+        assert after.to_json()["healthy"] is False, victim
+        if victim == "caddy":
+            assert {states[s].state for s in ("edge", "lb", "api")} == {"down (caddy)"}
+        elif victim == "proxies":  # the networks they carried are down with them
+            assert {states[s].state for s in ("corporate-proxy", "mobile")} == {"down (proxies)"}
+            assert states["edge"].state == "running"
+        else:
+            assert states["inscribe-1"].state == states["inscribe-3"].state == "running"
 
-    cli = subprocess.run(
-        [KILOSCRIBE_LAB, "lab", "status", "--dir", str(own_lab)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=environ,
-    )
-    assert cli.returncode == 3, cli
-    assert "NOT HEALTHY" in cli.stdout
-    victim_line = next(line for line in cli.stdout.splitlines() if line.split()[:1] == [victim])
-    assert "crashed" in victim_line
+        cli = subprocess.run(
+            [KILOSCRIBE_LAB, "lab", "status", "--dir", str(own_lab)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=environ,
+        )
+        assert cli.returncode == 3, (victim, cli)
+        assert "NOT HEALTHY" in cli.stdout, victim
+        victim_line = next(line for line in cli.stdout.splitlines() if line.split()[:1] == [victim])
+        assert "crashed" in victim_line, victim
 
-    assert fleet.down(own_lab) == []  # a crashed component does not block down
+    assert fleet.down(own_lab) == []  # crashed components do not block down
 
 
 def test_status_of_the_healthy_shared_labs(labs: LabGetter) -> None:
