@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import ssl
@@ -111,21 +112,37 @@ def test_lab_scenarios_json_is_one_object_per_line() -> None:
         assert findings == list(SCENARIOS[record["name"]].expected_findings)
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("lab", "up", "--scenario", "no-such-scenario"),
-        ("lab", "up", "--no-such-option"),
-        ("lab", "status", "--verbose"),
-        ("lab", "teleport"),
-        ("lab",),
-    ],
-    ids=["unknown-scenario", "unknown-option", "status-option", "unknown-command", "no-lab-cmd"],
-)
-def test_bad_usage_exits_2_with_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
-    lab_dir = tmp_path / "never"
-    extra = ("--dir", str(lab_dir)) if args[:2] == ("lab", "up") else ()
-    result = run(*args, *extra)
+BAD_USAGE = {
+    "unknown-scenario": ("lab", "up", "--scenario", "no-such-scenario"),
+    "unknown-option": ("lab", "up", "--no-such-option"),
+    "status-option": ("lab", "status", "--verbose"),
+    "unknown-command": ("lab", "teleport"),
+    "no-lab-cmd": ("lab",),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_usage_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    """Every BAD_USAGE command line, run at once (each is an interpreter start and nothing else),
+    with the lab directory it would have used."""
+
+    def attempt(case: str, args: tuple[str, ...]) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        lab_dir = tmp_path_factory.mktemp(case) / "never"
+        extra = ("--dir", str(lab_dir)) if args[:2] == ("lab", "up") else ()
+        return lab_dir, run(*args, *extra)
+
+    with concurrent.futures.ThreadPoolExecutor(len(BAD_USAGE)) as pool:
+        runs = {case: pool.submit(attempt, case, args) for case, args in BAD_USAGE.items()}
+        return {case: future.result() for case, future in runs.items()}
+
+
+@pytest.mark.parametrize("case", list(BAD_USAGE))
+def test_bad_usage_exits_2_with_one_line(
+    case: str, bad_usage_runs: dict[str, tuple[Path, subprocess.CompletedProcess[str]]]
+) -> None:
+    lab_dir, result = bad_usage_runs[case]
     assert result.returncode == 2, result
     one_line_error(result)
     assert result.stdout == ""

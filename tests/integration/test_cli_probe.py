@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -145,24 +146,34 @@ def test_a_pipe_gets_colour_only_when_asked() -> None:
     assert SGR.sub("", asked.stdout).splitlines()[0] == plain.stdout.splitlines()[0]
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["probe", "https://"], "malformed URL"),
-        (["probe", "ftp://example.invalid"], "scheme must be"),
-        (["probe", "https://127.0.0.1:99999"], "malformed URL"),
-        (["probe", "https://127.0.0.1:1", "--ca-bundle", "/nonexistent/ca.pem"], "does not exist"),
-        (["probe", "https://127.0.0.1:1", "--api-key-env", "KILOSCRIBE_UNSET_VAR"], "unset"),
-        (["probe", "https://127.0.0.1:1", "--timeout", "-1"], "--timeout"),
-        (["probe", "https://127.0.0.1:1", "--attempts", "zero"], "--attempts"),
-        (["probe", "https://127.0.0.1:1", "--network", "nowhere"], "unknown network"),
-        (["probe", "https://127.0.0.1:1", "--bogus"], "unrecognized arguments"),
-        (["probe"], "at least one URL"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+BAD_INPUT = [
+    (["probe", "https://"], "malformed URL"),
+    (["probe", "ftp://example.invalid"], "scheme must be"),
+    (["probe", "https://127.0.0.1:99999"], "malformed URL"),
+    (["probe", "https://127.0.0.1:1", "--ca-bundle", "/nonexistent/ca.pem"], "does not exist"),
+    (["probe", "https://127.0.0.1:1", "--api-key-env", "KILOSCRIBE_UNSET_VAR"], "unset"),
+    (["probe", "https://127.0.0.1:1", "--timeout", "-1"], "--timeout"),
+    (["probe", "https://127.0.0.1:1", "--attempts", "zero"], "--attempts"),
+    (["probe", "https://127.0.0.1:1", "--network", "nowhere"], "unknown network"),
+    (["probe", "https://127.0.0.1:1", "--bogus"], "unrecognized arguments"),
+    (["probe"], "at least one URL"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs() -> dict[tuple[str, ...], subprocess.CompletedProcess[str]]:
+    """Every BAD_INPUT command line, run at once: each is an interpreter start and nothing else."""
     env = {k: v for k, v in os.environ.items() if k != "KILOSCRIBE_UNSET_VAR"}
-    proc = run(args, env)
+    with concurrent.futures.ThreadPoolExecutor(len(BAD_INPUT)) as pool:
+        runs = {tuple(args): pool.submit(run, args, env) for args, _ in BAD_INPUT}
+        return {args: future.result() for args, future in runs.items()}
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], message: str, bad_input_runs: dict[tuple[str, ...], subprocess.CompletedProcess[str]]
+) -> None:
+    proc = bad_input_runs[tuple(args)]
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
