@@ -18,7 +18,7 @@ from kiloscribe_lab.names import Credential, FindingId, Outcome, ProbeName
 from kiloscribe_lab.results import Finding, ProbeResult, read_jsonl
 from tests.integration.clients import jobs_started
 from tests.integration.conftest import LabGetter, lab_targets
-from tests.integration.tty import run_on_tty
+from tests.integration.tty import TtyRun, run_on_tty
 
 pytestmark = pytest.mark.timeout(60)
 CLI = [sys.executable, "-m", "kiloscribe_lab.cli"]
@@ -109,23 +109,50 @@ def _plain_env(**extra: str) -> dict[str, str]:
     return {**env, "TERM": "xterm-256color", **extra}
 
 
-@pytest.mark.parametrize(
-    ("args", "extra_env", "coloured"),
-    [([], {}, True), ([], {"NO_COLOR": "1"}, False), (["--color", "never"], {}, False)],
-    ids=["auto", "no-color", "never"],
-)
-def test_on_a_terminal_colour_unless_told_not_to_and_wrapped_to_its_width(
-    args: list[str], extra_env: dict[str, str], coloured: bool
-) -> None:
+TTY_CASES = {
+    "auto": ([], {}, True),
+    "no-color": ([], {"NO_COLOR": "1"}, False),
+    "never": (["--color", "never"], {}, False),
+}
+PIPE_CASES = {"plain": [], "asked": ["--color", "always"]}
+
+
+@pytest.fixture(scope="module")
+def refused_port_runs() -> dict[str, TtyRun | subprocess.CompletedProcess[str]]:
+    """``probe`` of a refused port at a 64-column terminal (TTY_CASES) and on a pipe (PIPE_CASES),
+    all at once: each waits on its own probes, not on the others."""
+
+    def on_tty(args: list[str], extra_env: dict[str, str]) -> TtyRun:
+        held, port = _refused_port()
+        with held:
+            return run_on_tty(
+                [*CLI, "probe", f"http://127.0.0.1:{port}", "--timeout", "2", *args],
+                _plain_env(**extra_env),
+                tty_stdout=True,
+                tty_stderr=False,
+                columns=64,
+            )
+
     held, port = _refused_port()
-    with held:
-        result = run_on_tty(
-            [*CLI, "probe", f"http://127.0.0.1:{port}", "--timeout", "2", *args],
-            _plain_env(**extra_env),
-            tty_stdout=True,
-            tty_stderr=False,
-            columns=64,
-        )
+    with held, concurrent.futures.ThreadPoolExecutor(len(TTY_CASES) + len(PIPE_CASES)) as pool:
+        runs: dict[str, concurrent.futures.Future[TtyRun | subprocess.CompletedProcess[str]]] = {
+            **{case: pool.submit(on_tty, args, env) for case, (args, env, _) in TTY_CASES.items()},
+            **{
+                case: pool.submit(
+                    run, ["probe", f"http://127.0.0.1:{port}", "--timeout", "2", *args], _plain_env()
+                )
+                for case, args in PIPE_CASES.items()
+            },
+        }
+        return {case: future.result() for case, future in runs.items()}
+
+
+@pytest.mark.parametrize("case", list(TTY_CASES))
+def test_on_a_terminal_colour_unless_told_not_to_and_wrapped_to_its_width(
+    case: str, refused_port_runs: dict[str, TtyRun | subprocess.CompletedProcess[str]]
+) -> None:
+    coloured = TTY_CASES[case][2]
+    result = refused_port_runs[case]
     assert result.returncode in {0, 1}, result
     assert ("\x1b[" in result.stdout) is coloured
     visible = SGR.sub("", result.stdout)
@@ -135,13 +162,10 @@ def test_on_a_terminal_colour_unless_told_not_to_and_wrapped_to_its_width(
         assert len(line) <= 64 or len(line.split()) == 1 or "://" in line, line
 
 
-def test_a_pipe_gets_colour_only_when_asked() -> None:
-    held, port = _refused_port()
-    with held:
-        plain = run(["probe", f"http://127.0.0.1:{port}", "--timeout", "2"], _plain_env())
-        asked = run(
-            ["probe", f"http://127.0.0.1:{port}", "--timeout", "2", "--color", "always"], _plain_env()
-        )
+def test_a_pipe_gets_colour_only_when_asked(
+    refused_port_runs: dict[str, TtyRun | subprocess.CompletedProcess[str]],
+) -> None:
+    plain, asked = refused_port_runs["plain"], refused_port_runs["asked"]
     assert "\x1b" not in plain.stdout and "\x1b[" in asked.stdout
     assert SGR.sub("", asked.stdout).splitlines()[0] == plain.stdout.splitlines()[0]
 
