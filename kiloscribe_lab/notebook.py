@@ -26,7 +26,7 @@ from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.probes.command import ProbeReport, ProbeRequest, build_report, validate
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import ProbeResult, write_jsonl
-from kiloscribe_lab.settings import ProbeOptions, ProbeSettings
+from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, ProbeOptions, ProbeSettings
 
 
 async def probe_endpoint(
@@ -40,6 +40,8 @@ async def probe_endpoint(
     config_path: str | None = None,
     environ: Mapping[str, str] | None = None,
     inscription: bool = True,
+    deep: bool = False,
+    file_size: int = DEFAULT_FILE_SIZE,
 ) -> ProbeReport:
     """Run the probe suite for one endpoint on one network; write the results if asked."""
     env = dict(os.environ if environ is None else environ)
@@ -54,6 +56,8 @@ async def probe_endpoint(
             ca_bundle=Path(ca_bundle) if ca_bundle else None,
             api_key_env=api_key_env or None,
             inscription=bool(inscription),
+            deep=bool(deep),
+            file_size=int(file_size),
         ),
         known_networks=lab_networks,
         known_networks_source=lab_source,

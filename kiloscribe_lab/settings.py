@@ -14,6 +14,15 @@ from pathlib import Path
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 
 DEFAULT_TIMEOUT_S = 5.0
+# The size of the files users inscribe, for the payload probe (--file-size): SDK users upload
+# images of a few hundred KiB.
+DEFAULT_FILE_SIZE = 512 * 1024
+MAX_FILE_SIZE = 64 * 1024 * 1024
+# What start-inscription carries besides the file (kiloscribe-contract.md): the Socket.IO
+# framing `42["start-inscription",{...}]` and the request's other fields. A request with a short
+# name and description and no metadata is 282 bytes without its fileBase64; rounded up, so the
+# estimate errs towards the larger message.
+INSCRIPTION_OVERHEAD_BYTES = 512
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +37,10 @@ class ProbeSettings:
     # Probe also as a browser page on this origin would (CORS): the ``cors`` probes. None: no
     # Origin is sent anywhere and nothing is said about CORS (the SDK's Node client sends none).
     origin: str | None = None
+    # The slow probes too (hold a session past one heartbeat; the largest message that passes):
+    # off in `probe`, on in `report`. Their deadline is ``timeout_s``, the hold included.
+    deep: bool = False
+    file_size: int = DEFAULT_FILE_SIZE  # bytes of the files users inscribe (the payload probe's cap)
 
     def settings(self) -> ProbeSettings:
         """Just the settings (a subclass's extra fields dropped)."""
@@ -51,3 +64,14 @@ class ProbeOptions(ProbeSettings):
     ) -> ProbeOptions:
         return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(ProbeSettings)},
                    network=network, strict=strict)  # fmt: skip
+
+
+def inscription_message_bytes(file_size: int) -> int:
+    """The bytes of the start-inscription message that uploads a file of ``file_size`` bytes:
+    the file base64-encoded (4/3 of it, padded to 4) in ``fileBase64``, plus the rest."""
+    return 4 * ((file_size + 2) // 3) + INSCRIPTION_OVERHEAD_BYTES
+
+
+def largest_file_bytes(message_bytes: int) -> int:
+    """The largest file whose start-inscription fits in a message of ``message_bytes``."""
+    return max(0, (message_bytes - INSCRIPTION_OVERHEAD_BYTES) // 4 * 3)

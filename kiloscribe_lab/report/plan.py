@@ -3,6 +3,7 @@ runs (endpoint × network), each run's papermill parameters, and where the run d
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ def probe_parameters(run: MatrixRun, plan: ReportPlan, run_dir: Path) -> dict[st
         "results_path": str(run_dir / "results" / f"{run.id}.jsonl"),
         "config_path": None if plan.config_path is None else str(plan.config_path),
         "inscription": plan.settings.inscription,
+        "deep": plan.settings.deep,
+        "file_size": plan.settings.file_size,
     }
 
 
@@ -89,14 +92,26 @@ def report_parameters(run_dir: Path, compare_dir: Path | None) -> dict[str, Para
     return {"run_dir": str(run_dir), "compare_dir": None if compare_dir is None else str(compare_dir)}
 
 
+def with_deep(plan: ReportPlan, *, deep: bool | None, file_size: int | None) -> ReportPlan:
+    """``plan`` with the command line's say on the slow probes: ``--no-deep`` (False) turns them
+    off, ``--file-size`` sets their file; None leaves the plan's own."""
+    settings = plan.settings
+    if deep is not None:
+        settings = dataclasses.replace(settings, deep=deep)
+    if file_size is not None:
+        settings = dataclasses.replace(settings, file_size=file_size)
+    return dataclasses.replace(plan, settings=settings)
+
+
 def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
+    """The report runs the slow probes unless the config says ``deep = false``."""
     return ReportPlan(
         title=f"Socket.IO investigation of {_what(cfg.endpoints, cfg.api_base)}",
         source=f"config:{cfg.source}",
         targets=tuple(Target(*split_label(u)) for u in cfg.endpoints),
         networks=cfg.run_networks,
         api_base=cfg.api_base,
-        settings=cfg.settings,
+        settings=dataclasses.replace(cfg.settings, deep=cfg.deep is not False),
         config_path=cfg.source,
         profiles=dict(cfg.networks),
     )
