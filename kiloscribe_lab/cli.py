@@ -489,8 +489,8 @@ def _add_file_size(parser: argparse.ArgumentParser) -> None:
         type=_file_size,
         default=None,
         metavar="BYTES",
-        help=f"the size of the files users inscribe, for the payload probe (default {DEFAULT_FILE_SIZE}: "
-        "512 KiB); base64 makes its start-inscription 4/3 of it plus the request",
+        help="the size of the files users inscribe, for the payload probe; base64 makes its "
+        f"start-inscription 4/3 of it plus the request (default: {DEFAULT_FILE_SIZE}, 512 KiB)",
     )
 
 

@@ -353,6 +353,7 @@ class PayloadDetail(CommonDetail, total=False):
     file_passes: bool  # a start-inscription of --file-size would pass
     largest_file: int | None  # bytes of the largest file whose start-inscription passed
     failure: EndJson  # what ended the smallest message that failed
+    inconclusive: str  # the search stopped: a message got no answer in time (a slow server, or a dead one)
     attempts: list[AttemptJson]
     sessions: int
     status_line: str  # of the answer that refused the message, or else the session's own

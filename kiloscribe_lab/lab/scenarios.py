@@ -440,6 +440,9 @@ class GroundTruth:
     findings: tuple[FindingId, ...]
     networks: tuple[NetworkTruth, ...] = ()
     clients: tuple[ClientTruth, ...] = ()
+    # The findings are the slow probes' (`probe --deep`): an investigation of the scenario runs
+    # them, with a deadline a hold of the lab's heartbeat fits in.
+    deep: bool = False
 
     def __post_init__(self) -> None:
         if len(set(self.findings)) != len(self.findings):
@@ -496,6 +499,7 @@ class Scenario:
             "expected_findings": [str(f) for f in self.expected_findings],
             "networks": [t.to_json() for t in self.truth.networks],
             "clients": [t.to_json() for t in self.truth.clients],
+            "deep": self.truth.deep,
         }
 
 
@@ -592,6 +596,7 @@ SCENARIOS: dict[str, Scenario] = {
             backends=BackendSpec(BackendBehaviour(ping_interval_ms=4_000)),
             truth=GroundTruth(
                 (FindingId.IDLE_TIMEOUT,),
+                deep=True,
                 clients=tuple(
                     ClientTruth(
                         order,
@@ -613,6 +618,7 @@ SCENARIOS: dict[str, Scenario] = {
             backends=BackendSpec(BackendBehaviour(max_http_buffer_size=SMALL_MESSAGE_LIMIT)),
             truth=GroundTruth(
                 (FindingId.PAYLOAD_TOO_LARGE,),
+                deep=True,
                 clients=tuple(
                     ClientTruth(
                         order,
@@ -637,6 +643,7 @@ SCENARIOS: dict[str, Scenario] = {
             ),
             truth=GroundTruth(
                 (FindingId.PAYLOAD_TOO_LARGE,),
+                deep=True,
                 clients=(
                     ClientTruth(
                         TransportOrder.WEBSOCKET_FIRST,
@@ -659,7 +666,7 @@ SCENARIOS: dict[str, Scenario] = {
                     ("inscribe-3", BackendBehaviour(ping_interval_ms=1_000, stall_event_loop_ms=2_000)),
                 )
             ),
-            truth=GroundTruth((FindingId.HEARTBEAT_LATE,)),
+            truth=GroundTruth((FindingId.HEARTBEAT_LATE,), deep=True),
         ),
     )
 }

@@ -57,7 +57,9 @@ from kiloscribe_lab.settings import inscription_message_bytes, largest_file_byte
 
 PAYLOAD_EVENT = "kiloscribe-lab-payload"  # an event no application handles: it starts nothing
 START_BYTES = 1024
-CHECK_WAIT_S = 2.0  # how long the check's answer may take after a message
+# How long the check's answer may take after a message. A session that says nothing that long
+# proves nothing either way (a busy server is slow, not closed): the search stops there.
+CHECK_WAIT_S = 3.0
 MIN_STEP_S = 0.2  # a step with less time left than this is not started
 CLOSE_S = 0.3  # the search ends this long before the probe's deadline, to close in time
 CLOSING_S = 0.15  # what saying goodbye may take (then the connections are aborted)
@@ -100,12 +102,15 @@ class _Search:
     smallest_failed: int | None = None
     failure: EndJson | None = None
     tried: set[int] = field(default_factory=set)
+    inconclusive: str | None = None  # why the search stopped without an answer
 
     def next_size(self, floor: int) -> int | None:
         """The next size to try; None when there is no more to learn. The cap first: on a server
         without a low limit (the usual case) one message settles it. When it fails, doubling from
         START_BYTES while below the smallest failure, then bisecting."""
         lo, hi = self.largest_passed, self.smallest_failed
+        if self.inconclusive is not None:
+            return None
         if hi is None:
             return self.cap if lo is None else None
         if lo is None:
@@ -181,7 +186,9 @@ class _Probe:
         except _Failed as failed:
             attempt["passed"] = False
             attempt["end"] = failed.end
-            if search.smallest_failed is None or size < search.smallest_failed:
+            if failed.end.get("how") == SessionEnd.NO_ANSWER:
+                search.inconclusive = f"no answer within {CHECK_WAIT_S:g} s after a message of {size} bytes"
+            elif search.smallest_failed is None or size < search.smallest_failed:
                 search.smallest_failed, search.failure = size, failed.end
                 if failed.answer is not None:
                     _keep_answer(self.rec, failed.answer)
@@ -406,3 +413,5 @@ def _summarise(detail: PayloadDetail, search: _Search) -> None:
     detail["largest_file"] = None if lo is None else largest_file_bytes(lo)
     if search.failure is not None:
         detail["failure"] = search.failure
+    if search.inconclusive is not None:
+        detail["inconclusive"] = search.inconclusive
