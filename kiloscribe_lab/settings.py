@@ -8,9 +8,12 @@ settings resolved for one network. A setting is added here once and reaches ever
 from __future__ import annotations
 
 import dataclasses
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -75,3 +78,52 @@ def inscription_message_bytes(file_size: int) -> int:
 def largest_file_bytes(message_bytes: int) -> int:
     """The largest file whose start-inscription fits in a message of ``message_bytes``."""
     return max(0, (message_bytes - INSCRIPTION_OVERHEAD_BYTES) // 4 * 3)
+
+
+# --- as notebook parameters ----------------------------------------------------------------
+
+SettingValue = str | int | float | bool | None  # what papermill injects and JSON carries
+
+
+def settings_to_parameters(settings: ProbeSettings) -> dict[str, SettingValue]:
+    """Every setting by its field name, a path as its text: the probe notebook's ``settings``
+    parameter. Derived from the fields, so a new setting reaches the notebooks by itself."""
+    out: dict[str, SettingValue] = {}
+    for f in dataclasses.fields(ProbeSettings):
+        value = getattr(settings, f.name)
+        out[f.name] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def settings_from_parameters(values: Mapping[str, object]) -> ProbeSettings:
+    """``settings_to_parameters``'s inverse; a missing field takes its default. Raises UsageError
+    on an unknown name or a value of the wrong type (papermill checks neither)."""
+    hints = typing.get_type_hints(ProbeSettings)
+    known = {f.name for f in dataclasses.fields(ProbeSettings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UsageError(f"unknown probe settings {unknown}; known: {sorted(known)}")
+    return ProbeSettings(**{name: _setting(name, hints[name], value) for name, value in values.items()})
+
+
+def _setting(name: str, hint: object, value: object) -> object:
+    kinds = set(typing.get_args(hint)) or {hint}
+    if (value is None or value == "") and type(None) in kinds:
+        return None  # papermill and forms say "" for "not set"
+    if Path in kinds and isinstance(value, str) and value:
+        return Path(value)
+    if bool in kinds and isinstance(value, bool):
+        return value
+    if isinstance(value, bool):  # bool is an int: True is not a timeout
+        raise UsageError(f"probe setting {name}: expected {_kind(kinds)}, not {value!r}")
+    if int in kinds and isinstance(value, int):
+        return value
+    if float in kinds and isinstance(value, int | float):
+        return float(value)
+    if str in kinds and isinstance(value, str):
+        return value
+    raise UsageError(f"probe setting {name}: expected {_kind(kinds)}, not {value!r}")
+
+
+def _kind(kinds: set[object]) -> str:
+    return " or ".join(sorted(getattr(k, "__name__", str(k)) for k in kinds))

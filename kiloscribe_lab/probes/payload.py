@@ -384,13 +384,16 @@ async def payload(ctx: ProbeContext, rec: Recorder, *, transport: Transport) -> 
             return rec.result(Outcome.PROTOCOL_MISMATCH, f"the session does not answer: {what}")
         rec.clock.current = "sending sized messages"
         floor = overhead_bytes(probe.events)
+        size: int | None = None
         try:
             # Every step within the deadline: what was learnt by then is the result.
             async with asyncio.timeout_at(loop_time(end_by)):
                 while (size := search.next_size(floor)) is not None and probe.left() > MIN_STEP_S:
                     attempts.append(await probe.attempt(size, search))
         except TimeoutError:
-            pass
+            # The deadline ended a message in flight: what it would have shown is unknown.
+            if size is not None and search.inconclusive is None:
+                search.inconclusive = f"the deadline ended a message of {size} bytes before its answer"
         except OpenFailed as exc:
             detail["sessions"] = probe.sessions
             _summarise(detail, search)

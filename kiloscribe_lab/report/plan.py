@@ -15,7 +15,7 @@ from kiloscribe_lab.endpoints import split_label
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.report.jobs import Parameter
-from kiloscribe_lab.settings import ProbeSettings
+from kiloscribe_lab.settings import ProbeSettings, settings_to_parameters
 
 RUN_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-\d+)?$")
 
@@ -71,19 +71,14 @@ def build_matrix(plan: ReportPlan) -> list[MatrixRun]:
 
 def probe_parameters(run: MatrixRun, plan: ReportPlan, run_dir: Path) -> dict[str, Parameter]:
     """Papermill parameters for one run (the names of probe_endpoint.ipynb's parameters cell):
-    names and paths only, never a secret's value."""
+    names and paths only, never a secret's value. Every probe setting travels in ``settings``,
+    derived from ProbeSettings' fields (a new one reaches the notebook by itself)."""
     return {
         "endpoint": run.target.arg,
         "network": run.network,
-        "api_key_env": plan.settings.api_key_env,
-        "attempts": plan.settings.attempts,
-        "timeout": plan.settings.timeout_s,
-        "ca_bundle": None if plan.settings.ca_bundle is None else str(plan.settings.ca_bundle),
+        "settings": settings_to_parameters(plan.settings),
         "results_path": str(run_dir / "results" / f"{run.id}.jsonl"),
         "config_path": None if plan.config_path is None else str(plan.config_path),
-        "inscription": plan.settings.inscription,
-        "deep": plan.settings.deep,
-        "file_size": plan.settings.file_size,
     }
 
 

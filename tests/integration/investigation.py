@@ -30,12 +30,14 @@ def lab_options(lab: LabInfo, *, deep: bool | None = None) -> ProbeOptions:
     """The options of the investigation of ``lab``: ``deep`` as its ground truth needs, unless
     said otherwise."""
     truth = get_scenario(lab.scenario).truth
+    deep = truth.deep if deep is None else deep
     return ProbeOptions(
-        timeout_s=DEEP_PROBE_TIMEOUT_S if truth.deep else PROBE_TIMEOUT_S,
+        # The hold counts against the deadline, and the payload probes load the lab meanwhile.
+        timeout_s=DEEP_PROBE_TIMEOUT_S if deep else PROBE_TIMEOUT_S,
         ca_bundle=lab.ca_bundle,
         api_key_env=API_KEY_ENV,
         strict=True,
-        deep=truth.deep if deep is None else deep,
+        deep=deep,
     )
 
 

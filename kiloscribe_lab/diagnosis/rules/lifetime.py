@@ -324,7 +324,11 @@ def payload_too_large(ev: Evidence) -> Draft | None:
     passing = {(r.target, r.variant) for r in tried if r.detail.get("file_passes") is True}
     blocked_everywhere = [t for t in targets if not any(pt == t for pt, _ in passing)]
     severity = Severity.CRITICAL if blocked_everywhere else Severity.WARNING
-    largest = min(lim.passed for lim in limits)
+    # The bound the searches pinned down best: within a factor of two, else one that saw a message pass (a
+    # search the deadline stopped early knows less, not that nothing passes).
+    settled = [lim for lim in limits if lim.passed and lim.failed <= 2 * lim.passed]
+    settled = settled or [lim for lim in limits if lim.passed] or limits
+    largest = min(lim.passed for lim in settled)
     cap = max(lim.cap for lim in limits)
     file_size = max(int(_number(r.detail.get("file_size")) or 0) for r in hit)
     by_transport: dict[str, list[_Limit]] = {}
@@ -334,7 +338,7 @@ def payload_too_large(ev: Evidence) -> Draft | None:
         f"{_transport_name(t)}: {_names(sorted({_how_refused(x.result) for x in ls}))}"
         for t, ls in sorted(by_transport.items())
     )
-    exact = all(lim.exact for lim in limits)
+    exact = all(lim.exact for lim in settled)
     above = f"{largest}" if exact else f"about {largest}"
     over = _names(_transport_name(t) for t in sorted(by_transport))
     # Who refused: a proxy's own page (nginx's 413) says the balancer; else the server's limit
