@@ -39,15 +39,23 @@ def test_every_setting_reaches_the_probe_notebook(tmp_path: Path) -> None:
     """origin, deep and file_size from a config used to stop at the plan (review 1, #8): the
     notebook gets every field of ProbeSettings, and reads back the plan's own settings."""
     (tmp_path / "ca.pem").write_text("")
-    plan = plan_for(origin="https://app.example", deep=False, file_size=65536, ca_bundle=str(tmp_path / "ca.pem"))
+    plan = plan_for(
+        origin="https://app.example", deep=False, file_size=65536, ca_bundle=str(tmp_path / "ca.pem")
+    )
     params = report.probe_parameters(report.build_matrix(plan)[0], plan, tmp_path)
     settings = params["settings"]
     assert isinstance(settings, dict)
     assert set(settings) == {f.name for f in dataclasses.fields(ProbeSettings)}
-    assert (settings["origin"], settings["deep"], settings["file_size"]) == ("https://app.example", False, 65536)
+    assert (settings["origin"], settings["deep"], settings["file_size"]) == (
+        "https://app.example",
+        False,
+        65536,
+    )
     assert json.loads(json.dumps(settings)) == settings  # what the worker's spec file carries
     assert settings_from_parameters(settings) == plan.settings
-    assert report.plan_from_config(parse_config({"investigation": {"endpoints": ["https://a.example"]}})).settings.deep
+    assert report.plan_from_config(
+        parse_config({"investigation": {"endpoints": ["https://a.example"]}})
+    ).settings.deep
 
 
 def notebook_parameters(name: str) -> set[str]:
