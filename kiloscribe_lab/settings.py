@@ -12,6 +12,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
@@ -106,7 +107,7 @@ def settings_from_parameters(values: Mapping[str, object]) -> ProbeSettings:
     return ProbeSettings(**{name: _setting(name, hints[name], value) for name, value in values.items()})
 
 
-def _setting(name: str, hint: object, value: object) -> object:
+def _setting(name: str, hint: object, value: object) -> Any:  # the field's type, checked here
     kinds = set(typing.get_args(hint)) or {hint}
     if (value is None or value == "") and type(None) in kinds:
         return None  # papermill and forms say "" for "not set"

@@ -32,7 +32,8 @@ EVERY_FIELD_CHANGED = ProbeSettings(
 def test_every_field_is_changed_by_the_example() -> None:
     default = ProbeSettings()
     assert all(
-        getattr(EVERY_FIELD_CHANGED, f.name) != getattr(default, f.name) for f in dataclasses.fields(ProbeSettings)
+        getattr(EVERY_FIELD_CHANGED, f.name) != getattr(default, f.name)
+        for f in dataclasses.fields(ProbeSettings)
     )
 
 

@@ -13,9 +13,9 @@ from kiloscribe_lab.errors import ConfigError, UsageError
 from kiloscribe_lab.lab import scenarios
 from kiloscribe_lab.lab.scenarios import (
     BACKENDS,
-    LAB_PING_INTERVAL_MS,
     DEFAULT_SCENARIO,
     IMPLEMENTED_BALANCERS,
+    LAB_PING_INTERVAL_MS,
     SCENARIOS,
     BackendBehaviour,
     BackendSpec,

@@ -14,7 +14,9 @@ from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, inscription_message_bytes
 from tests.unit.diagnosis.helpers import A, B, fire, pr, quiet, working
 
 CAP = inscription_message_bytes(DEFAULT_FILE_SIZE)
-HAPROXY_504 = "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"
+HAPROXY_504 = (
+    "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n"
+)
 NGINX_413 = (
     "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 "
     "Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"
@@ -49,7 +51,9 @@ def hold(
     )
 
 
-def held(target: str, transport: Transport, *, late_ms: float = -40.0, interval_ms: int = 4000) -> ProbeResult:
+def held(
+    target: str, transport: Transport, *, late_ms: float = -40.0, interval_ms: int = 4000
+) -> ProbeResult:
     at = interval_ms / 1000
     return hold(
         target,
@@ -149,7 +153,9 @@ def test_heartbeat_late_fires_on_pings_well_after_ping_interval() -> None:
 
 
 def test_heartbeat_late_fires_when_no_ping_came_long_after_it_was_due() -> None:
-    silent = hold(A, Transport.POLLING, {"how": SessionEnd.HELD, "at_s": 3.0}, interval_ms=1000, overdue_ms=2000)
+    silent = hold(
+        A, Transport.POLLING, {"how": SessionEnd.HELD, "at_s": 3.0}, interval_ms=1000, overdue_ms=2000
+    )
     f = fire(heartbeat_late, [*working(A), silent])
     assert "never came" in f.summary
 
