@@ -106,16 +106,21 @@ class _Search:
 
     def next_size(self, floor: int) -> int | None:
         """The next size to try; None when there is no more to learn. The cap first: on a server
-        without a low limit (the usual case) one message settles it. When it fails, doubling from
-        START_BYTES while below the smallest failure, then bisecting."""
+        without a low limit (the usual case) one message settles it. When it fails, START_BYTES
+        (halving below it until one passes), doubling while below the smallest failure, then
+        bisecting."""
         lo, hi = self.largest_passed, self.smallest_failed
         if self.inconclusive is not None:
             return None
         if hi is None:
             return self.cap if lo is None else None
         if lo is None:
-            start = max(floor, min(START_BYTES, hi - 1))
-            return None if start >= hi or start in self.tried else start
+            if START_BYTES < hi and START_BYTES not in self.tried:
+                return max(floor, START_BYTES)
+            # Nothing passed yet, not even the first step: halve towards the smallest message
+            # there is (one byte at a time down from it would take a thousand messages).
+            half = max(floor, hi // 2)
+            return None if half >= hi or half in self.tried else half
         if lo * 2 < hi:
             return lo * 2
         return None if hi - lo <= 1 else (lo + hi) // 2
