@@ -115,7 +115,7 @@ class _Search:
         if hi is None:
             return self.cap if lo is None else None
         if lo is None:
-            if START_BYTES < hi and START_BYTES not in self.tried:
+            if hi > START_BYTES and START_BYTES not in self.tried:
                 return max(floor, START_BYTES)
             # Nothing passed yet, not even the first step: halve towards the smallest message
             # there is (one byte at a time down from it would take a thousand messages).
