@@ -329,6 +329,7 @@ class HoldDetail(CommonDetail, total=False):
     pings: list[PingJson]
     pong_rtt_ms: list[float]  # each PONG's round trip (a POST's answer; a WebSocket ping's pong)
     overdue_ms: float  # no PING came: how long after it was due the hold ended
+    loop_lag_ms: float  # our own event loop's worst delay during the hold (not the server's)
     status_line: str  # of the answer that ended it, or else the session's own
     body: str  # the answer that ended it (a proxy's page): the fingerprint reads it
     header_names: list[str]

@@ -179,12 +179,28 @@ def _said(end: EndJson) -> str:
     return str(how)
 
 
+LAG_TICK_S = 0.05  # how often the hold checks its own event loop's punctuality
+
+
+async def _loop_lag(detail: HoldDetail) -> None:
+    """Our own event loop's worst lateness so far, in ``loop_lag_ms``, until cancelled: a PING
+    we read late because this process was busy (a loaded machine, a hundred other probes) is not
+    the server's lateness, and heartbeat-late subtracts it."""
+    detail["loop_lag_ms"] = 0.0
+    while True:
+        began = time.monotonic()
+        await asyncio.sleep(LAG_TICK_S)
+        lag_ms = round((time.monotonic() - began - LAG_TICK_S) * 1000, 1)
+        detail["loop_lag_ms"] = max(detail["loop_lag_ms"], lag_ms)
+
+
 async def hold(ctx: ProbeContext, rec: Recorder, *, transport: Transport) -> ProbeResult:
     detail = rec.detail_as(HoldDetail)
     detail["transport"] = str(transport)
     namespace, auth = _auth(ctx)
     detail["namespace"] = namespace
     end_by = _end_by(ctx, rec)
+    ticker = asyncio.ensure_future(_loop_lag(detail))
     try:
         if transport is Transport.WEBSOCKET:
             ws = await open_websocket(ctx, rec, upgrade=True, deadline=end_by)
@@ -193,6 +209,10 @@ async def hold(ctx: ProbeContext, rec: Recorder, *, transport: Transport) -> Pro
         return await _hold_polling(poll, rec, namespace, auth, end_by)
     except OpenFailed as exc:
         return rec.result(exc.outcome, f"no session to hold: {exc}")
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
 
 
 async def _hold_websocket(

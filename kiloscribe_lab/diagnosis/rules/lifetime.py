@@ -207,6 +207,8 @@ def _lateness(r: ProbeResult) -> tuple[float, bool] | None:
     ]
     overdue = _number(r.detail.get("overdue_ms"))
     worst, missing = (max(lates), False) if lates else ((overdue / 1000, True) if overdue else (0.0, False))
+    # What our own busy event loop explains (we read the PING late) is not the server's lateness.
+    worst -= (_number(r.detail.get("loop_lag_ms")) or 0.0) / 1000
     if missing and _end(r).get("how") != SessionEnd.HELD:
         return None  # the session ended: that is the finding, not the heartbeat
     return (worst, missing) if worst >= late_threshold_s(interval) else None

@@ -223,3 +223,12 @@ def test_a_healthy_deep_run_has_no_lifetime_finding() -> None:
     ]
     lifetime = {FindingId.IDLE_TIMEOUT, FindingId.HEARTBEAT_LATE, FindingId.PAYLOAD_TOO_LARGE}
     assert not {f.id for f in diagnose(results)} & lifetime
+
+
+def test_heartbeat_late_subtracts_what_our_own_busy_event_loop_explains() -> None:
+    """A PING 0.9 s late read by a process whose loop was 0.7 s late itself: 0.2 s is the server's."""
+    busy = held(A, Transport.WEBSOCKET, late_ms=900, interval_ms=1000)
+    busy.detail["loop_lag_ms"] = 700.0
+    quiet(heartbeat_late, [*working(A), busy])
+    busy.detail["loop_lag_ms"] = 100.0
+    assert "up to 0.8 s late" in fire(heartbeat_late, [*working(A), busy]).title
