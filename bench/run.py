@@ -258,7 +258,7 @@ def bench_report() -> dict[str, object]:
             for run in runs
             for f in (run / "results").glob("*.jsonl")
             for line in f.read_text().splitlines()
-            if '"probe": "hold"' in line
+            if '"probe":"hold"' in line.replace(" ", "")
         )
     return {
         "report_s": round(wall, 3),
