@@ -37,6 +37,7 @@ from kiloscribe_lab.errors import (
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, BackendKind
 from kiloscribe_lab.output import COLOR_MODES
+from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, MAX_FILE_SIZE
 
 if TYPE_CHECKING:
     from kiloscribe_lab.output import ReportEnd, ReportProgress
@@ -251,6 +252,7 @@ def _number(kind: type[int] | type[float], low: float, high: float, unit: str = 
 _positive_float = _number(float, 0, 600, " seconds")
 _attempts = _number(int, 1, 1000)
 _jobs = _number(int, 1, 64)
+_file_size = _number(int, 1, MAX_FILE_SIZE, " bytes")
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -271,6 +273,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
             api_key_env=args.api_key_env,
             inscription=args.inscription,
             origin=args.origin,
+            deep=args.deep,
+            file_size=args.file_size or DEFAULT_FILE_SIZE,
         ),
         known_networks=lab_networks,
         known_networks_source=lab_source,
@@ -301,6 +305,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"--compare {compare}: not a report run (no summary.json)")
     jobs = args.jobs or os.cpu_count() or 2
     plan = report.load_plan(Path(args.config)) if args.config else None
+    if plan is not None:
+        plan = report.with_deep(plan, deep=args.deep, file_size=args.file_size)
     if plan is not None and plan.settings.api_key_env:
         read_key(plan.settings.api_key_env, os.environ)
     progress = _report_progress()
@@ -323,7 +329,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 report.lab_plan(args.scenario, Path(lab_dir)) as (lab, env, lab_start_s),
             ):
                 outcome = report.run_report(
-                    lab,
+                    report.with_deep(lab, deep=args.deep, file_size=args.file_size),
                     env,
                     out_root=out_root,
                     jobs=jobs,
@@ -492,6 +498,17 @@ def _add_no_inscription(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_file_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--file-size",
+        type=_file_size,
+        default=None,
+        metavar="BYTES",
+        help="the size of the files users inscribe, for the payload probe; base64 makes its "
+        f"start-inscription 4/3 of it plus the request (default: {DEFAULT_FILE_SIZE}, 512 KiB)",
+    )
+
+
 def _add_color(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--color",
@@ -579,6 +596,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_no_inscription(probe)
     probe.add_argument(
+        "--deep",
+        action="store_true",
+        help="also the slow probes: hold a WebSocket and a polling session past one heartbeat (the "
+        "server's pingInterval + a margin; --timeout counts the hold too, so give it more than "
+        "pingInterval to see one), and find the largest message that passes",
+    )
+    _add_file_size(probe)
+    probe.add_argument(
         "--json",
         action="store_true",
         help="JSON lines: every ProbeResult, then every Finding, then verdicts",
@@ -620,6 +645,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"lab scenario when no --config is given: {SCENARIO_NAMES}",
     )
+    rep.add_argument(
+        "--no-deep",
+        dest="deep",
+        action="store_false",
+        default=None,
+        help="skip the slow probes (held sessions, the largest message); they run by default, "
+        "unless the config says deep = false",
+    )
+    _add_file_size(rep)
     _add_color(rep)
     rep.add_argument(
         "-v", "--verbose", action="store_true", help="also print the run's timings (the pipeline's internals)"

@@ -13,6 +13,8 @@ Every error is a ConfigError that names the file and the key, raised before anyt
     ca_bundle = "ca.pem"                          # relative to this file
     inscription = false                           # skip the dry-run start-inscription
     origin = "https://app.example.com"            # probe as a browser page there (CORS)
+    deep = true                                   # the slow probes too (the report's default)
+    file_size = 524288                            # bytes of the files users inscribe
 
     [networks.corporate]
     proxy = "http://proxy.corp.example:3128"
@@ -33,7 +35,7 @@ from kiloscribe_lab.endpoints import parse_endpoint, parse_origin
 from kiloscribe_lab.errors import ConfigError, UsageError
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import DIRECT, NetworkProfile, profile_from_mapping
-from kiloscribe_lab.settings import ProbeSettings
+from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, MAX_FILE_SIZE, ProbeSettings
 
 INVESTIGATION_KEYS = {
     "endpoints",
@@ -45,6 +47,8 @@ INVESTIGATION_KEYS = {
     "ca_bundle",
     "inscription",
     "origin",
+    "deep",
+    "file_size",
 }
 
 
@@ -56,6 +60,9 @@ class InvestigationConfig:
     networks: Mapping[str, NetworkProfile] = field(default_factory=lambda: {NetworkName.DIRECT: DIRECT})
     settings: ProbeSettings = field(default_factory=ProbeSettings)
     source: Path | None = None
+    # `deep` as the file says it; None when it does not: each command's own default then
+    # (`probe` off, `report` on). ``settings.deep`` is this or False.
+    deep: bool | None = None
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
@@ -115,6 +122,12 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
             origin = parse_origin(_expect(origin, str, f"{where}: origin"))
         except UsageError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
+    deep = inv.get("deep")
+    if deep is not None:
+        _expect(deep, bool, f"{where}: deep")
+    file_size = _expect(inv.get("file_size", DEFAULT_FILE_SIZE), int, f"{where}: file_size")
+    if not 1 <= file_size <= MAX_FILE_SIZE:
+        raise ConfigError(f"{where}: file_size must be 1..{MAX_FILE_SIZE} bytes")
     return InvestigationConfig(
         endpoints=endpoints,
         api_base=api_base,
@@ -127,8 +140,11 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
             api_key_env=key_env,
             inscription=inscription,
             origin=origin,
+            deep=bool(deep),
+            file_size=file_size,
         ),
         source=source,
+        deep=deep,
     )
 
 

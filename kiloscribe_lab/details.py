@@ -18,21 +18,26 @@ from kiloscribe_lab.names import ProbeName
 
 __all__ = [
     "DETAIL_SHAPES",
+    "AttemptJson",
     "CloseJson",
     "CommonDetail",
     "ConnectRun",
     "ConnectStatsDetail",
     "CorsDetail",
     "DiscoveryDetail",
+    "EndJson",
     "EngineioErrorJson",
     "EngineioHandshakeDetail",
     "EngineioOpenJson",
     "EngineioUpgradeDetail",
     "Exchange",
     "FollowUp",
+    "HoldDetail",
     "Hop",
     "HttpUpgradeDetail",
     "OpenAttempt",
+    "PayloadDetail",
+    "PingJson",
     "PresentedCert",
     "SdkFlowDetail",
     "SdkStepJson",
@@ -284,6 +289,80 @@ class ConnectStatsDetail(CommonDetail, total=False):
     runs: list[ConnectRun]
 
 
+# --- hold, payload (probes/hold.py, probes/payload.py: only with --deep) --------------------
+
+
+class PingJson(TypedDict):
+    at_s: float  # seconds after the session opened
+    late_ms: float | None  # after its schedule: pingInterval after the open or our last PONG
+
+
+class EndJson(TypedDict, total=False):
+    """How a session (or a message's attempt) ended."""
+
+    how: str  # names.SessionEnd
+    at_s: float  # seconds after the session opened
+    idle_s: float  # seconds with no traffic either way before it ended: a cut's idle time
+    code: int | None  # a CLOSE frame's code (None: it carried none)
+    reason: str
+    status: int  # the HTTP status of a failed long-poll or POST
+    method: str  # GET (a long-poll) or POST
+    body: str  # that answer's first bytes
+    error: str  # a transport error, in its words
+
+
+class HoldDetail(CommonDetail, total=False):
+    transport: str
+    # How the session was opened: "upgrade" (polling, then upgraded, as socket.io-client
+    # does), "websocket" (WebSocket first, as the SDK does; also when the upgrade failed),
+    # "polling".
+    opened: str
+    upgrade_error: str  # why the upgrade failed, when it fell back to WebSocket first
+    namespace: str  # what it CONNECTed to: "/" with the key, or a namespace no server has
+    connect_answer: str  # "connected", or "refused: <message>"
+    pingInterval: int  # as the server advertised them (ms)
+    pingTimeout: int
+    planned_s: float  # pingInterval + a margin: how long it meant to hold
+    lived_s: float  # from the open to the end
+    cut_short: bool  # the deadline ended the hold before a heartbeat could be seen
+    end: EndJson
+    pings: list[PingJson]
+    pong_rtt_ms: list[float]  # each PONG's round trip (a POST's answer; a WebSocket ping's pong)
+    overdue_ms: float  # no PING came: how long after it was due the hold ended
+    loop_lag_ms: float  # our own event loop's worst delay during the hold (not the server's)
+    status_line: str  # of the answer that ended it, or else the session's own
+    body: str  # the answer that ended it (a proxy's page): the fingerprint reads it
+    header_names: list[str]
+
+
+class AttemptJson(TypedDict, total=False):
+    bytes: int  # the Engine.IO packet's size: the WebSocket message or the POST body
+    passed: bool  # the session answered the check after it
+    ms: float  # from sending it to the check's answer, or to the failure
+    end: EndJson  # what ended a failed attempt
+
+
+class PayloadDetail(CommonDetail, total=False):
+    transport: str
+    sends: str  # what the sized messages are: the ignored event, or a padded CONNECT
+    check: str  # what asks the session whether it survived each message
+    file_size: int  # --file-size
+    cap: int  # the largest message it may send: the start-inscription of a --file-size file
+    maxPayload: int | None  # what the server advertised in its OPEN
+    largest_passed: int | None  # bytes
+    smallest_failed: int | None
+    exact: bool  # smallest_failed == largest_passed + 1
+    file_passes: bool  # a start-inscription of --file-size would pass
+    largest_file: int | None  # bytes of the largest file whose start-inscription passed
+    failure: EndJson  # what ended the smallest message that failed
+    inconclusive: str  # the search stopped: a message got no answer in time (a slow server, or a dead one)
+    attempts: list[AttemptJson]
+    sessions: int
+    status_line: str  # of the answer that refused the message, or else the session's own
+    body: str
+    header_names: list[str]
+
+
 DETAIL_SHAPES: Mapping[ProbeName, type[Mapping[str, Any]]] = {
     ProbeName.HTTP_UPGRADE: HttpUpgradeDetail,
     ProbeName.WEBSOCKET_PLAIN: WebsocketPlainDetail,
@@ -295,6 +374,8 @@ DETAIL_SHAPES: Mapping[ProbeName, type[Mapping[str, Any]]] = {
     ProbeName.SDK_FLOW: SdkFlowDetail,
     ProbeName.CONNECT_STATS: ConnectStatsDetail,
     ProbeName.CORS: CorsDetail,
+    ProbeName.HOLD: HoldDetail,
+    ProbeName.PAYLOAD: PayloadDetail,
 }
 """The detail shape of each probe this package runs (the SDK replay's is the sdk module's)."""
 

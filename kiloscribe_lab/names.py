@@ -32,6 +32,7 @@ __all__ = [
     "ProbeName",
     "SdkMode",
     "SdkStep",
+    "SessionEnd",
     "Severity",
     "Tier",
     "Transport",
@@ -60,6 +61,9 @@ class ProbeName(enum.StrEnum):
     CONNECT_STATS = "connect_stats"
     SDK_REPLAY = "sdk_replay"  # the published SDK in Node (kiloscribe_lab.sdk)
     CORS = "cors"  # only with --origin: what a browser page on that origin would be allowed
+    # Only with --deep: the slow probes, each variant a transport.
+    HOLD = "hold"  # a session held past one heartbeat: how long it lives, how it ends
+    PAYLOAD = "payload"  # the largest Socket.IO message that passes
 
 
 class Outcome(enum.StrEnum):
@@ -124,6 +128,19 @@ class Transport(enum.StrEnum):
 
     WEBSOCKET = "websocket"
     POLLING = "polling"
+
+
+class SessionEnd(enum.StrEnum):
+    """How a held Engine.IO session ended (the ``hold`` and ``payload`` probes' words)."""
+
+    HELD = "held"  # still open when we closed it: it lived as long as we held it
+    CLOSE_FRAME = "close-frame"  # a WebSocket CLOSE frame (its code and reason are kept)
+    CLOSE_PACKET = "close-packet"  # the server's Engine.IO CLOSE packet
+    CONNECTION_CLOSED = "connection-closed"  # a bare FIN: no CLOSE frame, no answer (1006)
+    RESET = "reset"  # a TCP reset
+    POLL_FAILED = "poll-failed"  # a long-poll GET answered other than 200 (its status is kept)
+    POST_FAILED = "post-failed"  # a POST of ours answered other than 200
+    NO_ANSWER = "no-answer"  # nothing came back within the probe's own wait
 
 
 class TransportOrder(enum.StrEnum):
@@ -283,6 +300,7 @@ class Component(enum.StrEnum):
     CADDY = "Caddy"
     NGINX = "nginx"
     HAPROXY = "HAProxy"
+    AWS_ALB = "AWS ALB"  # an Application Load Balancer: `Server: awselb/2.0` on its own answers
     ENGINEIO = "engine.io"  # Node: the socket.io package's server
     PYTHON_ENGINEIO = "python-engineio"  # python-socketio's server
 
@@ -296,6 +314,7 @@ _TIERS = {
     Component.CADDY: Tier.BALANCER,
     Component.NGINX: Tier.BALANCER,
     Component.HAPROXY: Tier.BALANCER,
+    Component.AWS_ALB: Tier.BALANCER,
     Component.ENGINEIO: Tier.SERVER,
     Component.PYTHON_ENGINEIO: Tier.SERVER,
 }
@@ -332,3 +351,7 @@ class FindingId(enum.StrEnum):
     AUTH_PATH_HEALTHY = "auth-path-healthy"
     SDK_RUNTIME_MISSING_WEBSOCKET = "sdk-runtime-missing-websocket"
     SDK_FALLBACK_NOT_EFFECTIVE = "sdk-fallback-not-effective"
+    # --deep: what only a session held past its heartbeat, or a large message, shows.
+    IDLE_TIMEOUT = "idle-timeout"
+    HEARTBEAT_LATE = "heartbeat-late"
+    PAYLOAD_TOO_LARGE = "payload-too-large"

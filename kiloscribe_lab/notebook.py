@@ -26,35 +26,27 @@ from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.probes.command import ProbeReport, ProbeRequest, build_report, validate
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import ProbeResult, write_jsonl
-from kiloscribe_lab.settings import ProbeOptions, ProbeSettings
+from kiloscribe_lab.settings import ProbeOptions, ProbeSettings, settings_from_parameters
 
 
 async def probe_endpoint(
     endpoint: str,
     network: str = "direct",
-    api_key_env: str | None = None,
-    attempts: int = 1,
-    timeout: float = 5.0,  # noqa: ASYNC109 - the probes' deadline, enforced inside; papermill's name
-    ca_bundle: str | None = None,
+    settings: Mapping[str, object] | None = None,
     results_path: str | None = None,
     config_path: str | None = None,
     environ: Mapping[str, str] | None = None,
-    inscription: bool = True,
 ) -> ProbeReport:
-    """Run the probe suite for one endpoint on one network; write the results if asked."""
+    """Run the probe suite for one endpoint on one network; write the results if asked.
+    ``settings``: ProbeSettings by field name (settings.settings_to_parameters), defaults for
+    the rest."""
     env = dict(os.environ if environ is None else environ)
     lab_networks, lab_source = fleet.known_networks(None, env)
     request = ProbeRequest(
         urls=(endpoint,),
         network=network,
         config=Path(config_path) if config_path else None,
-        settings=ProbeSettings(
-            timeout_s=float(timeout),
-            attempts=int(attempts),
-            ca_bundle=Path(ca_bundle) if ca_bundle else None,
-            api_key_env=api_key_env or None,
-            inscription=bool(inscription),
-        ),
+        settings=settings_from_parameters(settings or {}),
         known_networks=lab_networks,
         known_networks_source=lab_source,
     )

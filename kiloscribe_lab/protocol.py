@@ -46,6 +46,7 @@ __all__ = [
     "EioV3Handshake",
     "EioV4Handshake",
     "Frame",
+    "FrameTooLarge",
     "HandshakeResult",
     "NotEngineIO",
     "Opcode",
@@ -1009,6 +1010,10 @@ class Opcode(enum.IntEnum):
 _OPCODES = {int(op): op for op in Opcode}
 
 
+class FrameTooLarge(ProtocolError):
+    """A frame's header declares a payload beyond the reader's limit (nothing of it was read)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     opcode: Opcode
@@ -1085,7 +1090,7 @@ def decode_frame(
         if length >> 63:
             raise ProtocolError("payload length has its most significant bit set")
     if length > max_size:
-        raise ProtocolError(f"frame payload of {length} bytes exceeds the {max_size}-byte limit")
+        raise FrameTooLarge(f"frame payload of {length} bytes exceeds the {max_size}-byte limit")
     key = b""
     if masked:
         if len(buf) < pos + 4:

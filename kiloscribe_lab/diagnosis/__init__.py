@@ -30,6 +30,7 @@ from kiloscribe_lab.diagnosis.rules import (
     discovery,
     edge,
     expected,
+    lifetime,
     protocol,
     sdk,
     transport,
@@ -59,7 +60,7 @@ __all__ = [
 
 # Every rule family; a rule is the @rule its module defines. Checked here, at import.
 REGISTRY = Registry.of_modules(
-    (availability, edge, protocol, auth, application, transport, cors, discovery, expected, sdk),
+    (availability, edge, protocol, auth, application, transport, lifetime, cors, discovery, expected, sdk),
     covers=FindingId,
 )
 RULES: tuple[Rule, ...] = REGISTRY.rules

@@ -203,8 +203,21 @@ _DETAIL_TYPES: dict[str, type | tuple[type, ...]] = {
     "header_names": list,
     "exchanges": list,
     "servers": list,
+    # hold, payload (--deep)
+    "end": dict,
+    "pings": list,
+    "pingInterval": int,
+    "pingTimeout": int,
+    "overdue_ms": (int, float),
+    "cap": int,
+    "file_size": int,
+    "largest_passed": int,
+    "smallest_failed": int,
+    "failure": dict,
+    "exact": bool,
+    "file_passes": bool,
 }
-_LIST_OF_DICTS = {"answers", "open_attempts", "servers", "exchanges"}
+_LIST_OF_DICTS = {"answers", "open_attempts", "servers", "exchanges", "pings"}
 
 
 def _sane(r: ProbeResult) -> ProbeResult:

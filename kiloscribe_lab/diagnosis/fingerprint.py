@@ -7,6 +7,7 @@ of the software that wrote it, as measured on the real thing (research/FACTS.md 
 * Caddy: ``Via: 1.1 Caddy``, ``Server: Caddy``;
 * nginx: ``Server: nginx[/1.22.1]`` (it hides the upstream's), pages ending
   ``<hr><center>nginx/1.22.1</center>``;
+* an AWS ALB: ``Server: awselb/2.0`` on its own answers (its 502/504 pages);
 * HAProxy: pages ``<html><body><h1>504 Gateway Time-out</h1>``; it adds no Server, Via or
   Date and lower-cases every header name it forwards (Node capitalises its own);
 * engine.io (Node): errors as JSON objects ``{"code":3,"message":"Bad request"}``, an OPEN
@@ -29,7 +30,7 @@ from kiloscribe_lab import protocol
 from kiloscribe_lab.names import Component, Tier
 from kiloscribe_lab.results import ProbeResult
 
-__all__ = ["Belief", "Fingerprint", "Mark", "fingerprint", "marks_of"]
+__all__ = ["Belief", "Fingerprint", "Mark", "authored_marks", "fingerprint", "marks_of"]
 
 _NGINX_PAGE = re.compile(r"<center>(nginx(?:/[0-9.]+)?)</center>")
 _HAPROXY_PAGE = re.compile(r"^<html><body><h1>(\d{3} [^<]{1,60})</h1>\n")
@@ -54,6 +55,14 @@ def _tokens(value: str) -> list[str]:
     return [t.strip() for t in value.split(",") if t.strip()]
 
 
+def authored_marks(r: ProbeResult) -> list[Mark]:
+    """The marks of whoever *wrote* the answer: its body's (an nginx or HAProxy error page,
+    Engine.IO's error in its own form). Headers are left out: a proxy adds its Server or Via to
+    what it relays, so they say who the answer passed through, not who refused."""
+    body = r.detail.get("body")
+    return _body_marks(r.status, body) if isinstance(body, str) and body else []
+
+
 def marks_of(r: ProbeResult) -> list[Mark]:
     """Every mark one answer carries."""
     marks: list[Mark] = []
@@ -65,6 +74,8 @@ def marks_of(r: ProbeResult) -> list[Mark]:
             marks.append(Mark(Component.CLOUDFLARE, "Server: cloudflare"))
         elif low.startswith("nginx"):
             marks.append(Mark(Component.NGINX, f"Server: {token}"))
+        elif low.startswith("awselb"):
+            marks.append(Mark(Component.AWS_ALB, f"Server: {token}"))
         elif low.startswith("caddy"):
             marks.append(Mark(Component.CADDY, f"Server: {token}"))
         elif low.startswith(_PYTHON_SERVERS):
@@ -148,12 +159,13 @@ class Fingerprint:
         return "; ".join(f"{b.component}: {b.why()}" for b in self.beliefs) or "nothing recognised"
 
 
-def fingerprint(results: Iterable[ProbeResult]) -> Fingerprint:
-    """The components the answers show, each with its marks."""
+def fingerprint(results: Iterable[ProbeResult], *, authored: bool = False) -> Fingerprint:
+    """The components the answers show, each with its marks; with ``authored``, only the
+    components that wrote an answer themselves (``authored_marks``)."""
     seen: dict[Component, dict[str, bool]] = {}
     answers: dict[Component, list[str]] = {}
     for r in results:
-        marks = marks_of(r)
+        marks = authored_marks(r) if authored else marks_of(r)
         for m in marks:
             kinds = seen.setdefault(m.component, {})
             kinds[m.what] = kinds.get(m.what, False) or m.strong

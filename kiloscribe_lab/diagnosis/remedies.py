@@ -27,11 +27,15 @@ _NOUN = {Tier.EDGE: "edge", Tier.BALANCER: "balancer", Tier.SERVER: "server"}
 @dataclass(frozen=True, slots=True)
 class Fix:
     """Where a finding's fix is made (tiers, in the order they are looked for) and how, per
-    component; ``otherwise`` replaces the list of every component's words when none is known."""
+    component; ``otherwise`` replaces the list of every component's words when none is known.
+    ``instead``: another way, made on the server (a shorter heartbeat instead of a longer proxy
+    timeout), in the words of the server the path shows, else ``instead_otherwise``."""
 
     tiers: tuple[Tier, ...]
     words: Mapping[Component, str]
     otherwise: str | None = None
+    instead: Mapping[Component, str] | None = None
+    instead_otherwise: str | None = None
 
 
 _STICKY = Fix(
@@ -231,6 +235,71 @@ _TLS = Fix(
     },
 )
 
+_IDLE_TIMEOUT = Fix(
+    (Tier.BALANCER, Tier.EDGE),
+    {
+        Component.HAPROXY: "Raise HAProxy's idle timeouts above pingInterval + pingTimeout (<BUDGET>): "
+        "`timeout tunnel 1h` for WebSockets (after the 101 only it applies) and `timeout server` (and "
+        "`timeout client`) above <BUDGET> for the long-polls, in `defaults` or the backend/frontend.",
+        Component.NGINX: "Raise nginx's `proxy_read_timeout` and `proxy_send_timeout` above pingInterval "
+        "+ pingTimeout (<BUDGET>; nginx's default is 60 s) in the location that proxies /socket.io/: a "
+        "long-poll waits up to pingInterval for its answer, and a WebSocket is silent as long between "
+        "heartbeats.",
+        Component.CADDY: "Remove (or raise above <BUDGET>) `read_timeout`/`write_timeout` in the "
+        "reverse_proxy's `transport http` block, and any `stream_timeout`: Caddy's defaults never cut an "
+        "idle WebSocket.",
+        Component.AWS_ALB: "Raise the load balancer's idle timeout above pingInterval + pingTimeout "
+        "(<BUDGET>): Attributes → Connection idle timeout (`idle_timeout.timeout_seconds`, 60 s by default).",
+        Component.CLOUDFLARE: "Cloudflare closes a WebSocket silent for 100 s and a request waiting as long "
+        "(524); keep the server's heartbeat well inside it.",
+    },
+    otherwise="Raise the idle timeout of whatever cuts it above pingInterval + pingTimeout (<BUDGET>): nginx "
+    "`proxy_read_timeout`/`proxy_send_timeout`; HAProxy `timeout tunnel` (WebSocket) and `timeout server` "
+    "(long-polls); an AWS ALB's idle timeout (60 s by default); Caddy's `transport http { read_timeout }`; "
+    "Heroku's router cuts at 55 s of idle, which only a shorter heartbeat avoids.",
+    instead={
+        Component.ENGINEIO: "Or beat faster than the cut: `new Server(httpServer, { pingInterval: "
+        "<SHORTER_MS> })` (ms; 25000 by default), below <IDLE>.",
+        Component.PYTHON_ENGINEIO: "Or beat faster than the cut: `socketio.AsyncServer(ping_interval="
+        "<SHORTER_S>)` (seconds, whole ones; 25 by default), below <IDLE>.",
+    },
+    instead_otherwise="Or beat faster than the cut: a pingInterval below <IDLE> (engine.io `pingInterval` in "
+    "ms, python-socketio `ping_interval` in seconds).",
+)
+
+_HEARTBEAT_LATE = Fix(
+    (Tier.SERVER,),
+    {
+        Component.ENGINEIO: "Find what blocks Node's event loop: a synchronous call (fs.*Sync, crypto, "
+        "JSON of a large object) or CPU-heavy work in a handler; `node --cpu-prof`, or watch "
+        "`perf_hooks.monitorEventLoopDelay()`; move that work to a worker thread or another process.",
+        Component.PYTHON_ENGINEIO: "Find what blocks the asyncio loop: a blocking call in a handler "
+        "(requests, time.sleep, file or CPU work); run with PYTHONASYNCIODEBUG=1 (it logs every callback "
+        "slower than 100 ms) or `py-spy dump --pid`, and move the work to `asyncio.to_thread` or a worker.",
+    },
+)
+
+_PAYLOAD = Fix(
+    (Tier.BALANCER, Tier.EDGE, Tier.SERVER),
+    {
+        Component.NGINX: "Raise nginx's `client_max_body_size` (1m by default) above the largest "
+        "inscription message (<NEEDED> bytes; e.g. `client_max_body_size 10m;`) where it proxies "
+        "/socket.io/: it answers a larger polling POST 413 before the server sees it.",
+        Component.HAPROXY: "Remove or raise the rule that refuses large bodies (`http-request deny "
+        "deny_status 413 if { req.hdr_val(content-length) gt N }`) above <NEEDED> bytes.",
+        Component.CADDY: "Raise `request_body { max_size }` above the largest inscription message "
+        "(<NEEDED> bytes; e.g. `max_size 10MB`).",
+        Component.CLOUDFLARE: "Cloudflare refuses request bodies above the plan's limit (100 MB on Free "
+        "and Pro) with 413; a WebSocket message has no such limit.",
+        Component.ENGINEIO: "Raise the server's limit above the largest inscription message (<NEEDED> "
+        "bytes): `new Server(httpServer, { maxHttpBufferSize: <ROUND_JS> })` (1e6 by default); above it "
+        "engine.io closes a WebSocket with 1009 and answers a POST 413.",
+        Component.PYTHON_ENGINEIO: "Raise the server's limit above the largest inscription message "
+        "(<NEEDED> bytes): `socketio.AsyncServer(max_http_buffer_size=<ROUND>)` (1_000_000 by default); "
+        "above it python-engineio closes a WebSocket (1000) and answers a POST 400.",
+    },
+)
+
 FIXES: Mapping[FindingId, Fix] = MappingProxyType(
     {
         FindingId.STICKY_SESSIONS_MISSING: _STICKY,
@@ -247,6 +316,9 @@ FIXES: Mapping[FindingId, Fix] = MappingProxyType(
         FindingId.ALL_BACKENDS_DOWN: _ALL_DOWN,
         FindingId.BACKEND_TIMEOUT: _TIMEOUT,
         FindingId.TLS_PROBLEM: _TLS,
+        FindingId.IDLE_TIMEOUT: _IDLE_TIMEOUT,
+        FindingId.HEARTBEAT_LATE: _HEARTBEAT_LATE,
+        FindingId.PAYLOAD_TOO_LARGE: _PAYLOAD,
     }
 )
 
@@ -265,6 +337,10 @@ def remedy(finding: FindingId, path: Fingerprint, fill: Mapping[str, str] | None
     if fix is None:
         return None
     values = fill or {}
+    return " ".join(part for part in (_main(fix, path, values), _instead(fix, path, values)) if part)
+
+
+def _main(fix: Fix, path: Fingerprint, values: Mapping[str, str]) -> str:
     for tier in fix.tiers:
         belief = next(
             (b for b in path.beliefs if b.component.tier is tier and b.component in fix.words), None
@@ -277,3 +353,12 @@ def remedy(finding: FindingId, path: Fingerprint, fill: Mapping[str, str] | None
     nouns = " or ".join(_NOUN[t] for t in fix.tiers)
     each = " ".join(f"{c}: {_fill(text, values)}" for c, text in fix.words.items())
     return f"The {nouns} was not recognised from its answers. {each}"
+
+
+def _instead(fix: Fix, path: Fingerprint, values: Mapping[str, str]) -> str | None:
+    if fix.instead is None:
+        return None
+    server = next((b for b in path.beliefs if b.component in fix.instead), None)
+    if server is not None:
+        return _fill(fix.instead[server.component], values)
+    return None if fix.instead_otherwise is None else _fill(fix.instead_otherwise, values)

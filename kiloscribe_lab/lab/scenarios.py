@@ -163,9 +163,14 @@ class BackendState(enum.StrEnum):
 
 
 # engine.io's defaults (socket.io 4.8), which python-engineio shares: a behaviour that leaves
-# them alone is a server as its users get it.
+# them alone is a server as its users get it, but for its heartbeat.
 SOCKETIO_PATH = "/socket.io"
 PING_INTERVAL_MS = 25_000
+# The lab's backends beat every 2 s, not every 25 s: `--deep` holds a session until one
+# heartbeat has been seen (pingInterval + a margin), so a lab investigation (the report's, the
+# tests') holds 2.5 s instead of 27. Nothing else on the wire changes, and pingTimeout keeps its
+# default, so clients stay as patient as they are with a real server.
+LAB_PING_INTERVAL_MS = 2_000
 PING_TIMEOUT_MS = 20_000
 MAX_HTTP_BUFFER_SIZE = 1_000_000
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/-]*[A-Za-z0-9._~!$&'()*+,;=:@-]$")
@@ -194,7 +199,7 @@ class BackendBehaviour:
     cors_origins: tuple[str, ...] | None = None
     path: str = SOCKETIO_PATH  # where Socket.IO is served, without the trailing slash
     # Whole seconds only: python-engineio takes seconds, and both backends must agree.
-    ping_interval_ms: int = PING_INTERVAL_MS
+    ping_interval_ms: int = LAB_PING_INTERVAL_MS
     ping_timeout_ms: int = PING_TIMEOUT_MS
     # The largest WebSocket message / polling POST body the server takes (inclusive); larger
     # ones close the session (engine.io: 1009 / 413; python-engineio: 1000 / 400).
@@ -244,6 +249,8 @@ class BackendBehaviour:
 
 
 DOWN = BackendBehaviour(state=BackendState.DOWN)
+# A message of a 512 KiB file's start-inscription is ~700 KB; these limits are far below it.
+SMALL_MESSAGE_LIMIT = 65_536
 STALLED = BackendBehaviour(state=BackendState.STALLED)
 
 
@@ -371,6 +378,9 @@ class ClientTruth:
     disconnect: str | None = None
     hold_s: float = 0.0
     why: str = ""
+    # Once connected, the client emits an event of this many bytes (no application handles it):
+    # whether the session survives a message of an inscription's size.
+    emit_size: int | None = None
 
     def __post_init__(self) -> None:
         if not self.connects and (self.acked is not None or self.disconnect is not None):
@@ -387,6 +397,8 @@ class ClientTruth:
     def applies_to(self, client: ClientKind) -> bool:
         if client is ClientKind.SDK and self.order is not TransportOrder.WEBSOCKET_FIRST:
             return False
+        if client is ClientKind.SDK and (self.hold_s > 0 or self.emit_size is not None):
+            return False  # the SDK replay neither holds a session nor sends a message of our size
         return client in self.clients
 
     def disagreements(
@@ -417,6 +429,7 @@ class ClientTruth:
             "disconnect": self.disconnect,
             "hold_s": self.hold_s,
             "why": self.why,
+            "emit_size": self.emit_size,
         }
 
 
@@ -429,6 +442,9 @@ class GroundTruth:
     findings: tuple[FindingId, ...]
     networks: tuple[NetworkTruth, ...] = ()
     clients: tuple[ClientTruth, ...] = ()
+    # The findings are the slow probes' (`probe --deep`): an investigation of the scenario runs
+    # them, with a deadline a hold of the lab's heartbeat fits in.
+    deep: bool = False
 
     def __post_init__(self) -> None:
         if len(set(self.findings)) != len(self.findings):
@@ -485,6 +501,7 @@ class Scenario:
             "expected_findings": [str(f) for f in self.expected_findings],
             "networks": [t.to_json() for t in self.truth.networks],
             "clients": [t.to_json() for t in self.truth.clients],
+            "deep": self.truth.deep,
         }
 
 
@@ -571,6 +588,95 @@ SCENARIOS: dict[str, Scenario] = {
             balancer=Balancer(policy=LbPolicy.IP_HASH),
             backends=BackendSpec(BackendBehaviour(auth_broken=True)),
             truth=GroundTruth((FindingId.AUTH_REJECTED,)),
+        ),
+        # --- issue 12: the slow faults, which only --deep's held sessions and messages show -----
+        Scenario(
+            name="proxy-idle-timeout",
+            description="HAProxy cuts connections idle for 2 s (timeout tunnel/server 2s); the backends "
+            "beat every 4 s, so every idle session is cut before its first heartbeat.",
+            balancer=Balancer(kind=BalancerKind.HAPROXY, policy=LbPolicy.IP_HASH, idle_timeout_s=2.0),
+            backends=BackendSpec(BackendBehaviour(ping_interval_ms=4_000)),
+            truth=GroundTruth(
+                (FindingId.IDLE_TIMEOUT,),
+                deep=True,
+                clients=tuple(
+                    ClientTruth(
+                        order,
+                        connects=True,
+                        disconnect="transport close",
+                        hold_s=3.0,
+                        why="the WebSocket (upgraded at once, through a sticky balancer) is silent for "
+                        "2 s before the 4 s heartbeat: HAProxy closes it without a CLOSE frame",
+                    )
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="small-message-limit",
+            description=f"The servers take messages of at most {SMALL_MESSAGE_LIMIT} bytes "
+            "(maxHttpBufferSize): a 512 KiB file's start-inscription cannot pass.",
+            balancer=Balancer(policy=LbPolicy.IP_HASH),
+            backends=BackendSpec(BackendBehaviour(max_http_buffer_size=SMALL_MESSAGE_LIMIT)),
+            truth=GroundTruth(
+                (FindingId.PAYLOAD_TOO_LARGE,),
+                deep=True,
+                clients=(
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        disconnect="transport close",
+                        hold_s=1.0,
+                        emit_size=100_000,
+                        why="a 100 KB message on the WebSocket: the server closes it (engine.io 1009, "
+                        "python-engineio 1000)",
+                    ),
+                    ClientTruth(
+                        TransportOrder.POLLING_FIRST,
+                        connects=True,
+                        disconnect="transport error",
+                        hold_s=1.0,
+                        emit_size=100_000,
+                        why="the 100 KB emit right after connect goes out as a polling POST (the upgrade is "
+                        "still under way): the server refuses it and closes the session",
+                    ),
+                ),
+            ),
+        ),
+        Scenario(
+            name="body-limit-at-balancer",
+            description=f"nginx refuses request bodies above {SMALL_MESSAGE_LIMIT} bytes "
+            "(client_max_body_size 64k): polling POSTs of an inscription's size get its 413; WebSocket "
+            "messages pass.",
+            balancer=Balancer(
+                kind=BalancerKind.NGINX, policy=LbPolicy.IP_HASH, max_body_bytes=SMALL_MESSAGE_LIMIT
+            ),
+            truth=GroundTruth(
+                (FindingId.PAYLOAD_TOO_LARGE,),
+                deep=True,
+                clients=(
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        hold_s=1.0,
+                        emit_size=100_000,
+                        why="client_max_body_size limits request bodies, not WebSocket frames",
+                    ),
+                ),
+            ),
+        ),
+        Scenario(
+            name="slow-heartbeat",
+            description="inscribe-3's event loop is blocked 2 s after every 1 s of work: its PINGs "
+            "(pingInterval 1 s) come 1-2 s late, and so does everything else it answers.",
+            # First: the edge and the balancer reach inscribe-1 only; inscribe-3 is seen directly.
+            balancer=Balancer(policy=LbPolicy.FIRST),
+            backends=BackendSpec(
+                overrides=(
+                    ("inscribe-3", BackendBehaviour(ping_interval_ms=1_000, stall_event_loop_ms=2_000)),
+                )
+            ),
+            truth=GroundTruth((FindingId.HEARTBEAT_LATE,), deep=True),
         ),
     )
 }

@@ -24,7 +24,7 @@ from kiloscribe_lab.names import NetworkName, Severity
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 from kiloscribe_lab.probes.runner import Progress, investigate
 from kiloscribe_lab.results import Finding, ProbeResult
-from kiloscribe_lab.settings import ProbeOptions, ProbeSettings
+from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, MAX_FILE_SIZE, ProbeOptions, ProbeSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,12 @@ def validate(request: ProbeRequest, environ: Mapping[str, str], *, strict: bool 
     origin = settings.origin if settings.origin is not None else cfg.settings.origin if cfg else None
     if origin is not None:  # --origin wins over the config's
         settings = dataclasses.replace(settings, origin=parse_origin(origin))
+    if cfg is not None and cfg.deep:
+        settings = dataclasses.replace(settings, deep=True)  # --deep or the config's: either "on" holds
+    if cfg is not None and settings.file_size == DEFAULT_FILE_SIZE:
+        settings = dataclasses.replace(settings, file_size=cfg.settings.file_size)  # --file-size wins
+    if not 1 <= settings.file_size <= MAX_FILE_SIZE:
+        raise UsageError(f"--file-size must be 1..{MAX_FILE_SIZE} bytes, got {settings.file_size}")
     return ProbeOptions.of(settings, network, strict=strict)
 
 

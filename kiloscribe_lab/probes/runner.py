@@ -37,7 +37,9 @@ from kiloscribe_lab.probes.base import (
 )
 from kiloscribe_lab.probes.cors import cors
 from kiloscribe_lab.probes.discovery import discovery
+from kiloscribe_lab.probes.hold import hold
 from kiloscribe_lab.probes.http_upgrade import http_upgrade_h1, http_upgrade_h2
+from kiloscribe_lab.probes.payload import payload
 from kiloscribe_lab.probes.polling import engineio_handshake, sticky_session
 from kiloscribe_lab.probes.sio import (
     BACKOFF_CAP_S,
@@ -117,6 +119,17 @@ def suite(options: ProbeOptions, *, tls: bool = True) -> list[ProbeSpec]:
         specs += [
             ProbeSpec(ProbeName.CORS, check, functools.partial(cors, check=check), t) for check in CorsCheck
         ]
+    if options.deep:
+        # The slow probes, per transport; concurrent with the rest, so --deep costs about one
+        # hold (pingInterval + a margin), not the sum. Their deadline is --timeout, hold included.
+        for transport in options.network.transports:
+            specs.append(
+                ProbeSpec(ProbeName.HOLD, transport, functools.partial(hold, transport=transport), t)
+            )
+        for transport in options.network.transports:
+            specs.append(
+                ProbeSpec(ProbeName.PAYLOAD, transport, functools.partial(payload, transport=transport), t)
+            )
     if options.attempts > 1 and options.api_key_env:
         # Attempts run one after another, with backoff between failures.
         budget = options.attempts * t + (options.attempts - 1) * BACKOFF_CAP_S

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kiloscribe_lab import protocol
 from kiloscribe_lab.details import EngineioOpenJson, EngineioUpgradeDetail, WebsocketPlainDetail
@@ -35,7 +36,7 @@ from kiloscribe_lab.probes.wire import (
     snippet,
 )
 from kiloscribe_lab.results import ProbeResult
-from kiloscribe_lab.session import EioState, Opened, ProbeAnswered, Send, SioClient, first
+from kiloscribe_lab.session import EioState, Event, Opened, ProbeAnswered, Send, SioClient, first
 
 # An Engine.IO server writes its OPEN packet right behind the 101 (both are ready at once), so
 # a WebSocket that stays silent this long after its 101 is not Engine.IO: a plain WebSocket
@@ -128,6 +129,202 @@ def client_frames(send: Send) -> bytes:
         else:
             frames.append(protocol.encode_frame(protocol.Opcode.BINARY, message, os.urandom(4)))
     return b"".join(frames)
+
+
+# --- whole messages, bounded ---------------------------------------------------------------
+
+# What one message may hold (a Socket.IO event the server sends us), and what one session may
+# read in all: evidence, not content. Engine.IO's own default maxPayload is 1 MB.
+MAX_MESSAGE_BYTES = 1 << 20
+MAX_SESSION_BYTES = 8 << 20
+_CLOSE_REPLY_S = 0.2  # how long answering the server's CLOSE frame may take
+
+
+class MessageTooLarge(ProtocolError):
+    """A message, or the session's messages in all, beyond the reader's cap: read no further."""
+
+
+@dataclass(frozen=True, slots=True)
+class WsMessage:
+    """One whole data message (its fragments reassembled)."""
+
+    opcode: protocol.Opcode  # TEXT or BINARY
+    payload: bytes
+    at: float  # time.monotonic() when its last byte arrived
+
+    def text(self) -> str:
+        return protocol.Frame(self.opcode, self.payload).text()
+
+
+@dataclass(frozen=True, slots=True)
+class WsEnded:
+    """The WebSocket ended: with the server's CLOSE frame (``frame``; its code, None when it
+    carried none), or without one (``frame`` False: a FIN, or a reset with ``reset``)."""
+
+    frame: bool
+    code: int | None
+    reason: str
+    reset: bool
+    at: float
+
+    @property
+    def close_code(self) -> int | None:
+        """The code a client reports: the frame's, or 1006 for a connection lost without one."""
+        return self.code if self.frame else 1006
+
+
+Received = WsMessage | WsEnded
+
+
+@dataclass
+class MessageReader:
+    """Whole WebSocket messages from a client's stream, within our limits.
+
+    ``receive()`` returns the next data message or how the WebSocket ended, reassembling
+    fragments; control frames are answered on the way (a PING with its PONG, the server's CLOSE
+    with ours) and never returned. Bounded three ways, by our code: ``max_message`` bytes per
+    message and ``max_session`` bytes in all (checked from each frame's header, before its
+    payload is read: a hostile length never makes us buffer), and time — ``deadline`` (a
+    ``time.monotonic()`` value) for every call, ``timeout_s`` for one. Over a cap:
+    :class:`MessageTooLarge`; a frame no server may send: :class:`ProtocolError`; out of
+    time: ``TimeoutError``. ``ping()`` sends a PING of our own: its PONG's round trip lands in
+    ``rtts_ms``. Once ended, ``receive()`` returns the same ``WsEnded`` again.
+    """
+
+    stream: Stream
+    buffer: bytearray = field(default_factory=bytearray)
+    max_message: int = MAX_MESSAGE_BYTES
+    max_session: int = MAX_SESSION_BYTES
+    deadline: float | None = None
+    bytes_read: int = 0  # frame bytes taken from the stream so far (headers included)
+    last_traffic: float = field(default_factory=time.monotonic)  # a byte either way
+    pings_answered: int = 0
+    rtts_ms: list[float] = field(default_factory=list)
+    ended: WsEnded | None = None
+    _fragments: list[bytes] = field(default_factory=list)
+    _fragment_opcode: protocol.Opcode | None = None
+    _pings_sent: dict[bytes, float] = field(default_factory=dict)
+    _reset: bool = False  # the stream ended in a reset, not a FIN
+
+    def __post_init__(self) -> None:
+        self.buffer = bytearray(self.buffer)
+        self.bytes_read = len(self.buffer)
+
+    async def send(self, data: bytes) -> None:
+        """Client frames (masked) on the same stream; counts as traffic."""
+        await self.stream.send(data)
+        self.last_traffic = time.monotonic()
+
+    async def ping(self, payload: bytes = b"") -> None:
+        """A WebSocket PING of ours (at most 125 bytes); its PONG's round trip goes to ``rtts_ms``."""
+        payload = payload or os.urandom(4)
+        self._pings_sent[payload] = time.monotonic()
+        await self.send(protocol.encode_frame(protocol.Opcode.PING, payload, os.urandom(4)))
+
+    async def receive(self, *, timeout_s: float | None = None) -> Received:
+        if self.ended is not None:
+            return self.ended
+        limit = None if timeout_s is None else time.monotonic() + timeout_s
+        if self.deadline is not None:
+            limit = self.deadline if limit is None else min(limit, self.deadline)
+        async with asyncio.timeout_at(None if limit is None else loop_time(limit)):
+            while True:
+                frame = await self._frame()
+                if frame is None:
+                    return self._end(False, None, "", reset=self._reset)
+                received = await self._take(frame)
+                if received is not None:
+                    return received
+
+    async def _frame(self) -> protocol.Frame | None:
+        """The next frame, or None at the end of the stream."""
+        while True:
+            held = sum(len(f) for f in self._fragments)
+            room = min(self.max_message - held, self.max_session - self.bytes_read + len(self.buffer))
+            try:
+                decoded = protocol.decode_frame(self.buffer, max_size=max(0, room))
+            except protocol.FrameTooLarge as exc:
+                raise MessageTooLarge(
+                    f"a message beyond the reader's cap ({self.max_message} bytes a message, "
+                    f"{self.max_session} a session): {exc}"
+                ) from exc
+            if decoded is not None:
+                frame, used = decoded
+                del self.buffer[:used]
+                return frame
+            try:
+                chunk = await self.stream.recv()
+            except (ConnectionResetError, BrokenPipeError):
+                self._reset = True
+                return None
+            if not chunk:
+                return None
+            self.bytes_read += len(chunk)
+            self.last_traffic = time.monotonic()
+            self.buffer += chunk
+
+    async def _take(self, frame: protocol.Frame) -> Received | None:
+        op = frame.opcode
+        now = time.monotonic()
+        if op is protocol.Opcode.PING:
+            self.pings_answered += 1
+            await self._send_quietly(
+                protocol.encode_frame(protocol.Opcode.PONG, frame.payload, os.urandom(4))
+            )
+            return None
+        if op is protocol.Opcode.PONG:
+            sent = self._pings_sent.pop(frame.payload, None)
+            if sent is not None:
+                self.rtts_ms.append((now - sent) * 1000)
+            return None  # unsolicited PONGs are allowed (RFC 6455 §5.5.3)
+        if op is protocol.Opcode.CLOSE:
+            code, reason = protocol.parse_close_payload(frame.payload)
+            reply = protocol.close_payload(code) if code is not None else b""
+            await self._send_quietly(protocol.encode_frame(protocol.Opcode.CLOSE, reply, os.urandom(4)))
+            return self._end(True, code, reason)
+        if op is protocol.Opcode.CONTINUATION:
+            if self._fragment_opcode is None:
+                raise ProtocolError("a continuation frame with no message to continue")
+        elif self._fragment_opcode is not None:
+            raise ProtocolError(f"a new {op.name} frame in the middle of a fragmented message")
+        else:
+            self._fragment_opcode = op
+        self._fragments.append(frame.payload)
+        if not frame.fin:
+            return None
+        opcode, payload = self._fragment_opcode, b"".join(self._fragments)
+        self._fragment_opcode, self._fragments = None, []
+        return WsMessage(opcode, payload, now)
+
+    async def _send_quietly(self, data: bytes) -> None:
+        """A control answer: the server may already be gone, which is its business."""
+        try:
+            async with asyncio.timeout(_CLOSE_REPLY_S):
+                await self.send(data)
+        except (OSError, TimeoutError):
+            pass
+
+    def _end(self, frame: bool, code: int | None, reason: str, *, reset: bool = False) -> WsEnded:
+        self.ended = WsEnded(frame, code, reason, reset, time.monotonic())
+        return self.ended
+
+
+def loop_time(monotonic_s: float) -> float:
+    """A ``time.monotonic()`` instant on the running loop's clock (asyncio.timeout_at's)."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (monotonic_s - time.monotonic())
+
+
+def feed(client: SioClient, received: Received) -> list[Event]:
+    """What the session makes of a received message or of the WebSocket's end."""
+    if isinstance(received, WsEnded):
+        if received.frame:
+            return client.receive_close(received.code, received.reason)
+        return client.connection_lost()
+    now = received.at
+    if received.opcode is protocol.Opcode.TEXT:
+        return client.receive_text(received.text(), now=now)
+    return client.receive_binary(received.payload, now=now)
 
 
 async def send_packets(sock: OpenedSocket, send: Send) -> None:

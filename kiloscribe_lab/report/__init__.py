@@ -36,6 +36,7 @@ from kiloscribe_lab.report.plan import (
     plan_from_config,
     previous_run,
     probe_parameters,
+    with_deep,
 )
 from kiloscribe_lab.report.render import render
 from kiloscribe_lab.report.rundata import RunRecord
@@ -67,4 +68,5 @@ __all__ = [
     "run_matrix",
     "run_report",
     "run_sdk_checks",
+    "with_deep",
 ]

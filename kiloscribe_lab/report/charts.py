@@ -38,10 +38,13 @@ def _chart_text(text: str, limit: int) -> str:
     return clip(text, limit).replace("$", r"\$")
 
 
-def _png(fig: MplFigure) -> bytes:
+def png(fig: MplFigure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
+
+
+_png = png
 
 
 def _no_data(name: str, title: str) -> Figure:

@@ -14,8 +14,10 @@ START_TIMEOUT_S = 60
 EXECUTION_TIMEOUT_S = 120
 WALL_SLACK_S = 30  # our own hard deadline is start + execution + this
 
-# What papermill can inject into a notebook's parameters cell.
-Parameter = str | int | float | bool | None
+# What papermill can inject into a notebook's parameters cell: a JSON scalar, or a mapping of
+# them (the probe notebook's ``settings``: settings.settings_to_parameters).
+Scalar = str | int | float | bool | None
+Parameter = Scalar | dict[str, Scalar]
 
 
 class RunStatus(StrEnum):
@@ -60,10 +62,10 @@ class WorkerSpec:
         obj = _object(data, "spec")
         parameters = obj.get("parameters", {})
         if not isinstance(parameters, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, str | int | float | bool))
+            isinstance(k, str) and (_scalar(v) or (isinstance(v, dict) and all(map(_scalar, v.values()))))
             for k, v in parameters.items()
         ):
-            raise ValueError("spec: parameters must map names to JSON scalars")
+            raise ValueError("spec: parameters must map names to JSON scalars or objects of them")
         kernel_pids = obj.get("kernel_pids")
         return cls(
             input=Path(_required_str(obj, "input")),
@@ -145,3 +147,7 @@ def _number(obj: Mapping[str, object], key: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key}: a number is required")
     return float(value)
+
+
+def _scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)

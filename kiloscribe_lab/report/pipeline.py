@@ -206,8 +206,13 @@ def lab_plan(
             targets=targets,
             networks=tuple(info.networks) or (NetworkName.DIRECT,),
             api_base=info.api,
+            # The slow probes too: the lab's backends beat every 2 s, so a hold costs seconds.
             settings=ProbeSettings(
-                timeout_s=timeout_s, attempts=attempts, ca_bundle=info.ca_bundle, api_key_env=info.api_key_env
+                timeout_s=timeout_s,
+                attempts=attempts,
+                ca_bundle=info.ca_bundle,
+                api_key_env=info.api_key_env,
+                deep=True,
             ),
             config_path=None,
             lab_dir=lab_dir,

@@ -3,6 +3,7 @@ runs (endpoint × network), each run's papermill parameters, and where the run d
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from kiloscribe_lab.endpoints import split_label
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.report.jobs import Parameter
-from kiloscribe_lab.settings import ProbeSettings
+from kiloscribe_lab.settings import ProbeSettings, settings_to_parameters
 
 RUN_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-\d+)?$")
 
@@ -70,17 +71,14 @@ def build_matrix(plan: ReportPlan) -> list[MatrixRun]:
 
 def probe_parameters(run: MatrixRun, plan: ReportPlan, run_dir: Path) -> dict[str, Parameter]:
     """Papermill parameters for one run (the names of probe_endpoint.ipynb's parameters cell):
-    names and paths only, never a secret's value."""
+    names and paths only, never a secret's value. Every probe setting travels in ``settings``,
+    derived from ProbeSettings' fields (a new one reaches the notebook by itself)."""
     return {
         "endpoint": run.target.arg,
         "network": run.network,
-        "api_key_env": plan.settings.api_key_env,
-        "attempts": plan.settings.attempts,
-        "timeout": plan.settings.timeout_s,
-        "ca_bundle": None if plan.settings.ca_bundle is None else str(plan.settings.ca_bundle),
+        "settings": settings_to_parameters(plan.settings),
         "results_path": str(run_dir / "results" / f"{run.id}.jsonl"),
         "config_path": None if plan.config_path is None else str(plan.config_path),
-        "inscription": plan.settings.inscription,
     }
 
 
@@ -89,14 +87,26 @@ def report_parameters(run_dir: Path, compare_dir: Path | None) -> dict[str, Para
     return {"run_dir": str(run_dir), "compare_dir": None if compare_dir is None else str(compare_dir)}
 
 
+def with_deep(plan: ReportPlan, *, deep: bool | None, file_size: int | None) -> ReportPlan:
+    """``plan`` with the command line's say on the slow probes: ``--no-deep`` (False) turns them
+    off, ``--file-size`` sets their file; None leaves the plan's own."""
+    settings = plan.settings
+    if deep is not None:
+        settings = dataclasses.replace(settings, deep=deep)
+    if file_size is not None:
+        settings = dataclasses.replace(settings, file_size=file_size)
+    return dataclasses.replace(plan, settings=settings)
+
+
 def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
+    """The report runs the slow probes unless the config says ``deep = false``."""
     return ReportPlan(
         title=f"Socket.IO investigation of {_what(cfg.endpoints, cfg.api_base)}",
         source=f"config:{cfg.source}",
         targets=tuple(Target(*split_label(u)) for u in cfg.endpoints),
         networks=cfg.run_networks,
         api_base=cfg.api_base,
-        settings=cfg.settings,
+        settings=dataclasses.replace(cfg.settings, deep=cfg.deep is not False),
         config_path=cfg.source,
         profiles=dict(cfg.networks),
     )

@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 from kiloscribe_lab.diagnosis import CATALOGUE, TargetVerdict, overall
-from kiloscribe_lab.names import FindingId, OverallStatus, Severity, Verdict
-from kiloscribe_lab.report import charts
+from kiloscribe_lab.names import FindingId, OverallStatus, ProbeName, Severity, Verdict
+from kiloscribe_lab.report import charts, lifetime
 from kiloscribe_lab.report.appendix import (
     ENDPOINTS,
     INFRASTRUCTURE,
@@ -68,6 +68,7 @@ __all__ = [
     "endpoints_section",
     "headline",
     "infrastructure_section",
+    "lifetime_section",
     "recommendations_section",
     "report_title",
     "root_cause_section",
@@ -82,6 +83,7 @@ TARGETS = "Targets"
 ROOT_CAUSE = "Root Cause Analysis"
 RECOMMENDATIONS = "Recommendations"
 CHANGES = "Changes since the previous run"
+LIFETIME = "Connection lifetime"
 CHARTS = "Charts"
 # The report's parts, in its order: the contents list them, each section opens with its own.
 PARTS: tuple[str, ...] = (
@@ -90,6 +92,7 @@ PARTS: tuple[str, ...] = (
     ROOT_CAUSE,
     RECOMMENDATIONS,
     CHANGES,
+    LIFETIME,
     CHARTS,
     ENDPOINTS,
     INFRASTRUCTURE,
@@ -673,6 +676,45 @@ def changes_section(comparison: Comparison | None) -> Section:
     if c.targets_removed:
         blocks.append(Para("Targets no longer tested: " + ", ".join(c.targets_removed) + "."))
     return Section("changes", tuple(blocks))
+
+
+# --- connection lifetime ------------------------------------------------------------------------
+
+
+def lifetime_section(
+    results: Sequence[ProbeResult], findings: Sequence[Finding], *, labels: Mapping[str, str] | None = None
+) -> Section:
+    """What the slow probes (``--deep``) saw: how long held sessions lived and how they ended,
+    their heartbeats, the largest message that passed; the findings drawn from them linked."""
+    blocks: list[Block] = [Heading(2, LIFETIME, part_anchor(LIFETIME))]
+    rows = lifetime.lifetimes(results, labels=labels)
+    if not rows:
+        blocks.append(
+            Para(
+                rich(
+                    "Not measured: this run had no slow probes (`--deep`; the report runs them unless told "
+                    "`--no-deep` or `deep = false`). Idle cuts, late heartbeats and message limits are "
+                    "invisible to the other probes."
+                )
+            )
+        )
+        return Section("lifetime", tuple(blocks))
+    slow = {r.ref for r in results if r.probe in (ProbeName.HOLD, ProbeName.PAYLOAD)}
+    drawn = [f for f in _sorted_findings(findings) if set(f.evidence) & slow]
+    if drawn:
+        blocks.append(Para(("Found from these sessions: ", *_joined([_finding_link(f) for f in drawn]))))
+    else:
+        blocks.append(
+            Para(
+                "Every held session outlived its heartbeat on time and every message up to an inscription of "
+                "the users' file size passed: nothing to fix here."
+            )
+        )
+    blocks.append(lifetime.lifetime_table(rows))
+    chart = lifetime.lifetime_chart(rows)
+    if chart is not None:
+        blocks.append(chart)
+    return Section("lifetime", tuple(blocks))
 
 
 # --- charts -------------------------------------------------------------------------------------

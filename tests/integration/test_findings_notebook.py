@@ -121,7 +121,9 @@ def test_findings_notebook_writes_the_ground_truth_and_renders_every_section(tmp
     assert errors == []
     html = "\n".join(outputs_of(nb, "text/html"))
     markdown = "\n".join(outputs_of(nb, "text/markdown"))
-    assert len(outputs_of(nb, "text/html")) == len(outputs_of(nb, "text/markdown")) == 11
+    # One output per section (Connection lifetime among them: "not measured" on this shallow run).
+    assert len(outputs_of(nb, "text/html")) == len(outputs_of(nb, "text/markdown")) == 12
+    assert "Not measured: this run had no slow probes" in "\n".join(outputs_of(nb, "text/markdown"))
     # The charts: embedded in the HTML, files beside the Markdown (written by the notebook).
     assert html.count("<figure") == 2 and "data:image/png;base64," in html
     for image in re.findall(r"\]\((findings_files/[a-z0-9-]+\.png)\)", markdown):

@@ -7,7 +7,8 @@ from kiloscribe_lab.names import FindingId
 # DESIGN.md, "Finding (one JSON object)": the stable finding ids, plus dns-problem, which this
 # project added (see the closing note: DESIGN.md should list it), and the second wave's (issue 11)
 # with websocket-disabled, one of the "findings a rule needs to explain a broken server" DESIGN.md
-# allows (a server whose transports exclude websocket; polling-disabled's mirror).
+# allows (a server whose transports exclude websocket; polling-disabled's mirror); and issue
+# 12's, which DESIGN.md lists too (idle-timeout, heartbeat-late, payload-too-large).
 DESIGN_FINDING_IDS = frozenset(
     {
         FindingId.PLAIN_WEBSOCKET_PROTOCOL_MISMATCH,
@@ -35,5 +36,9 @@ DESIGN_FINDING_IDS = frozenset(
         FindingId.CDN_CHALLENGE,
         FindingId.RATE_LIMITED,
         FindingId.WEBSOCKET_DISABLED,
+        # issue 12 (--deep)
+        FindingId.IDLE_TIMEOUT,
+        FindingId.HEARTBEAT_LATE,
+        FindingId.PAYLOAD_TOO_LARGE,
     }
 )

@@ -8,6 +8,7 @@ registry from the ``@rule`` functions each defines (importing a module registers
     application   inscription-not-acknowledged
     transport     upgrade-headers-dropped, websocket-blocked, polling-disabled, websocket-disabled,
                   sticky-sessions-missing, sticky-sessions-cookie-only, network-timeouts
+    lifetime      idle-timeout, heartbeat-late, payload-too-large (from --deep's probes)
     cors          cors-origin-rejected
     discovery     discovery-problem
     expected      plain-websocket-protocol-mismatch, root-redirect (info: not faults)

@@ -77,7 +77,8 @@ const DEFAULT_BEHAVIOUR = Object.freeze({
   transports: /** @type {("polling"|"websocket")[]} */ (["polling", "websocket"]),
   corsOrigins: null,
   path: "/socket.io",
-  pingIntervalMs: 25000,
+  // The lab's heartbeat (scenarios.LAB_PING_INTERVAL_MS), not engine.io's 25 s: a --deep hold sees one fast.
+  pingIntervalMs: 2000,
   pingTimeoutMs: 20000,
   maxHttpBufferSize: 1e6,
   stallEventLoopMs: 0,

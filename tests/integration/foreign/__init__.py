@@ -39,12 +39,18 @@ def plain_ws(workdir: Path, greeting: str | None = None) -> Iterator[Running]:
 
 
 @contextlib.contextmanager
-def reference_socketio(workdir: Path) -> Iterator[Running]:
-    """socket.io 4.8 as documented: ``new Server(httpServer)``, every option at its default."""
+def reference_socketio(
+    workdir: Path, *, ping_interval_ms: int | None = None, max_http_buffer_size: int | None = None
+) -> Iterator[Running]:
+    """socket.io 4.8 as documented: ``new Server(httpServer)``, every option at its default but
+    the heartbeat and the message limit when given."""
     scripts = nodejs.instruments()
-    with _serve(
-        "reference-socketio", [nodejs.node(), str(scripts / "reference-server.mjs")], workdir
-    ) as running:
+    argv = [nodejs.node(), str(scripts / "reference-server.mjs")]
+    if ping_interval_ms is not None:
+        argv += ["--ping-interval", str(ping_interval_ms)]
+    if max_http_buffer_size is not None:
+        argv += ["--max-http-buffer-size", str(max_http_buffer_size)]
+    with _serve("reference-socketio", argv, workdir) as running:
         yield running
 
 

@@ -250,27 +250,31 @@ def nginx(log_dir: Path, conf_for: object) -> Iterator[int]:
         yield port
 
 
-def haproxy_conf(port: int, upstreams: Sequence[int], *, balance: str) -> str:
-    """An HAProxy config as people write it (research/proxies/haproxy): tunnel timeouts right."""
+def haproxy_conf(port: int, upstreams: Sequence[int], *, balance: str, idle_s: int | None = None) -> str:
+    """An HAProxy config as people write it (research/proxies/haproxy): tunnel timeouts right,
+    unless ``idle_s`` sets client/server/tunnel to that (the idle cut of issue 12)."""
     servers = "".join(f"    server b{i} 127.0.0.1:{p}\n" for i, p in enumerate(upstreams))
+    client, server, tunnel = ("60s", "60s", "1h") if idle_s is None else (f"{idle_s}s",) * 3
     return (
         "global\n    maxconn 256\n"
-        "defaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n"
-        "    timeout tunnel 1h\n"
+        f"defaults\n    mode http\n    timeout connect 5s\n    timeout client {client}\n"
+        f"    timeout server {server}\n    timeout tunnel {tunnel}\n"
         f"frontend socketio_in\n    bind 127.0.0.1:{port}\n    default_backend socketio\n"
         f"backend socketio\n    balance {balance}\n{servers}"
     )
 
 
 @contextlib.contextmanager
-def haproxy(log_dir: Path, upstreams: Sequence[int], *, balance: str) -> Iterator[int]:
+def haproxy(
+    log_dir: Path, upstreams: Sequence[int], *, balance: str, idle_s: int | None = None
+) -> Iterator[int]:
     """Real HAProxy in the foreground: yields its port."""
     binary = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
     if binary is None:
         raise StartError("haproxy is not installed: run `make setup` (or apt-get install haproxy)")
     port = free_port()
     conf = log_dir / f"haproxy-{port}.cfg"
-    conf.write_text(haproxy_conf(port, upstreams, balance=balance))
+    conf.write_text(haproxy_conf(port, upstreams, balance=balance, idle_s=idle_s))
     with running("haproxy", [binary, "-f", str(conf), "-db"], port, log_dir):
         yield port
 

@@ -5,7 +5,10 @@
  * messages), no auth, nothing of the Kiloscribe mock. An `echo` event is acknowledged with its
  * data, so a client can see the application answer.
  *
- *   node reference-server.mjs [--port P]
+ *   node reference-server.mjs [--port P] [--ping-interval MS] [--max-http-buffer-size BYTES]
+ *
+ * The two options are the server's own (engine.io's pingInterval, maxHttpBufferSize), for the
+ * slow-fault tests: unset, the defaults stand.
  *
  * Bound to loopback; port 0 (the default) lets the kernel pick: it is in the "listening" line.
  * Other paths get what a standalone `new Server(port)` answers: 404, empty body.
@@ -14,12 +17,22 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
 
-const { values } = parseArgs({ options: { port: { type: "string", default: "0" } } });
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "0" },
+    "ping-interval": { type: "string" },
+    "max-http-buffer-size": { type: "string" },
+  },
+});
+/** @type {{pingInterval?: number, maxHttpBufferSize?: number}} */
+const options = {};
+if (values["ping-interval"] !== undefined) options.pingInterval = Number(values["ping-interval"]);
+if (values["max-http-buffer-size"] !== undefined) options.maxHttpBufferSize = Number(values["max-http-buffer-size"]);
 const httpServer = createServer((_req, res) => {
   res.writeHead(404);
   res.end();
 });
-const io = new Server(httpServer);
+const io = new Server(httpServer, options);
 io.on("connection", (socket) => {
   socket.on("echo", (/** @type {unknown} */ data, /** @type {unknown} */ ack) => {
     if (typeof ack === "function") ack(data);

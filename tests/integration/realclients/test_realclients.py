@@ -46,6 +46,7 @@ async def run_truth(lab: LabInfo, key: str, truth: ClientTruth, kind: ClientKind
         api_key_env=API_KEY_ENV,
         ca=lab.ca_bundle,
         hold_s=truth.hold_s,
+        emit_size=truth.emit_size,
         inscribe=truth.acked is not None,
     )
 
@@ -89,3 +90,35 @@ async def test_every_client_is_refused_a_wrong_key(
     for outcome in outcomes:
         assert not outcome.connected, outcome
         assert outcome.error is not None and "Invalid API key" in outcome.error, outcome
+
+
+# Issue 12's slow faults: held sessions and large messages, which real clients see too.
+SLOW_FAULTS = [n for n, s in SCENARIOS.items() if s.truth.deep and any(t.hold_s for t in s.truth.clients)]
+
+
+async def test_real_clients_agree_with_the_slow_faults_ground_truth(labs: LabGetter, lab_key: str) -> None:
+    """socket.io-client is cut with 'transport close' through HAProxy's 2 s idle timeout and after a
+    100 KB message above maxHttpBufferSize; its WebSocket passes nginx's client_max_body_size. Every
+    scenario's clients at once, their holds overlapping."""
+    assert {"proxy-idle-timeout", "small-message-limit", "body-limit-at-balancer"} <= set(SLOW_FAULTS)
+    labs.start(SLOW_FAULTS)
+    cases = [
+        (name, truth, kind)
+        for name in SLOW_FAULTS
+        for truth in SCENARIOS[name].truth.clients
+        for kind in ClientKind
+        if truth.applies_to(kind)
+    ]
+    assert {kind for _, _, kind in cases} == {ClientKind.SOCKETIO_CLIENT, ClientKind.PYTHON_SOCKETIO}
+    outcomes = await asyncio.gather(
+        *(run_truth(labs(name), lab_key, truth, kind) for name, truth, kind in cases)
+    )
+    wrong = []
+    for (name, truth, kind), outcome in zip(cases, outcomes, strict=True):
+        wrong += [
+            f"{name}: {w}"
+            for w in truth.disagreements(
+                kind, connected=outcome.connected, acked=outcome.acked, disconnect=outcome.disconnect_reason
+            )
+        ]
+    assert not wrong, (wrong, outcomes)

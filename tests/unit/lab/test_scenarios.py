@@ -15,6 +15,7 @@ from kiloscribe_lab.lab.scenarios import (
     BACKENDS,
     DEFAULT_SCENARIO,
     IMPLEMENTED_BALANCERS,
+    LAB_PING_INTERVAL_MS,
     SCENARIOS,
     BackendBehaviour,
     BackendSpec,
@@ -54,17 +55,26 @@ DESIGN_TRUTH = {
 }
 
 
-def test_seven_scenarios_with_the_designs_names() -> None:
-    assert len(SCENARIOS) == 7
-    assert set(SCENARIOS) == set(DESIGN_TRUTH)
+# Issue 12's: the slow faults, which only --deep's held sessions and large messages show.
+ISSUE_12_TRUTH = {
+    "proxy-idle-timeout": {FindingId.IDLE_TIMEOUT},
+    "small-message-limit": {FindingId.PAYLOAD_TOO_LARGE},
+    "body-limit-at-balancer": {FindingId.PAYLOAD_TOO_LARGE},
+    "slow-heartbeat": {FindingId.HEARTBEAT_LATE},
+}
+
+
+def test_the_designs_seven_scenarios_first_then_issue_12s() -> None:
+    assert list(SCENARIOS)[:7] == list(DESIGN_TRUTH)
+    assert set(SCENARIOS) >= set(DESIGN_TRUTH) | set(ISSUE_12_TRUTH)
     assert all(name == s.name for name, s in SCENARIOS.items())
 
 
-@pytest.mark.parametrize("name", sorted(DESIGN_TRUTH))
+@pytest.mark.parametrize("name", sorted(DESIGN_TRUTH) + sorted(ISSUE_12_TRUTH))
 def test_ground_truth_matches_the_design(name: str) -> None:
     findings = SCENARIOS[name].expected_findings
     assert findings == SCENARIOS[name].truth.findings  # one fact, read two ways
-    assert set(findings) == DESIGN_TRUTH[name]
+    assert set(findings) == {**DESIGN_TRUTH, **ISSUE_12_TRUTH}[name]
     assert len(findings) == len(set(findings))  # no id twice
     assert set(findings) <= DESIGN_FINDING_IDS
     assert all(isinstance(f, FindingId) for f in findings)
@@ -204,12 +214,15 @@ def test_to_json_is_plain_json(name: str) -> None:
     assert data["name"] == name
     assert data["lb_policy"] == scenario.balancer.policy.value
     assert data["balancer"] == {
-        "kind": "caddy",
+        "kind": scenario.balancer.kind.value,
         "policy": scenario.balancer.policy.value,
         "forwards_upgrade": True,
-        "idle_timeout_s": None,
-        "max_body_bytes": None,
+        "idle_timeout_s": scenario.balancer.idle_timeout_s,
+        "max_body_bytes": scenario.balancer.max_body_bytes,
     }
+    if name in DESIGN_TRUTH:  # the seven run on Caddy, with no idle cut or body limit
+        assert (data["balancer"]["kind"], data["balancer"]["idle_timeout_s"]) == ("caddy", None)
+        assert data["balancer"]["max_body_bytes"] is None
     assert data["expected_findings"] == list(scenario.expected_findings)
     assert data["down"] == sorted(scenario.down)
     assert data["stalled"] == sorted(scenario.stalled)
@@ -335,7 +348,7 @@ CHANGED: dict[str, object] = {
     "transports": (Transport.WEBSOCKET,),
     "cors_origins": ("https://app.kiloscribe.test", "http://127.0.0.1:8080"),
     "path": "/ws",
-    "ping_interval_ms": 2_000,
+    "ping_interval_ms": 5_000,
     "ping_timeout_ms": 1_000,
     "max_http_buffer_size": 65_536,
     "stall_event_loop_ms": 3_000,
@@ -360,10 +373,12 @@ def test_every_behaviour_field_survives_json() -> None:
     assert BackendBehaviour.from_json(json.loads(json.dumps(everything.to_json()))) == everything
 
 
-def test_the_defaults_are_engineios() -> None:
+def test_the_defaults_are_engineios_but_a_two_second_heartbeat() -> None:
     default = BackendBehaviour()
     assert default.transports == (Transport.POLLING, Transport.WEBSOCKET)
-    assert (default.path, default.ping_interval_ms, default.ping_timeout_ms) == ("/socket.io", 25_000, 20_000)
+    # The lab beats every 2 s (a --deep hold sees a heartbeat in 2.5 s); engine.io's 25 s is kept.
+    assert (scenarios.PING_INTERVAL_MS, LAB_PING_INTERVAL_MS) == (25_000, 2_000)
+    assert (default.path, default.ping_interval_ms, default.ping_timeout_ms) == ("/socket.io", 2_000, 20_000)
     assert default.max_http_buffer_size == 1_000_000 and default.acks_inscription is True
     assert default.cors_origins is None and default.stall_event_loop_ms == 0
 

@@ -42,7 +42,8 @@ def test_a_spec_survives_its_json_file(tmp_path: Path) -> None:
     [
         {"input": None},
         {"output": ""},
-        {"parameters": {"key": {"nested": 1}}},
+        {"parameters": {"key": {"nested": {"deeper": 1}}}},  # a mapping of scalars is the most
+        {"parameters": {"key": [1]}},
         {"parameters": [1]},
         {"start_timeout": 60.5},  # papermill's Integer traits would refuse it in the worker
         {"execution_timeout": True},

@@ -44,6 +44,7 @@ def test_findings_notebook_is_thin_parameterised_and_clean() -> None:
         "sections.root_cause_section(findings, results, labels=labels)",
         "sections.recommendations_section(findings, run)",
         "sections.changes_section(comparison)",
+        "lifetime_part",
         "charts_part",
         "sections.endpoints_section(run)",
         "sections.infrastructure_section(results, labels=labels)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ from kiloscribe_lab import report
 from kiloscribe_lab.config import parse_config
 from kiloscribe_lab.report.packaged import PROBE_NOTEBOOK, REPORT_NOTEBOOK, notebook
 from kiloscribe_lab.report.plan import next_run_dir, previous_run, report_parameters, run_dirs
+from kiloscribe_lab.settings import ProbeSettings, settings_from_parameters
 
 
 def plan_for(**investigation: object) -> report.ReportPlan:
@@ -24,10 +26,36 @@ def test_parameters_name_the_key_variable_and_carry_the_inscription_switch(tmp_p
     assert [r.id for r in runs] == ["01-h-example-direct", "02-b-example-direct"]
     params = report.probe_parameters(runs[0], plan, tmp_path)
     assert params["endpoint"] == "https://h.example"
-    assert params["api_key_env"] == "KILOSCRIBE_API_KEY"
-    assert (params["attempts"], params["timeout"], params["inscription"]) == (3, 2.5, False)
+    settings = params["settings"]
+    assert isinstance(settings, dict)
+    assert settings["api_key_env"] == "KILOSCRIBE_API_KEY"
+    assert (settings["attempts"], settings["timeout_s"], settings["inscription"]) == (3, 2.5, False)
     assert params["results_path"] == str(tmp_path / "results" / "01-h-example-direct.jsonl")
-    assert report.probe_parameters(runs[0], plan_for(), tmp_path)["inscription"] is True
+    default = report.probe_parameters(runs[0], plan_for(), tmp_path)["settings"]
+    assert isinstance(default, dict) and default["inscription"] is True
+
+
+def test_every_setting_reaches_the_probe_notebook(tmp_path: Path) -> None:
+    """origin, deep and file_size from a config used to stop at the plan (review 1, #8): the
+    notebook gets every field of ProbeSettings, and reads back the plan's own settings."""
+    (tmp_path / "ca.pem").write_text("")
+    plan = plan_for(
+        origin="https://app.example", deep=False, file_size=65536, ca_bundle=str(tmp_path / "ca.pem")
+    )
+    params = report.probe_parameters(report.build_matrix(plan)[0], plan, tmp_path)
+    settings = params["settings"]
+    assert isinstance(settings, dict)
+    assert set(settings) == {f.name for f in dataclasses.fields(ProbeSettings)}
+    assert (settings["origin"], settings["deep"], settings["file_size"]) == (
+        "https://app.example",
+        False,
+        65536,
+    )
+    assert json.loads(json.dumps(settings)) == settings  # what the worker's spec file carries
+    assert settings_from_parameters(settings) == plan.settings
+    assert report.plan_from_config(
+        parse_config({"investigation": {"endpoints": ["https://a.example"]}})
+    ).settings.deep
 
 
 def notebook_parameters(name: str) -> set[str]:
