@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from kiloscribe_lab.diagnosis import CATALOGUE, TargetVerdict, Verdict, overall
 from kiloscribe_lab.names import FindingId, Severity
-from kiloscribe_lab.report import charts
+from kiloscribe_lab.report import charts, vantages
 from kiloscribe_lab.report.appendix import (
     ENDPOINTS,
     INFRASTRUCTURE,
@@ -75,6 +75,7 @@ __all__ = [
     "targets_section",
     "test_details_section",
     "title_section",
+    "vantages_section",
 ]
 
 SUMMARY = "Summary"
@@ -83,6 +84,7 @@ ROOT_CAUSE = "Root Cause Analysis"
 RECOMMENDATIONS = "Recommendations"
 CHANGES = "Changes since the previous run"
 CHARTS = "Charts"
+VANTAGES = vantages.VANTAGES
 # The report's parts, in its order: the contents list them, each section opens with its own.
 PARTS: tuple[str, ...] = (
     SUMMARY,
@@ -91,6 +93,7 @@ PARTS: tuple[str, ...] = (
     RECOMMENDATIONS,
     CHANGES,
     CHARTS,
+    VANTAGES,
     ENDPOINTS,
     INFRASTRUCTURE,
     TEST_DETAILS,
@@ -682,4 +685,20 @@ def charts_section(
             charts.latency_chart(results, labels=labels),
             Details("Latency, in numbers", (charts.latency_table(results, labels=labels),), "latency-data"),
         ),
+    )
+
+
+# --- where the probes ran ---------------------------------------------------------------------
+
+
+def vantages_section(
+    run: RunData | None,
+    results: Sequence[ProbeResult],
+    findings: Sequence[Finding],
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> Section:
+    """Per vantage × target: connects that worked, p50/p95, the faults seen there (``vantages``)."""
+    return vantages.section(
+        run, results, findings, labels=labels, anchor=part_anchor(VANTAGES), link=_finding_link
     )

@@ -27,6 +27,7 @@ from kiloscribe_lab.report.sections import (
     targets_section,
     test_details_section,
     title_section,
+    vantages_section,
 )
 from kiloscribe_lab.report.summary import compare, summarize
 from kiloscribe_lab.results import Finding, ProbeResult, Timings, read_jsonl, write_jsonl
@@ -116,6 +117,7 @@ def all_sections(run: RunData) -> dict[str, Section]:
         "recommendations": recommendations_section(findings, run),
         "changes": changes_section(compare(summary, None)),
         "charts": charts_section(summary, results, labels=labels),
+        "vantages": vantages_section(run, results, findings, labels=labels),
         "endpoints": endpoints_section(run),
         "infrastructure": infrastructure_section(results, labels=labels),
         "details": test_details_section(results, labels=labels, ca_bundle=run.ca_bundle),
