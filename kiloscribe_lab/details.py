@@ -71,6 +71,7 @@ class CommonDetail(TypedDict, total=False):
 
     label: str  # the target's LABEL= name, when it has one
     proxy: ProxyJson  # the proxy used, when one was
+    deadline_s: float  # the deadline this probe ran under (its own, or what the run had left)
     stalled_during: str  # the phase a timed-out probe was in
     tls: TlsRejectedJson  # the TLS handshake failed on a certificate that did not verify
 
