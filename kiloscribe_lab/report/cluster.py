@@ -46,7 +46,14 @@ from kiloscribe_lab.config import ClusterSpec, check_vantage_names
 from kiloscribe_lab.errors import ConfigError, UsageError
 from kiloscribe_lab.names import NetworkName
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
-from kiloscribe_lab.report.jobs import START_TIMEOUT_S, Parameter, RunStatus, WorkerSpec, WorkerStatus
+from kiloscribe_lab.report.jobs import (
+    EXECUTION_TIMEOUT_S,
+    START_TIMEOUT_S,
+    Parameter,
+    RunStatus,
+    WorkerSpec,
+    WorkerStatus,
+)
 from kiloscribe_lab.report.plan import MatrixRun, ReportPlan, probe_parameters, slug
 from kiloscribe_lab.report.rundata import RunRecord
 from kiloscribe_lab.results import utc_now
@@ -194,6 +201,24 @@ class CellTask:
     parameters: Mapping[str, Parameter]  # without the paths: the worker sets them
     files: Mapping[str, str] = field(default_factory=dict)  # CA_FILE, NETWORK_CA_FILE, CONFIG_FILE
     stop_event: str | None = None  # a distributed.Event the client sets to stop every cell
+    # The local matrix's deadlines (a WorkerSpec's), enforced on the worker by matrix.execute.
+    start_timeout_s: int = START_TIMEOUT_S
+    execution_timeout_s: int = EXECUTION_TIMEOUT_S
+
+    @property
+    def wall_s(self) -> float:
+        return self.spec(Path(), {}).wall_s
+
+    def spec(self, here: Path, parameters: Mapping[str, Parameter]) -> WorkerSpec:
+        """The notebook process this cell is on its worker, in the scratch directory ``here``."""
+        return WorkerSpec(
+            input=here / "probe.ipynb",
+            output=here / "executed.ipynb",
+            status=here / "status.json",
+            parameters=parameters,
+            start_timeout_s=self.start_timeout_s,
+            execution_timeout_s=self.execution_timeout_s,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,12 +349,7 @@ def run_cell(task: CellTask) -> CellResult:
             "ca_bundle": str(here / CA_FILE) if CA_FILE in task.files else None,
             "config_path": str(here / CONFIG_FILE) if CONFIG_FILE in task.files else None,
         }
-        spec = WorkerSpec(
-            input=here / "probe.ipynb",
-            output=here / "executed.ipynb",
-            status=here / "status.json",
-            parameters=parameters,
-        )
+        spec = task.spec(here, parameters)
         live = Workers()
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             running = pool.submit(execute, spec, dict(os.environ), None, live)
@@ -454,7 +474,7 @@ class Cluster:
         tasks = [cell_task(plan, run, notebook_text, profiles[run.network], stop_name) for run in runs]
         per_vantage = {v: sum(1 for r in runs if r.vantage == v) for v in self.workers}
         # A cell waits behind the vantage's others (nthreads at a time), then has its own deadline.
-        wall = WorkerSpec(Path(), Path(), Path()).wall_s + RESULT_SLACK_S
+        wall = max(t.wall_s for t in tasks) + RESULT_SLACK_S if tasks else RESULT_SLACK_S
         deadline_s = {
             v: math.ceil(n / max(1, self.workers[v].nthreads)) * wall + START_TIMEOUT_S
             for v, n in per_vantage.items()

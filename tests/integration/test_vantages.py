@@ -3,8 +3,10 @@
 One cluster for the module: ``dask scheduler`` and four ``dask worker`` subprocesses, named
 vantages: eu-west (its own network: direct), corp-office (``HTTPS_PROXY`` pointing at the lab's
 corporate proxy, which refuses WebSocket upgrades), doomed (killed while its cell runs), and
-stale (another kiloscribe-lab version first on its path). One report over the first three;
-the faults that stop a run before it starts, each as one line and exit 2.
+stale (another kiloscribe-lab version first on its path). One report over the first three (one
+endpoint, one network); the faults that stop a run before it starts, each as one line and exit
+2 (unknown vantage, unreachable scheduler, another version, a key missing on a worker); a cell
+whose notebook hangs, stopped by its deadline on the worker.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 
@@ -26,6 +29,8 @@ from kiloscribe_lab.lab.keys import API_KEY_ENV
 from kiloscribe_lab.lab.lab_networks import CORPORATE_CA_FILE
 from kiloscribe_lab.lab.state import LabInfo
 from kiloscribe_lab.names import FindingId, NetworkName, Outcome, ProbeName
+from kiloscribe_lab.report.cluster import CellTask, run_cell
+from kiloscribe_lab.report.jobs import RunStatus, WorkerStatus
 from kiloscribe_lab.results import ProbeResult, read_jsonl
 from tests.integration.conftest import LabGetter
 from tests.integration.dask_cluster import DaskCluster, dask_cluster, other_version
@@ -39,6 +44,9 @@ DOOMED = "doomed"
 STALE = "stale"
 STALE_VERSION = "0.0.0+stale"
 KILL_WAIT_S = 60.0
+ONLY_HERE_KEY_ENV = "KILOSCRIBE_LAB_VANTAGE_TEST_KEY"
+HANG_DEADLINE_S = 2
+PROBE_TIMEOUT_S = 6.0
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +84,7 @@ def config(lab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> Path:
         f'api_key_env = "{API_KEY_ENV}"\n'
         f'ca_bundle = "{lab.lab_dir / CORPORATE_CA_FILE}"\n'
         "attempts = 2\n"
-        "timeout = 6.0\n"
+        f"timeout = {PROBE_TIMEOUT_S}\n"
     )
     return path
 
@@ -204,6 +212,18 @@ def test_each_cell_ran_on_its_vantages_worker_and_run_json_says_so(vantage_run: 
         ).is_file()
 
 
+def test_each_vantages_probes_ran_under_the_configs_deadline(vantage_run: VantageRun) -> None:
+    """The deadline travels with the cell and is enforced by the probes on the worker."""
+    remote = [r for r in vantage_run.results if r.vantage in RAN]
+    assert {r.vantage for r in remote} == set(RAN)
+    for r in remote:
+        deadline = r.detail.get("deadline_s")
+        assert isinstance(deadline, float), (r.probe, r.variant)
+        if r.probe != ProbeName.CONNECT_STATS:  # several attempts: a deadline of their own
+            assert deadline == PROBE_TIMEOUT_S, (r.probe, r.variant, deadline)
+        assert r.timings.total is not None and r.timings.total <= deadline * 1000, (r.probe, r.variant)
+
+
 def test_the_proxy_each_vantage_used_is_recorded(vantage_run: VantageRun, lab: LabInfo) -> None:
     proxy = lab.networks[NetworkName.CORPORATE_PROXY]
     corp = [r for r in vantage_run.results if r.vantage == "corp-office"]
@@ -280,3 +300,48 @@ def test_a_worker_of_another_version_is_named_before_the_run(
     assert proc.stderr.startswith(f"kiloscribe-lab: worker {STALE} (")
     assert f"runs kiloscribe-lab {STALE_VERSION}, this command" in proc.stderr
     assert not out.exists()
+
+
+def test_a_key_missing_on_a_worker_is_named_with_its_vantage(
+    cluster: DaskCluster, lab: LabInfo, tmp_path: Path
+) -> None:
+    """The key variable is set where the command runs, not on the workers: each reads its own."""
+    config = tmp_path / "investigation.toml"
+    config.write_text(f'[investigation]\nendpoints = ["{lab.lb}"]\napi_key_env = "{ONLY_HERE_KEY_ENV}"\n')
+    out = tmp_path / "reports"
+    proc = run_cli(
+        "report", "--config", str(config), "--out", str(out), "--cluster", cluster.scheduler,
+        "--vantage", "eu-west",
+        env={**os.environ, ONLY_HERE_KEY_ENV: "set-only-where-the-command-runs"},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        f"kiloscribe-lab: vantage eu-west: environment variable {ONLY_HERE_KEY_ENV} is unset or empty "
+        "in its worker's environment (each worker reads the key from its own; it is never sent)\n"
+    )
+    assert not out.exists()
+
+
+def test_a_cell_runs_under_its_deadline_on_the_worker(cluster: DaskCluster) -> None:
+    """A cell whose notebook hangs is stopped on its worker, by the worker's own deadline (the
+    local matrix's, here 2 s of execution), and the worker says so: the client only hears it."""
+    from distributed import Client
+
+    hangs = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(600)")],
+        metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
+    )
+    task = CellTask(
+        run_id="hangs", vantage="eu-west", notebook=nbformat.writes(hangs), parameters={},
+        execution_timeout_s=HANG_DEADLINE_S,
+    )  # fmt: skip
+    began = time.monotonic()
+    with Client(cluster.scheduler, timeout=10, set_as_default=False) as client:
+        future = client.submit(run_cell, task, workers=["eu-west"], allow_other_workers=False, pure=False)
+        result = future.result(timeout=task.wall_s + 30)
+    took = time.monotonic() - began
+    status = WorkerStatus.from_json(dict(result.status))
+    assert result.worker == "eu-west"
+    assert status.status is not RunStatus.OK
+    assert status.error and "2 seconds" in status.error, status.error
+    assert took < task.start_timeout_s + HANG_DEADLINE_S  # never the notebook's 600 s
