@@ -29,6 +29,7 @@ from kiloscribe_lab.report.cluster import (
     choose_vantages,
     network_profiles,
 )
+from kiloscribe_lab.report.jobs import EXECUTION_TIMEOUT_S, START_TIMEOUT_S, WorkerSpec
 from kiloscribe_lab.report.plan import MatrixRun, Target
 
 WORKERS = {"tcp://10.0.0.1:4000": "eu-west", "tcp://10.0.0.2:4000": "corp-office"}
@@ -164,6 +165,20 @@ def test_a_cell_carries_names_and_texts_never_a_path_or_a_secret(tmp_path: Path)
     assert "lab" in task.files[CA_FILE] and "corp" in task.files[NETWORK_CA_FILE]
     assert str(tmp_path) not in repr(task.parameters) + task.files[CONFIG_FILE]
     pickle.loads(pickle.dumps(task))  # it travels
+
+
+def test_a_cell_runs_under_the_local_matrixs_deadlines(tmp_path: Path) -> None:
+    """A local cell's WorkerSpec and a remote cell's are given the same deadlines."""
+    plan = plan_for(tmp_path)
+    run = MatrixRun("01-edge-direct-eu-west", Target("https://127.0.0.1:8443", "edge"), "direct", "eu-west")
+    task = cell_task(plan, run, '{"cells": []}', DIRECT)
+    local = WorkerSpec(Path(), Path(), Path())
+    spec = task.spec(tmp_path, {"timeout": 3.0})
+    assert (spec.start_timeout_s, spec.execution_timeout_s) == (START_TIMEOUT_S, EXECUTION_TIMEOUT_S)
+    assert spec.wall_s == task.wall_s == local.wall_s
+    assert spec.input.parent == spec.output.parent == spec.status.parent == tmp_path
+    short = dataclasses.replace(task, execution_timeout_s=2)
+    assert short.wall_s == local.wall_s - EXECUTION_TIMEOUT_S + 2
 
 
 def test_the_cell_config_reads_back_as_the_plans_profile(tmp_path: Path) -> None:
