@@ -1,6 +1,6 @@
 """Benchmarks for the issues' bars, as ratios against baselines measured in the same run.
 
-    .venv/bin/python bench/run.py [lab|probe|deep|silent|overhead|report ...]
+    .venv/bin/python bench/run.py [lab|probe|deep|silent|overhead|report|cluster ...]
 
 Never part of `make test`: timings depend on the machine; the bars are read here and
 written into closing notes. Everything runs on loopback against labs this script starts.
@@ -26,6 +26,7 @@ from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.settings import ProbeOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find tests/
+from tests.integration.dask_cluster import dask_cluster
 from tests.integration.servers import silent_server
 
 CLI = [sys.executable, "-m", "kiloscribe_lab.cli"]
@@ -269,6 +270,50 @@ def bench_report() -> dict[str, object]:
     }
 
 
+def _report_s(argv: list[str], env: dict[str, str]) -> float:
+    """A report's wall time; a report that failed is no sample."""
+    t = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=180)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[2:])}: exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    return time.perf_counter() - t
+
+
+def bench_cluster(rounds: int = 3) -> dict[str, object]:
+    """Issue 15: the same matrix (the healthy lab's balancer, direct) as a local report and on a
+    loopback Dask cluster of one worker (one vantage): the cluster adds at most 2 s. Rounds
+    alternate, so a machine getting busier weighs on both."""
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        info = fleet.up(root / "lab", "healthy")
+        try:
+            env = fleet.lab_environment(info)
+            config = root / "investigation.toml"
+            config.write_text(
+                f'[investigation]\nendpoints = ["{info.lb}"]\napi_key_env = "{info.api_key_env}"\n'
+                f'ca_bundle = "{info.ca_bundle}"\n'
+            )
+            worker_env = {info.api_key_env: env[info.api_key_env]}
+            with dask_cluster(root / "dask", {"bench": worker_env}) as cluster:
+                base = [*CLI, "report", "--config", str(config)]
+                on_cluster = ["--cluster", cluster.scheduler, "--vantage", "bench"]
+                local, remote = [], []
+                for i in range(rounds):
+                    local.append(_report_s([*base, "--out", str(root / f"local-{i}")], env))
+                    remote.append(_report_s([*base, "--out", str(root / f"cluster-{i}"), *on_cluster], env))
+        finally:
+            fleet.down(root / "lab")
+    added = statistics.median(remote) - statistics.median(local)
+    return {
+        "local_report_s_median": round(statistics.median(local), 3),
+        "cluster_report_s_median": round(statistics.median(remote), 3),
+        "cluster_adds_s": round(added, 3),
+        "bar_s": 2.0,
+        "local_samples": [round(x, 3) for x in local],
+        "cluster_samples": [round(x, 3) for x in remote],
+    }
+
+
 BENCHES = {
     "lab": bench_lab,
     "probe": bench_probe,
@@ -276,6 +321,7 @@ BENCHES = {
     "silent": bench_silent,
     "overhead": bench_overhead,
     "report": bench_report,
+    "cluster": bench_cluster,
 }
 
 

@@ -40,8 +40,9 @@ from kiloscribe_lab.output import COLOR_MODES
 from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, MAX_FILE_SIZE
 
 if TYPE_CHECKING:
+    from kiloscribe_lab.config import ClusterSpec
     from kiloscribe_lab.output import ReportEnd, ReportProgress
-    from kiloscribe_lab.report import ReportOutcome
+    from kiloscribe_lab.report import ReportOutcome, ReportPlan
 
 
 PROG = "kiloscribe-lab"
@@ -307,10 +308,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     plan = report.load_plan(Path(args.config)) if args.config else None
     if plan is not None:
         plan = report.with_deep(plan, deep=args.deep, file_size=args.file_size)
-    if plan is not None and plan.settings.api_key_env:
-        read_key(plan.settings.api_key_env, os.environ)
+    spec = _cluster_spec(args, plan)
+    if plan is not None and plan.settings.api_key_env and spec is None:
+        read_key(plan.settings.api_key_env, os.environ)  # with a cluster, each worker reads its own
+    # The cluster is connected and checked before anything runs: a lab, a run directory.
+    cluster = (
+        None
+        if spec is None
+        else report.Cluster.connect(
+            spec, api_key_env=plan.settings.api_key_env if plan is not None else fleet.API_KEY_ENV
+        )
+    )
     progress = _report_progress()
     try:
+        if cluster is not None:
+            progress.note(f"vantages {', '.join(cluster.vantages)} (Dask scheduler {cluster.scheduler})")
         if plan is not None:
             progress.note(f"investigating {args.config}")
             outcome = report.run_report(
@@ -321,6 +333,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 compare_dir=compare,
                 progress=progress.step,
                 planned=progress.planned,
+                cluster=cluster,
             )
         else:
             progress.note(f"starting the lab (scenario {args.scenario})")
@@ -337,15 +350,40 @@ def cmd_report(args: argparse.Namespace) -> int:
                     progress=progress.step,
                     planned=progress.planned,
                     extra_timings={"lab_up_s": lab_start_s},
+                    cluster=cluster,
                 )
     finally:
         progress.close()  # also when the report fails: its one line must not land on the bar's
+        if cluster is not None:
+            cluster.close()
     print(
         output.render_report_end(
             _report_end(outcome), output.style_for(sys.stdout, args.color), verbose=args.verbose
         )
     )
     return EXIT_OK
+
+
+def _cluster_spec(args: argparse.Namespace, plan: ReportPlan | None) -> ClusterSpec | None:
+    """Where the matrix runs: ``--cluster``/``--vantage`` over the config's ``[cluster]``; None: here."""
+    from kiloscribe_lab.config import ClusterSpec, check_scheduler, check_vantage_names
+    from kiloscribe_lab.errors import ConfigError
+
+    configured = plan.cluster if plan is not None else None
+    try:
+        vantages = check_vantage_names(args.vantage, "--vantage") if args.vantage else None
+        scheduler = check_scheduler(args.cluster, "--cluster") if args.cluster else None
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if scheduler is None and configured is None:
+        if vantages:
+            raise UsageError(
+                "--vantage names Dask workers: give --cluster ADDRESS (or [cluster] in the config)"
+            )
+        return None
+    if configured is not None:
+        return ClusterSpec(scheduler or configured.scheduler, vantages or configured.vantages)
+    return ClusterSpec(scheduler or "", vantages)
 
 
 def _report_progress() -> ReportProgress:
@@ -616,12 +654,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the notebook matrix and render a dated findings report",
         description="Run probe_endpoint.ipynb once per endpoint x network, aggregate them in "
         "findings_report.ipynb and render reports/YYYY-MM-DD/findings.html and findings.md. "
-        "Without --config it starts a lab, investigates it and stops it.",
+        "Without --config it starts a lab, investigates it and stops it. With a Dask cluster "
+        "(--cluster, or [cluster] in the config), each cell runs once per vantage: on the "
+        "worker of that name, through its network, with the key from its environment.",
         epilog=_epilog(
             "kiloscribe-lab report                       # the lab, scenario incident",
             "kiloscribe-lab report --scenario healthy    # compared with the previous run",
             "kiloscribe-lab report --config investigation.toml --jobs 4",
             "kiloscribe-lab report --config .lab/networks.toml   # a running lab's networks",
+            "kiloscribe-lab report --config inv.toml --cluster tcp://sched:8786 \\",
+            "    --vantage eu-west --vantage corp-office     # each cell from both workers",
         ),
     )
     rep.add_argument(
@@ -654,6 +696,18 @@ def build_parser() -> argparse.ArgumentParser:
         "unless the config says deep = false",
     )
     _add_file_size(rep)
+    rep.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="a running Dask scheduler (tcp://HOST:PORT): run each cell on its workers, the vantages "
+        "(default: the config's [cluster], else this machine alone)",
+    )
+    rep.add_argument(
+        "--vantage",
+        action="append",
+        metavar="NAME",
+        help="a worker of --cluster, by its --name (repeat for each; default: every worker)",
+    )
     _add_color(rep)
     rep.add_argument(
         "-v", "--verbose", action="store_true", help="also print the run's timings (the pipeline's internals)"

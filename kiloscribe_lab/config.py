@@ -19,13 +19,17 @@ Every error is a ConfigError that names the file and the key, raised before anyt
     [networks.corporate]
     proxy = "http://proxy.corp.example:3128"
     transports = ["polling"]
+
+    [cluster]                                     # optional: run the matrix on Dask workers
+    scheduler = "tcp://scheduler.example:8786"
+    vantages = ["eu-west", "corp-office"]         # worker names; omitted: every worker
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from typing import Any
 from kiloscribe_lab.credentials import is_env_name
 from kiloscribe_lab.endpoints import parse_endpoint, parse_origin
 from kiloscribe_lab.errors import ConfigError, UsageError
-from kiloscribe_lab.names import NetworkName
+from kiloscribe_lab.names import NetworkName, VantageName
 from kiloscribe_lab.networks import DIRECT, NetworkProfile, profile_from_mapping
 from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, MAX_FILE_SIZE, ProbeSettings
 
@@ -52,6 +56,46 @@ INVESTIGATION_KEYS = {
 }
 
 
+CLUSTER_KEYS = {"scheduler", "vantages"}
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """A running Dask cluster to run the matrix on: its scheduler, and which of its workers
+    (by ``--name``) are the vantages; None: every worker the scheduler has."""
+
+    scheduler: str
+    vantages: tuple[str, ...] | None = None
+
+
+def check_vantage_names(names: Sequence[object], where: str) -> tuple[str, ...]:
+    """Worker names as vantages: non-empty strings, each once, and never ``local`` (this machine)."""
+    out: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise ConfigError(
+                f"{where}: a vantage is a worker's name (dask worker --name NAME), got {name!r}"
+            )
+        if name == VantageName.LOCAL:
+            raise ConfigError(
+                f"{where}: {VantageName.LOCAL!s} is this machine's vantage, not a worker's: "
+                "start the worker with another --name"
+            )
+        if name in out:
+            raise ConfigError(f"{where}: vantage {name!r} is given twice")
+        out.append(name)
+    if not out:
+        raise ConfigError(f"{where}: give at least one vantage, or omit them for every worker")
+    return tuple(out)
+
+
+def check_scheduler(address: object, where: str) -> str:
+    """A scheduler address as Dask takes it (``tcp://host:port``; no scheme is tcp)."""
+    if not isinstance(address, str) or not address.strip() or any(c.isspace() for c in address.strip()):
+        raise ConfigError(f"{where}: the scheduler is an address such as tcp://scheduler.example:8786")
+    return address.strip()
+
+
 @dataclass(frozen=True, slots=True)
 class InvestigationConfig:
     endpoints: tuple[str, ...]
@@ -63,6 +107,7 @@ class InvestigationConfig:
     # `deep` as the file says it; None when it does not: each command's own default then
     # (`probe` off, `report` on). ``settings.deep`` is this or False.
     deep: bool | None = None
+    cluster: ClusterSpec | None = None
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
@@ -73,7 +118,7 @@ def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
 
 def parse_config(data: Mapping[str, Any], source: Path | None = None) -> InvestigationConfig:
     where = str(source) if source else "config"
-    unknown = set(data) - {"investigation", "networks"}
+    unknown = set(data) - {"investigation", "networks", "cluster"}
     if unknown:
         raise ConfigError(f"{where}: unknown tables {sorted(unknown)}")
     inv = _expect(data.get("investigation", {}), dict, f"{where}: [investigation]")
@@ -128,6 +173,23 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
     file_size = _expect(inv.get("file_size", DEFAULT_FILE_SIZE), int, f"{where}: file_size")
     if not 1 <= file_size <= MAX_FILE_SIZE:
         raise ConfigError(f"{where}: file_size must be 1..{MAX_FILE_SIZE} bytes")
+    cluster = None
+    if "cluster" in data:
+        table = _expect(data["cluster"], dict, f"{where}: [cluster]")
+        bad_keys = set(table) - CLUSTER_KEYS
+        if bad_keys:
+            raise ConfigError(f"{where}: [cluster] has unknown keys {sorted(bad_keys)}")
+        if "scheduler" not in table:
+            raise ConfigError(f'{where}: [cluster] needs scheduler = "tcp://HOST:PORT"')
+        vantages = table.get("vantages")
+        cluster = ClusterSpec(
+            check_scheduler(table["scheduler"], f"{where}: [cluster] scheduler"),
+            None
+            if vantages is None
+            else check_vantage_names(
+                _expect(vantages, list, f"{where}: [cluster] vantages"), f"{where}: [cluster]"
+            ),
+        )
     return InvestigationConfig(
         endpoints=endpoints,
         api_base=api_base,
@@ -145,6 +207,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
         ),
         source=source,
         deep=deep,
+        cluster=cluster,
     )
 
 

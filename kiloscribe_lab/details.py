@@ -39,6 +39,7 @@ __all__ = [
     "PayloadDetail",
     "PingJson",
     "PresentedCert",
+    "ProxyJson",
     "SdkFlowDetail",
     "SdkStepJson",
     "SioAttemptDetail",
@@ -63,10 +64,18 @@ class TlsRejectedJson(TypedDict):
     presented: list[PresentedCert] | None  # None: this Python could not read it
 
 
+class ProxyJson(TypedDict):
+    """The proxy a probe's connections went through, without credentials."""
+
+    url: str  # http://host:port
+    source: str  # "network NAME" (the profile's), or the process's variable: "HTTPS_PROXY"...
+
+
 class CommonDetail(TypedDict, total=False):
     """Keys any probe's detail may carry: written by the probe machinery, not the probe."""
 
     label: str  # the target's LABEL= name, when it has one
+    proxy: ProxyJson  # the proxy used, when one was
     deadline_s: float  # the deadline this probe ran under (its own, or what the run had left)
     stalled_during: str  # the phase a timed-out probe was in
     tls: TlsRejectedJson  # the TLS handshake failed on a certificate that did not verify

@@ -270,6 +270,13 @@ class NetworkName(enum.StrEnum):
     MOBILE = "mobile"
 
 
+class VantageName(enum.StrEnum):
+    """Where probes ran: ``local`` is the machine that runs the command; any other vantage is a
+    Dask worker, named by its ``--name`` (``report --cluster``)."""
+
+    LOCAL = "local"
+
+
 class BackendHeader(enum.StrEnum):
     """Response headers in which a backend (or a balancer) names the node that answered."""
 

@@ -4,10 +4,18 @@ A profile applies to every probe alike: the raw streams of the HTTP/WebSocket pr
 the aiohttp session python-socketio uses. It can restrict the transports a client may use,
 send everything through an HTTP CONNECT proxy, add headers, trust a CA bundle, and pin a
 host to an address (curl's ``--resolve``).
+
+A profile that names no proxy takes the proxy of the process that runs the probes, as curl
+does (``EnvProxies``): ``https_proxy``/``HTTPS_PROXY``, ``http_proxy`` (lower case only, as
+curl: an upper-case ``HTTP_PROXY`` can be set by a CGI request's ``Proxy:`` header),
+``all_proxy``/``ALL_PROXY`` and ``no_proxy``/``NO_PROXY``, the lower-case spelling first. So
+a probe sees what the user's own clients see on that machine, a Dask worker's vantage too.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import ipaddress
 import urllib.parse
 from collections.abc import Mapping
@@ -19,6 +27,138 @@ from kiloscribe_lab.errors import ConfigError
 from kiloscribe_lab.names import NetworkName, Transport
 
 TRANSPORTS: tuple[Transport, ...] = (Transport.WEBSOCKET, Transport.POLLING)  # socket.io-client's order
+DEFAULT_PROXY_PORT = 1080  # curl's, for a proxy variable that gives no port
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """The HTTP CONNECT proxy one connection goes through, and where that was decided."""
+
+    url: str = field(repr=False)  # as configured: it may carry user:password, never recorded as is
+    source: str  # "network corporate-proxy", or the variable it came from ("HTTPS_PROXY")
+    host: str
+    port: int
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def shown(self) -> str:
+        """The proxy without its credentials: what a result records."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def authorization(self) -> str | None:
+        """``Proxy-Authorization`` for credentials in the URL (what curl and aiohttp send)."""
+        if self.username is None:
+            return None
+        pair = f"{self.username}:{self.password or ''}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+    def secrets(self) -> tuple[str, ...]:
+        """What a result must never show: the password, and the header it becomes."""
+        auth = self.authorization()
+        return tuple(v for v in (self.password, auth, auth and auth.split(" ", 1)[1]) if v)
+
+    def to_json(self) -> dict[str, str]:
+        return {"url": self.shown, "source": self.source}
+
+
+def proxy_from_url(url: str, source: str, *, default_port: int = 80) -> Proxy:
+    """An ``http://[user:password@]host[:port]`` proxy; anything else is a ConfigError that
+    names ``source`` and never echoes credentials."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{source}: not a proxy URL ({exc})") from None
+    if parts.scheme != "http" or not parts.hostname:
+        shown = f"{parts.scheme}://{parts.hostname or ''}" if parts.scheme else "its value"
+        raise ConfigError(
+            f"{source}: the probes go through http:// CONNECT proxies only, not {shown} "
+            "(an https:// or SOCKS proxy cannot be used)"
+        )
+    user = None if parts.username is None else urllib.parse.unquote(parts.username)
+    password = None if parts.password is None else urllib.parse.unquote(parts.password)
+    return Proxy(url, source, parts.hostname, port or default_port, user, password)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def no_proxy_matches(host: str, no_proxy: str) -> bool:
+    """curl's ``NO_PROXY`` rule: a comma-separated list; ``*`` alone matches every host; a name
+    matches itself and its subdomains (a leading dot changes nothing); an IP address matches
+    an equal address or a CIDR range (``10.0.0.0/8``); ports are not compared."""
+    if not host or not no_proxy.strip():
+        return False
+    if no_proxy.strip() == "*":
+        return True
+    name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    address = _ip(name)
+    if address is None:
+        name = name.rstrip(".").lower()
+    for raw in no_proxy.split(","):
+        token = raw.strip()
+        if not token:
+            continue
+        if address is not None:
+            network, _, bits = token.partition("/")
+            network = network.strip("[]")
+            try:
+                net = ipaddress.ip_network(f"{network}/{bits or address.max_prefixlen}", strict=False)
+            except ValueError:
+                continue
+            if address.version == net.version and address in net:
+                return True
+            continue
+        token = token.rstrip(".").lstrip(".").lower()
+        if token and (name == token or name.endswith("." + token)):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class EnvProxies:
+    """The proxy variables of one process, read as curl reads them. Pure: built from a mapping."""
+
+    https: Proxy | None = None
+    http: Proxy | None = None
+    all: Proxy | None = None
+    no_proxy: str = ""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> EnvProxies:
+        """Raises ConfigError for a proxy the probes cannot use (https://, SOCKS), naming the variable."""
+
+        def first(*names: str) -> Proxy | None:
+            for name in names:
+                value = environ.get(name, "").strip()
+                if value:
+                    url = value if "://" in value else f"http://{value}"  # curl: no scheme is http
+                    return proxy_from_url(url, name, default_port=DEFAULT_PROXY_PORT)
+            return None
+
+        no_proxy = next((v for n in ("no_proxy", "NO_PROXY") if (v := environ.get(n, "").strip())), "")
+        return cls(
+            https=first("https_proxy", "HTTPS_PROXY"),
+            http=first("http_proxy"),
+            all=first("all_proxy", "ALL_PROXY"),
+            no_proxy=no_proxy,
+        )
+
+    def for_host(self, host: str, *, tls: bool) -> Proxy | None:
+        """The proxy a connection to ``host`` takes (``tls``: an https/wss URL), or None."""
+        chosen = (self.https if tls else self.http) or self.all
+        if chosen is None or no_proxy_matches(host, self.no_proxy):
+            return None
+        return chosen
+
+
+NO_ENV_PROXIES = EnvProxies()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +169,22 @@ class NetworkProfile:
     headers: Mapping[str, str] = field(default_factory=dict)
     ca_bundle: Path | None = None
     resolve: Mapping[str, str] = field(default_factory=dict)  # "host:port" -> address
+    # The proxy variables of the process that runs the probes, used when ``proxy`` is None
+    # (``in_environment``); never read from a config file.
+    environment: EnvProxies = field(default=NO_ENV_PROXIES, compare=False)
+
+    def in_environment(self, environ: Mapping[str, str]) -> NetworkProfile:
+        """This profile as a process with ``environ`` runs it: its own proxy if it names one,
+        else the environment's (curl's rules). Raises ConfigError for an unusable variable."""
+        if self.proxy is not None:
+            return self
+        return dataclasses.replace(self, environment=EnvProxies.from_environ(environ))
+
+    def proxy_for(self, host: str, *, tls: bool) -> Proxy | None:
+        """The proxy a connection to ``host`` goes through: the profile's, else the environment's."""
+        if self.proxy is not None:
+            return proxy_from_url(self.proxy, f"network {self.name}")
+        return self.environment.for_host(host, tls=tls)
 
     def pinned_address(self, host: str, port: int) -> str | None:
         return self.resolve.get(f"{host}:{port}")

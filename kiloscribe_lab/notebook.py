@@ -22,10 +22,10 @@ from kiloscribe_lab import output
 from kiloscribe_lab.errors import LabError, UsageError
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, get_scenario
-from kiloscribe_lab.names import NetworkName
+from kiloscribe_lab.names import NetworkName, VantageName
 from kiloscribe_lab.probes.command import ProbeReport, ProbeRequest, build_report, validate
 from kiloscribe_lab.probes.runner import investigate
-from kiloscribe_lab.results import ProbeResult, write_jsonl
+from kiloscribe_lab.results import ProbeResult, replace, write_jsonl
 from kiloscribe_lab.settings import ProbeOptions, ProbeSettings, settings_from_parameters
 
 
@@ -36,10 +36,12 @@ async def probe_endpoint(
     results_path: str | None = None,
     config_path: str | None = None,
     environ: Mapping[str, str] | None = None,
+    vantage: str = VantageName.LOCAL,
 ) -> ProbeReport:
     """Run the probe suite for one endpoint on one network; write the results if asked.
     ``settings``: ProbeSettings by field name (settings.settings_to_parameters), defaults for
-    the rest."""
+    the rest. Every result names ``vantage``: where it ran (``local``, or the Dask worker that
+    runs this)."""
     env = dict(os.environ if environ is None else environ)
     lab_networks, lab_source = fleet.known_networks(None, env)
     request = ProbeRequest(
@@ -51,6 +53,8 @@ async def probe_endpoint(
         known_networks_source=lab_source,
     )
     results, options = await _run(request, env)
+    if vantage != VantageName.LOCAL:
+        results = [replace(r, vantage=str(vantage)) for r in results]
     if results_path:
         path = Path(results_path)
         path.parent.mkdir(parents=True, exist_ok=True)

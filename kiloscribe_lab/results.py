@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kiloscribe_lab.errors import RecordError
-from kiloscribe_lab.names import Outcome, Severity
+from kiloscribe_lab.names import Outcome, Severity, VantageName
 
 JSON = dict[str, Any]
 
@@ -57,7 +57,8 @@ def utc_now() -> str:
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
-    """What one probe observed against one target, on one network."""
+    """What one probe observed against one target, on one network, from one vantage (the
+    machine that ran it: ``local``, or a Dask worker's name)."""
 
     probe: str
     target: str
@@ -70,6 +71,7 @@ class ProbeResult:
     headers: Mapping[str, str] = field(default_factory=dict)
     detail: Mapping[str, Any] = field(default_factory=dict)
     started_at: str = field(default_factory=utc_now)
+    vantage: str = VantageName.LOCAL
 
     @property
     def ok(self) -> bool:
@@ -77,11 +79,13 @@ class ProbeResult:
 
     @property
     def ref(self) -> str:
-        """A short, stable reference used as a Finding's evidence."""
+        """A short, stable reference used as a Finding's evidence. A vantage other than ``local``
+        is appended (``#direct/eu-west``): the same probe from two places is two results."""
         parts = [self.probe]
         if self.variant:
             parts.append(self.variant)
-        return f"{':'.join(parts)}@{self.target}#{self.network}"
+        where = self.network if self.vantage == VantageName.LOCAL else f"{self.network}/{self.vantage}"
+        return f"{':'.join(parts)}@{self.target}#{where}"
 
     def to_json(self) -> JSON:
         return {
@@ -90,6 +94,7 @@ class ProbeResult:
             "variant": self.variant,
             "target": self.target,
             "network": self.network,
+            "vantage": self.vantage,
             "outcome": self.outcome.value,
             "ok": self.ok,
             "status": self.status,
@@ -108,6 +113,8 @@ class ProbeResult:
                 variant=str(data.get("variant") or ""),
                 target=str(data["target"]),
                 network=str(data.get("network") or "direct"),
+                # Records from before vantages existed ran where the command ran.
+                vantage=str(data.get("vantage") or VantageName.LOCAL),
                 outcome=Outcome(data["outcome"]),
                 status=_opt_int(data.get("status")),
                 error=None if data.get("error") is None else str(data["error"]),

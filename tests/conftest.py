@@ -19,7 +19,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# The probes honour the proxy variables of their process (curl's rules): a developer's or CI's
+# own proxy must not route the loopback tests. A test that wants one sets it for its probes.
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for name in PROXY_VARIABLES:
+        os.environ.pop(name, None)
     # The SDK replay (sdk-check, and the report that runs it) installs the SDK with npm into
     # a cache: the project's, not $HOME's, so a test run writes nothing outside the checkout.
     os.environ.setdefault(

@@ -9,6 +9,11 @@ What the probes' outcomes mean here, in one place:
 
 Results may come from files (a report run, a hand-edited JSONL): ``Evidence.of`` drops a
 detail field of the wrong type at this boundary, so no rule ever crashes on foreign evidence.
+
+Where a probe ran is a *place*: its network profile and its vantage (the machine: ``local``, or
+a Dask worker). The rules compare places as they once compared networks, so a fault seen from
+some places only is named by what they share: "on network(s) mobile", "from vantage
+corp-office" (``Evidence.scope``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from kiloscribe_lab.names import (
     PlainPath,
     ProbeName,
     Transport,
+    VantageName,
     parse_connect_variant,
 )
 from kiloscribe_lab.outcomes import Refusal, refusal
@@ -242,6 +248,28 @@ def _sane(r: ProbeResult) -> ProbeResult:
 _AFTER_CONNECT = {FlowStep.START_INSCRIPTION, FlowStep.PROGRESS}
 
 
+# --- places: network x vantage ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a result was observed: through which network profile, from which vantage."""
+
+    network: str
+    vantage: str = VantageName.LOCAL
+
+
+_BESIDE_THE_MATRIX = {ProbeName.DISCOVERY, ProbeName.SDK_REPLAY}
+
+
+def place_of(r: ProbeResult) -> Place:
+    return Place(r.network, r.vantage)
+
+
+def _plural(word: str, items: Sequence[str]) -> str:
+    return f"{word}{'s' if len(items) > 1 else ''} {', '.join(items)}"
+
+
 # --- evidence and health -------------------------------------------------------------------
 
 
@@ -279,12 +307,64 @@ class Evidence:
     def networks(self) -> list[str]:
         return list(dict.fromkeys(r.network for r in self.results))
 
+    @cached_property
+    def vantages(self) -> list[str]:
+        return list(dict.fromkeys(r.vantage for r in self.results))
+
+    @cached_property
+    def places(self) -> list[Place]:
+        """Every network x vantage the matrix's probes ran from, in first-seen order (discovery
+        and the SDK replay run once, beside it: they compare no place with another)."""
+        return list(dict.fromkeys(place_of(r) for r in self.results if r.probe not in _BESIDE_THE_MATRIX))
+
+    def place_names(self, places: Iterable[Place]) -> str:
+        """Places as a reader knows them: network names while one vantage ran everything
+        ("mobile, corporate-proxy"); else "vantage corp-office" where a vantage's every place
+        is among them, "network mobile" where a network's is, else "mobile from vantage eu-west"."""
+        chosen = list(dict.fromkeys(places))
+        if len(self.vantages) <= 1:
+            return ", ".join(p.network for p in chosen)
+        return ", ".join(self._place_words(chosen))
+
+    def scope(self, places: Iterable[Place]) -> str:
+        """Where something holds, as a title says it: "on network(s) mobile" (one vantage ran
+        everything), "from vantage corp-office", "on network mobile", or each place."""
+        chosen = list(dict.fromkeys(places))
+        if len(self.vantages) <= 1:
+            return "on network(s) " + ", ".join(p.network for p in chosen)
+        words = self._place_words(chosen)
+        vantages = [w.removeprefix("vantage ") for w in words if w.startswith("vantage ")]
+        networks = [w.removeprefix("network ") for w in words if w.startswith("network ")]
+        if vantages and len(vantages) == len(words):
+            return "from " + _plural("vantage", vantages)
+        if networks and len(networks) == len(words):
+            return "on " + _plural("network", networks)
+        return "on " + ", ".join(words)
+
+    def _place_words(self, chosen: list[Place]) -> list[str]:
+        """``chosen`` grouped by what explains them: a whole vantage, a whole network, else each."""
+        left = set(chosen)
+        words: list[str] = []
+        for vantage in dict.fromkeys(p.vantage for p in chosen):
+            every = {p for p in self.places if p.vantage == vantage}
+            if every <= left:
+                words.append(f"vantage {vantage}")
+                left -= every
+        for network in dict.fromkeys(p.network for p in chosen if p in left):
+            every = {p for p in self.places if p.network == network}
+            if every <= left:
+                words.append(f"network {network}")
+                left -= every
+        words += [f"{p.network} from vantage {p.vantage}" for p in chosen if p in left]
+        return words
+
     def where(
         self,
         probe: str | None = None,
         variant: str | None = None,
         target: str | None = None,
         network: str | None = None,
+        place: Place | None = None,
     ) -> list[ProbeResult]:
         return [
             r
@@ -293,14 +373,15 @@ class Evidence:
             and (variant is None or r.variant == variant)
             and (target is None or r.target == target)
             and (network is None or r.network == network)
+            and (place is None or (r.network == place.network and r.vantage == place.vantage))
         ]
 
-    def socket(self, target: str, network: str | None = None) -> list[ProbeResult]:
+    def socket(self, target: str, place: Place | None = None) -> list[ProbeResult]:
         """The evidence of whether Socket.IO answers. sdk_flow counts up to its connect: a
         refused dry-run inscription is the application's answer, not the path's."""
         return [
             r
-            for r in self.where(target=target, network=network)
+            for r in self.where(target=target, place=place)
             if (r.probe in SOCKET_PROBES or (r.probe, r.variant) in WEBSOCKET_VARIANTS)
             and not (r.probe == ProbeName.SDK_FLOW and r.detail.get("failed_step") in _AFTER_CONNECT)
         ]
@@ -317,18 +398,18 @@ class Evidence:
     def _fingerprints(self) -> dict[tuple[str, ...], Fingerprint]:
         return {}
 
-    def health(self, target: str, network: str | None = None) -> TargetHealth:
-        return TargetHealth.of(self.socket(target, network))
+    def health(self, target: str, place: Place | None = None) -> TargetHealth:
+        return TargetHealth.of(self.socket(target, place))
 
     def is_down(self, target: str) -> bool:
-        """Down on every network that reached it. A network whose proxy refuses WebSocket
+        """Down from every place that reached it. A network whose proxy refuses WebSocket
         mixes "blocked" into a dead backend's 502s; that does not make the backend less dead."""
         h = self.health(target)
         if h.health is Health.DOWN:
             return True
         if h.health is Health.UNKNOWN or any(path_works(r) or partly_worked(r) for r in h.results):
             return False
-        return any(self.health(target, n).health is Health.DOWN for n in self.networks)
+        return any(self.health(target, p).health is Health.DOWN for p in self.places)
 
 
 class Health(enum.StrEnum):

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 from kiloscribe_lab.credentials import read_key, redact, worth_redacting
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.names import Outcome
-from kiloscribe_lab.networks import NetworkProfile
+from kiloscribe_lab.networks import NetworkProfile, Proxy
 from kiloscribe_lab.probes.wire import CertificateRejected, Clock, classify_exception
 from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 from kiloscribe_lab.settings import ProbeOptions
@@ -31,10 +31,22 @@ class ProbeContext:
     endpoint: Endpoint
     options: ProbeOptions
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # The network as this process travels it: the profile, with ``environ``'s proxy variables
+    # when the profile names no proxy. Built once; an unusable variable raises ConfigError here,
+    # before any traffic.
+    route: NetworkProfile = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "route", self.options.network.in_environment(self.environ))
 
     @property
     def network(self) -> NetworkProfile:
-        return self.options.network
+        return self.route
+
+    @property
+    def proxy(self) -> Proxy | None:
+        """The proxy this target's connections go through, if any."""
+        return self.route.proxy_for(self.endpoint.host, tls=self.endpoint.tls)
 
     @property
     def timeout_s(self) -> float:
@@ -43,6 +55,8 @@ class ProbeContext:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a result: the key, and the network's header values."""
         found = list(self.options.network.headers.values())
+        if self.proxy is not None:
+            found += self.proxy.secrets()
         name = self.options.api_key_env
         if name and self.environ.get(name):
             found.append(self.environ[name])
@@ -57,12 +71,21 @@ class ProbeContext:
 class Recorder:
     """Collects evidence while a probe runs; builds its ProbeResult on any path."""
 
-    def __init__(self, probe: str, variant: str, target: str, network: str, label: str | None = None) -> None:
+    def __init__(
+        self,
+        probe: str,
+        variant: str,
+        target: str,
+        network: str,
+        label: str | None = None,
+        proxy: Proxy | None = None,
+    ) -> None:
         self.probe = probe
         self.variant = variant
         self.target = target
         self.network = network
         self.label = label
+        self.proxy = proxy  # recorded without its credentials
         self.clock = Clock()
         self.started_at = utc_now()
         self.status: int | None = None
@@ -103,7 +126,11 @@ class Recorder:
             error=error,
             timings=self.timings(),
             headers=dict(self.headers),
-            detail={**({"label": self.label} if self.label else {}), **self.detail},
+            detail={
+                **({"label": self.label} if self.label else {}),
+                **({"proxy": self.proxy.to_json()} if self.proxy is not None else {}),
+                **self.detail,
+            },
             started_at=self.started_at,
         )
 

@@ -234,7 +234,7 @@ async def investigate(
         api = parse_endpoint(discover)
         ctx = ProbeContext(api, options, env)
         ctx.api_key()  # an unset key variable is a usage error, before any traffic
-        rec = Recorder(ProbeName.DISCOVERY, "", api.url, network)
+        rec = Recorder(ProbeName.DISCOVERY, "", api.url, network, proxy=ctx.proxy)
         found = await bounded(discovery, ctx, rec, _deadline(options.timeout_s, end - time.monotonic()))
         results.append(found)
         for server in found.detail.get("servers", []):
@@ -249,6 +249,6 @@ async def investigate(
         if options.api_key_env:
             ctx.api_key()
         for spec in suite(options, tls=ep.tls):
-            jobs.append((spec, ctx, Recorder(spec.probe, spec.variant, ep.url, network, label)))
+            jobs.append((spec, ctx, Recorder(spec.probe, spec.variant, ep.url, network, label, ctx.proxy)))
     results += await _run_all(jobs, end - time.monotonic(), progress)
     return results

@@ -221,15 +221,17 @@ class Trace:
 
 
 def http_session(ctx: ProbeContext, trace: Trace) -> aiohttp.ClientSession:
-    """An aiohttp session that travels as the network profile says."""
+    """An aiohttp session that travels as the network profile says. The proxy is chosen here
+    (the profile's, else the environment's by curl's rules), never by aiohttp's ``trust_env``."""
     network = ctx.network
+    proxy = network.proxy_for(ctx.endpoint.host, tls=ctx.endpoint.tls)
     connector = aiohttp.TCPConnector(
         ssl=ssl_context(ca_path(ctx.options.ca_bundle, network), ()),
         resolver=PinnedResolver(dict(network.resolve)),  # ours always: see PinnedResolver
     )
     return aiohttp.ClientSession(
         connector=connector,
-        proxy=network.proxy,
+        proxy=None if proxy is None else proxy.url,  # aiohttp sends its user:password itself
         headers=dict(network.headers),
         trace_configs=[trace.config()],
     )

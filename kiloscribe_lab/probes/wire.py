@@ -33,7 +33,7 @@ from kiloscribe_lab import protocol
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.errors import ProtocolError
 from kiloscribe_lab.names import Outcome
-from kiloscribe_lab.networks import NetworkProfile, parse_proxy
+from kiloscribe_lab.networks import NetworkProfile
 
 READ_CHUNK = 65536
 MAX_BODY = 64 * 1024  # evidence, not content: a probe keeps the first bytes only
@@ -279,12 +279,12 @@ async def open_stream(
 
     A certificate that does not verify raises :class:`CertificateRejected`, with the chain the
     server presented (read over a second, non-verifying handshake that sends nothing)."""
-    proxy = network.proxy
+    # The profile's proxy, else the environment's (curl's rules, NO_PROXY per host).
+    proxy = network.proxy_for(endpoint.host, tls=endpoint.tls)
     via_proxy = proxy is not None
     if proxy is not None:
-        proxy_host, proxy_port = parse_proxy(proxy)
-        address = await _resolve(proxy_host, proxy_port, clock)
-        port = proxy_port
+        address = await _resolve(proxy.host, proxy.port, clock)
+        port = proxy.port
     else:
         address = network.pinned_address(endpoint.host, endpoint.port) or await _resolve(
             endpoint.host, endpoint.port, clock
@@ -294,13 +294,17 @@ async def open_stream(
     reader, writer = await asyncio.open_connection(address, port)
     stream = Stream(reader, writer, f"{address}:{port}", via_proxy=via_proxy)
     try:
-        if via_proxy:
+        if proxy is not None:
             # The tunnel request carries the target's name: the proxy resolves it (or pins).
             target = network.pinned_address(endpoint.host, endpoint.port) or endpoint.host
             hostport = f"[{target}]:{endpoint.port}" if ":" in target else f"{target}:{endpoint.port}"
+            auth = proxy.authorization()
             await stream.send(
-                f"CONNECT {hostport} HTTP/1.1\r\nHost: {hostport}\r\n"
-                f"User-Agent: {USER_AGENT}\r\n\r\n".encode()
+                (
+                    f"CONNECT {hostport} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: {USER_AGENT}\r\n"
+                    + (f"Proxy-Authorization: {auth}\r\n" if auth else "")
+                    + "\r\n"
+                ).encode()
             )
             head, rest = await read_head(reader)
             if not 200 <= head.status < 300:

@@ -6,7 +6,8 @@
    own process (``worker``; ``jobs`` is what they exchange), ``--jobs`` at a time, each with a
    start timeout, an execution timeout, a hard wall deadline of ours, and one retry when its
    kernel fails to start. A run that fails is recorded with why; the report goes on. Beside
-   it (``side``): discovery once, and the SDK replay.
+   it (``side``): discovery once, and the SDK replay. With ``--cluster`` (``cluster``), each
+   cell runs once per vantage, pinned to that Dask worker, which runs it the same way.
 3. **Aggregate**: ``findings_report.ipynb`` loads the run directory (``rundata``), diagnoses
    every result, writes ``summary.json`` (``summary``) and displays the report's sections
    (``sections``, ``charts``), built of ``document`` blocks.
@@ -23,6 +24,7 @@ What the CLI and the tests use is re-exported here.
 
 from __future__ import annotations
 
+from kiloscribe_lab.report.cluster import Cluster
 from kiloscribe_lab.report.jobs import RunStatus, WorkerSpec, WorkerStatus
 from kiloscribe_lab.report.matrix import execute, run_matrix
 from kiloscribe_lab.report.packaged import PROBE_NOTEBOOK, REPORT_NOTEBOOK, notebook
@@ -45,6 +47,7 @@ from kiloscribe_lab.report.side import merge_targets, run_discovery, run_sdk_che
 __all__ = [
     "PROBE_NOTEBOOK",
     "REPORT_NOTEBOOK",
+    "Cluster",
     "MatrixRun",
     "ReportOutcome",
     "ReportPlan",

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from kiloscribe_lab.report.jobs import RunStatus, WorkerSpec, WorkerStatus
 from kiloscribe_lab.report.packaged import PROBE_NOTEBOOK, notebook
 from kiloscribe_lab.report.plan import MatrixRun, ReportPlan, probe_parameters
 from kiloscribe_lab.report.rundata import RunRecord
+from kiloscribe_lab.results import utc_now
 
 WORKER_MODULE = "kiloscribe_lab.report.worker"
 Progress = Callable[[str], None]
@@ -159,6 +161,7 @@ def run_matrix(
             status=run_dir / "notebooks" / f"{run.id}.status.json",
             parameters=probe_parameters(run, plan, run_dir),
         )
+        started_at = utc_now()
         status = execute(spec, env, workers=workers)
         return RunRecord(
             id=run.id,
@@ -172,6 +175,10 @@ def run_matrix(
             cells_s=status.cells_s,
             results=f"results/{run.id}.jsonl",
             notebook=f"notebooks/{run.id}.ipynb",
+            vantage=run.vantage,
+            host=socket.gethostname(),  # run.json says which machine ran each notebook
+            started_at=started_at,
+            finished_at=utc_now(),
         )
 
     records: dict[str, RunRecord] = {}

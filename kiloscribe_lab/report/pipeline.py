@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiloscribe_lab.config import load_config
 from kiloscribe_lab.errors import ConfigError, LabError, ReportError
-from kiloscribe_lab.names import NetworkName, OverallStatus
+from kiloscribe_lab.names import NetworkName, OverallStatus, VantageName
 from kiloscribe_lab.report.index import write_index
 from kiloscribe_lab.report.jobs import WorkerSpec
 from kiloscribe_lab.report.loose import read_json_object
@@ -41,6 +42,9 @@ from kiloscribe_lab.report.rundata import EndpointInfo, RunData, RunRecord
 from kiloscribe_lab.report.side import merge_targets, run_discovery, run_sdk_checks
 from kiloscribe_lab.results import utc_now
 from kiloscribe_lab.settings import ProbeSettings
+
+if TYPE_CHECKING:
+    from kiloscribe_lab.report.cluster import Cluster
 
 NO_INSCRIPTION_NOTE = (
     "start-inscription was not sent (inscription = false): connects and auth were tested, "
@@ -74,8 +78,12 @@ def run_report(
     extra_timings: Mapping[str, float] | None = None,
     runs_override: Sequence[MatrixRun] | None = None,
     sdk_check: bool = True,
+    cluster: Cluster | None = None,
 ) -> ReportOutcome:
     """Run the report into a new run directory under ``out_root``.
+
+    With ``cluster`` (connected and checked: ``Cluster.connect``), each cell runs once per
+    vantage, on that vantage's worker; discovery, the SDK replay and the report run here.
 
     ``progress`` hears of each notebook that finished (the matrix's, then the findings
     notebook); ``planned`` first hears how many there will be, once discovery has run.
@@ -95,6 +103,8 @@ def run_report(
         source=plan.source,
         api_key_env=plan.settings.api_key_env,
         networks=plan.networks,
+        vantages=cluster.vantages if cluster is not None else (VantageName.LOCAL,),
+        cluster=None if cluster is None else cluster.to_json(),
         endpoints=_endpoints(plan.targets),
         compare_dir=None if compare_dir is None else str(compare_dir),
         inscription=plan.settings.inscription,
@@ -115,7 +125,7 @@ def run_report(
         notes.append(f"discovery added {len(targets) - len(plan.targets)} server(s)")
         meta = dataclasses.replace(meta, endpoints=_endpoints(targets))
     matrix_plan = dataclasses.replace(plan, targets=targets)
-    runs = list(runs_override) if runs_override is not None else build_matrix(matrix_plan)
+    runs = list(runs_override) if runs_override is not None else build_matrix(matrix_plan, meta.vantages)
     if planned is not None:
         planned(len(runs) + 1)  # and the findings notebook
 
@@ -125,9 +135,14 @@ def run_report(
         # The SDK replay waits mostly on its own 10 s timer: it runs beside the matrix.
         sdk = side.submit(run_sdk_checks, plan, plan.targets, run_dir, env, stop_sdk) if sdk_check else None
         try:
-            records = run_matrix(
-                matrix_plan, runs, run_dir, env, jobs=jobs, probe_notebook=probe_nb, progress=progress
-            )
+            if cluster is not None:
+                records = cluster.run_matrix(
+                    matrix_plan, runs, run_dir, probe_notebook=probe_nb, progress=progress
+                )
+            else:
+                records = run_matrix(
+                    matrix_plan, runs, run_dir, env, jobs=jobs, probe_notebook=probe_nb, progress=progress
+                )
             if sdk is not None:
                 sdk_notes, timings["sdk_check_s"] = sdk.result()
                 notes.extend(sdk_notes)

@@ -1,18 +1,19 @@
 """What a report runs, decided before anything runs (pure): the plan, its matrix of notebook
-runs (endpoint × network), each run's papermill parameters, and where the run directory goes."""
+runs (endpoint × network × vantage), each run's papermill parameters, and where the run
+directory goes."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from kiloscribe_lab.config import InvestigationConfig
+from kiloscribe_lab.config import ClusterSpec, InvestigationConfig
 from kiloscribe_lab.endpoints import split_label
-from kiloscribe_lab.names import NetworkName
+from kiloscribe_lab.names import NetworkName, VantageName
 from kiloscribe_lab.networks import NetworkProfile
 from kiloscribe_lab.report.jobs import Parameter
 from kiloscribe_lab.settings import ProbeSettings, settings_to_parameters
@@ -43,29 +44,36 @@ class ReportPlan:
     config_path: Path | None = None  # where the network profiles are defined
     profiles: Mapping[str, NetworkProfile] = field(default_factory=dict)
     lab_dir: Path | None = None  # the lab the report started (its networks), for rerun commands
+    cluster: ClusterSpec | None = None  # the config's [cluster]: where the matrix runs
 
 
 @dataclass(frozen=True, slots=True)
 class MatrixRun:
-    """One probe notebook to run: one target on one network."""
+    """One probe notebook to run: one target on one network, from one vantage."""
 
     id: str
     target: Target
     network: str
+    vantage: str = VantageName.LOCAL
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:48] or "target"
 
 
-def build_matrix(plan: ReportPlan) -> list[MatrixRun]:
+def build_matrix(plan: ReportPlan, vantages: Sequence[str] = (VantageName.LOCAL,)) -> list[MatrixRun]:
+    """Every target × network (as the target allows) × vantage. A vantage other than ``local``
+    ends the run's id, so a local matrix keeps the ids it always had."""
     runs = []
     for i, target in enumerate(plan.targets, 1):
         name = target.label or target.url.split("://", 1)[-1]
         for network in plan.networks:
             if target.networks is not None and network not in target.networks:
                 continue
-            runs.append(MatrixRun(f"{i:02d}-{slug(name)}-{slug(network)}", target, network))
+            base = f"{i:02d}-{slug(name)}-{slug(network)}"
+            for vantage in vantages:
+                run_id = base if vantage == VantageName.LOCAL else f"{base}-{slug(vantage)}"
+                runs.append(MatrixRun(run_id, target, network, vantage))
     return runs
 
 
@@ -79,6 +87,7 @@ def probe_parameters(run: MatrixRun, plan: ReportPlan, run_dir: Path) -> dict[st
         "settings": settings_to_parameters(plan.settings),
         "results_path": str(run_dir / "results" / f"{run.id}.jsonl"),
         "config_path": None if plan.config_path is None else str(plan.config_path),
+        "vantage": run.vantage,
     }
 
 
@@ -109,6 +118,7 @@ def plan_from_config(cfg: InvestigationConfig) -> ReportPlan:
         settings=dataclasses.replace(cfg.settings, deep=cfg.deep is not False),
         config_path=cfg.source,
         profiles=dict(cfg.networks),
+        cluster=cfg.cluster,
     )
 
 

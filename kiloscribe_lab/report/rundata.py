@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiloscribe_lab.errors import RecordError
-from kiloscribe_lab.names import NetworkName
+from kiloscribe_lab.names import NetworkName, VantageName
 from kiloscribe_lab.report.jobs import RunStatus
 from kiloscribe_lab.report.loose import as_float, as_items, as_str
 from kiloscribe_lab.results import ProbeResult, is_derived
@@ -39,7 +39,8 @@ class EndpointInfo:
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
-    """One notebook run of the matrix, as run.json records it: one endpoint on one network."""
+    """One notebook run of the matrix, as run.json records it: one endpoint on one network,
+    from one vantage, and where and when it ran."""
 
     id: str
     endpoint: str
@@ -52,6 +53,13 @@ class RunRecord:
     cells_s: float | None = None
     results: str | None = None  # relative to the run directory
     notebook: str | None = None
+    vantage: str = VantageName.LOCAL
+    worker: str | None = None  # the Dask worker that ran it, as it names itself; None: this machine
+    worker_address: str | None = None
+    host: str | None = None  # the machine that ran it
+    started_at: str | None = None  # on that machine's clock
+    finished_at: str | None = None
+    round_trip_s: float | None = None  # handed over to the result back here (a cluster's cells)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +78,13 @@ class RunRecord:
             "cells_s": self.cells_s,
             "results": self.results,
             "notebook": self.notebook,
+            "vantage": self.vantage,
+            "worker": self.worker,
+            "worker_address": self.worker_address,
+            "host": self.host,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "round_trip_s": self.round_trip_s,
         }
 
     @classmethod
@@ -90,6 +105,13 @@ class RunRecord:
             cells_s=as_float(item.get("cells_s")),
             results=as_str(item.get("results")),
             notebook=as_str(item.get("notebook")),
+            vantage=as_str(item.get("vantage")) or VantageName.LOCAL,
+            worker=as_str(item.get("worker")),
+            worker_address=as_str(item.get("worker_address")),
+            host=as_str(item.get("host")),
+            started_at=as_str(item.get("started_at")),
+            finished_at=as_str(item.get("finished_at")),
+            round_trip_s=as_float(item.get("round_trip_s")),
         )
 
 
@@ -116,6 +138,10 @@ class RunData:
     source: str | None = None
     api_key_env: str | None = None
     networks: tuple[str, ...] = ()
+    vantages: tuple[str, ...] = (VantageName.LOCAL,)
+    # The Dask cluster the matrix ran on: its scheduler and each vantage's worker (name,
+    # address, host, version); None when it ran here.
+    cluster: Mapping[str, object] | None = None
     endpoints: tuple[EndpointInfo, ...] = ()
     matrix: tuple[RunRecord, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
@@ -170,6 +196,8 @@ class RunData:
             "source": self.source,
             "api_key_env": self.api_key_env,
             "networks": list(self.networks),
+            "vantages": list(self.vantages),
+            "cluster": None if self.cluster is None else dict(self.cluster),
             "endpoints": [e.to_json() for e in self.endpoints],
             "matrix": [m.to_json() for m in self.matrix],
             "timings": dict(self.timings),
@@ -260,6 +288,8 @@ def read_run(run_dir: Path) -> RunData:
         source=as_str(meta.get("source")),
         api_key_env=as_str(meta.get("api_key_env")) or None,
         networks=tuple(str(n) for n in as_items(meta.get("networks"))),
+        vantages=tuple(str(v) for v in as_items(meta.get("vantages"))) or (VantageName.LOCAL,),
+        cluster=cluster if isinstance(cluster := meta.get("cluster"), Mapping) else None,
         endpoints=tuple(e for item in as_items(meta.get("endpoints")) if (e := EndpointInfo.from_json(item))),
         matrix=tuple(
             m for i, item in enumerate(as_items(meta.get("matrix"))) if (m := RunRecord.from_json(item, i))

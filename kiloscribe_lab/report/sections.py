@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from kiloscribe_lab.diagnosis import CATALOGUE, TargetVerdict, overall
 from kiloscribe_lab.names import FindingId, OverallStatus, ProbeName, Severity, Verdict
-from kiloscribe_lab.report import charts, lifetime
+from kiloscribe_lab.report import charts, lifetime, vantages
 from kiloscribe_lab.report.appendix import (
     ENDPOINTS,
     INFRASTRUCTURE,
@@ -76,6 +76,7 @@ __all__ = [
     "targets_section",
     "test_details_section",
     "title_section",
+    "vantages_section",
 ]
 
 SUMMARY = "Summary"
@@ -85,6 +86,7 @@ RECOMMENDATIONS = "Recommendations"
 CHANGES = "Changes since the previous run"
 LIFETIME = "Connection lifetime"
 CHARTS = "Charts"
+VANTAGES = vantages.VANTAGES
 # The report's parts, in its order: the contents list them, each section opens with its own.
 PARTS: tuple[str, ...] = (
     SUMMARY,
@@ -94,6 +96,7 @@ PARTS: tuple[str, ...] = (
     CHANGES,
     LIFETIME,
     CHARTS,
+    VANTAGES,
     ENDPOINTS,
     INFRASTRUCTURE,
     TEST_DETAILS,
@@ -733,4 +736,20 @@ def charts_section(
             charts.latency_chart(results, labels=labels),
             Details("Latency, in numbers", (charts.latency_table(results, labels=labels),), "latency-data"),
         ),
+    )
+
+
+# --- where the probes ran ---------------------------------------------------------------------
+
+
+def vantages_section(
+    run: RunData | None,
+    results: Sequence[ProbeResult],
+    findings: Sequence[Finding],
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> Section:
+    """Per vantage × target: connects that worked, p50/p95, the faults seen there (``vantages``)."""
+    return vantages.section(
+        run, results, findings, labels=labels, anchor=part_anchor(VANTAGES), link=_finding_link
     )

@@ -27,13 +27,9 @@ def run_discovery(plan: ReportPlan, run_dir: Path, env: Mapping[str, str]) -> li
 
     options = ProbeOptions.of(plan.settings)
     api = parse_endpoint(plan.api_base)
-    result = asyncio.run(
-        bounded(
-            discovery,
-            ProbeContext(api, options, env),
-            Recorder(ProbeName.DISCOVERY, "", api.url, NetworkName.DIRECT, "api"),
-        )
-    )
+    ctx = ProbeContext(api, options, env)
+    rec = Recorder(ProbeName.DISCOVERY, "", api.url, NetworkName.DIRECT, "api", ctx.proxy)
+    result = asyncio.run(bounded(discovery, ctx, rec))
     (run_dir / "results").mkdir(parents=True, exist_ok=True)
     (run_dir / "results" / "00-discovery.jsonl").write_text(write_jsonl([result]))
     return [Target(str(s["url"])) for s in result.detail.get("servers", []) if s.get("url")]

@@ -23,7 +23,7 @@ from kiloscribe_lab.report.rundata import labels_of, targets_of
 from kiloscribe_lab.report.stats import ALPHA, MIN_LATENCY_SAMPLES, fisher_exact, holm, mann_whitney
 from kiloscribe_lab.results import Finding, ProbeResult
 
-SUMMARY_VERSION = 2  # 2: every cell keeps its handshake latencies (the tests need them)
+SUMMARY_VERSION = 3  # 2: every cell keeps its handshake latencies; 3: cells per vantage too
 SUCCESS_MOVE_PP = 10.0  # a success rate moved by at least this many percentage points
 LATENCY_MOVE_RATIO = 0.5  # ... a p50 latency by at least 50 % of its previous value
 LATENCY_MOVE_MS = 20.0  # ... and by at least this many milliseconds
@@ -45,7 +45,8 @@ class SummaryTarget(TypedDict):
     label: str | None
     verdict: str | None
     sentence: str | None
-    networks: dict[str, SummaryCell]
+    networks: dict[str, SummaryCell]  # every vantage's connects together
+    vantages: dict[str, dict[str, SummaryCell]]  # vantage -> network -> its own
 
 
 class SummaryFinding(TypedDict):
@@ -64,6 +65,7 @@ class Summary(TypedDict):
     findings: list[SummaryFinding]
     targets: dict[str, SummaryTarget]  # keyed by label where one is known
     networks: list[str]
+    vantages: list[str]
 
 
 def target_keys(targets: Iterable[str], labels: Mapping[str, str]) -> dict[str, str]:
@@ -77,7 +79,7 @@ def target_keys(targets: Iterable[str], labels: Mapping[str, str]) -> dict[str, 
     return out
 
 
-def _connect_samples(rs: Sequence[ProbeResult]) -> tuple[str, int, int, list[float]]:
+def connect_samples(rs: Sequence[ProbeResult]) -> tuple[str, int, int, list[float]]:
     """(basis, attempts, successes, handshake ms of the successes) for one target x network.
 
     Socket.IO connects with the valid key where they were made (single connects and every
@@ -133,7 +135,7 @@ def summarize(
 
     Targets are keyed by label where one is known (lab ports change every run, labels do not).
     Per target and network: the success rate of the Socket.IO connect probes and the p50
-    handshake latency of the successful ones.
+    handshake latency of the successful ones; the same per vantage and network.
     """
     rs = [r for r in results if r.probe != ProbeName.DISCOVERY]
     names = {**(labels or {}), **labels_of(rs)}
@@ -143,19 +145,17 @@ def summarize(
     targets: dict[str, SummaryTarget] = {}
     for url, key in keys.items():
         mine = [r for r in rs if r.target == url]
-        per_network: dict[str, SummaryCell] = {}
-        for network in dict.fromkeys(r.network for r in mine):
-            basis, attempts, successes, latencies = _connect_samples(
-                [r for r in mine if r.network == network]
-            )
-            per_network[network] = {
-                "basis": basis,
-                "attempts": attempts,
-                "successes": successes,
-                "success_rate": round(successes / attempts, 4) if attempts else None,
-                "p50_handshake_ms": round(statistics.median(latencies), 1) if latencies else None,
-                "handshake_ms": [round(v, 1) for v in latencies],
+        per_network = {
+            network: _cell([r for r in mine if r.network == network])
+            for network in dict.fromkeys(r.network for r in mine)
+        }
+        per_vantage = {
+            vantage: {
+                network: _cell([r for r in mine if r.vantage == vantage and r.network == network])
+                for network in dict.fromkeys(r.network for r in mine if r.vantage == vantage)
             }
+            for vantage in dict.fromkeys(r.vantage for r in mine)
+        }
         verdict = by_verdict.get(url)
         targets[key] = {
             "url": url,
@@ -163,6 +163,7 @@ def summarize(
             "verdict": verdict.verdict.value if verdict else None,
             "sentence": verdict.sentence if verdict else None,
             "networks": per_network,
+            "vantages": per_vantage,
         }
     return {
         "kind": "summary",
@@ -181,6 +182,19 @@ def summarize(
         ],
         "targets": targets,
         "networks": list(dict.fromkeys(r.network for r in rs)),
+        "vantages": list(dict.fromkeys(r.vantage for r in rs)),
+    }
+
+
+def _cell(rs: Sequence[ProbeResult]) -> SummaryCell:
+    basis, attempts, successes, latencies = connect_samples(rs)
+    return {
+        "basis": basis,
+        "attempts": attempts,
+        "successes": successes,
+        "success_rate": round(successes / attempts, 4) if attempts else None,
+        "p50_handshake_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "handshake_ms": [round(v, 1) for v in latencies],
     }
 
 

@@ -13,12 +13,19 @@ forced by ``launch_kernel``), so killing this worker's process group does not re
 the moment it is launched, so whoever kills the worker can kill the kernel's group too. A
 kernel whose worker dies also exits by itself within about a second (ipykernel's parent
 poller), unless it is stuck holding the GIL.
+
+A worker whose own parent dies (the report, or the Dask worker of a vantage, killed mid-run)
+kills its kernels and exits within ``PARENT_POLL_S``: nothing it started outlives the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
 KERNEL_START_RETRIES = 1
+PARENT_POLL_S = 0.5
+EXIT_ORPHANED = 3
 
 
 def _kernel_failed_to_start(exc: BaseException) -> bool:
@@ -134,8 +143,28 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
 
 
+def _exit_with_parent(kernel_pids: Path | None) -> None:
+    """Watch the process that started us; once it is gone (we were handed to init), kill the
+    kernels we launched and exit: a killed report or Dask worker leaves no notebook running."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        with contextlib.suppress(OSError):
+            for pid in (
+                int(p) for p in (kernel_pids.read_text().split() if kernel_pids else ()) if p.isdigit()
+            ):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)  # each kernel leads a process group of its own
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="parent watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     spec = WorkerSpec.from_json(json.loads(Path(argv[1]).read_text()))
+    _exit_with_parent(spec.kernel_pids)
     status = run(spec)
     spec.status.write_text(json.dumps(status.to_json()))
     return 0 if status.ok else 1

@@ -132,3 +132,52 @@ def test_edges_import_only_the_core_and_what_lies_below_them(name: str, path: Pa
         return
     bad = [imported for imported in _imports(path) if (ours := _ours(imported)) and ours not in allowed]
     assert not bad, f"{name} ({layer}) imports {bad}; it may import {sorted(allowed)}"
+
+
+# Dask is for the vantages alone, and only when a cluster is used: a report without --cluster,
+# and the core, never import it.
+CLUSTER_MODULES = {"report.cluster"}
+CLUSTER_LIBRARIES = ("distributed", "dask")
+
+
+def _top_level_imports(path: Path) -> Iterator[str]:
+    """Imports that run when the module is imported: module level, ``if`` blocks included, not
+    inside a function or under ``if TYPE_CHECKING``."""
+    tree = ast.parse(path.read_text(), str(path))
+
+    def walk(nodes: list[ast.stmt]) -> Iterator[str]:
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                yield from (alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                yield node.module
+            elif isinstance(node, ast.If) and not (
+                isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+            ):
+                yield from walk(node.body)
+                yield from walk(node.orelse)
+            elif isinstance(node, ast.Try):
+                yield from walk(node.body)
+
+    yield from walk(tree.body)
+
+
+def _is_cluster_library(imported: str) -> bool:
+    return any(imported == lib or imported.startswith(lib + ".") for lib in CLUSTER_LIBRARIES)
+
+
+@pytest.mark.parametrize(("name", "path"), MODULES, ids=lambda v: str(v))
+def test_only_the_vantage_code_imports_dask_and_only_when_a_cluster_is_used(name: str, path: Path) -> None:
+    if name in CLUSTER_MODULES:
+        eager = [i for i in _top_level_imports(path) if _is_cluster_library(i)]
+        assert not eager, (
+            f"{name} imports {eager} at import time: only inside the functions that use a cluster"
+        )
+    else:
+        used = [i for i in _imports(path) if _is_cluster_library(i)]
+        assert not used, f"{name} imports {used}: Dask belongs to {sorted(CLUSTER_MODULES)}"
+
+
+def test_the_vantage_code_is_placed_where_the_report_is() -> None:
+    assert all(_top(m) == "report" for m in CLUSTER_MODULES)
+    assert {m for m, _ in MODULES} >= CLUSTER_MODULES

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kiloscribe_lab.config import InvestigationConfig, load_config, parse_config
+from kiloscribe_lab.config import ClusterSpec, InvestigationConfig, load_config, parse_config
 from kiloscribe_lab.errors import ConfigError, KiloscribeLabError
 from kiloscribe_lab.networks import DIRECT
 
@@ -205,3 +205,36 @@ def test_origin_is_read_and_normalised() -> None:
 def test_a_bad_origin_is_a_config_error(origin: object) -> None:
     with pytest.raises(ConfigError, match="origin"):
         parse_config(with_(("investigation", "origin"), origin))
+
+
+# --- [cluster]: where the matrix runs --------------------------------------------------------
+
+
+def test_no_cluster_table_runs_locally() -> None:
+    assert parse_config(VALID).cluster is None
+
+
+def test_cluster_table_is_read() -> None:
+    data = with_(("cluster",), {"scheduler": "tcp://scheduler.example:8786", "vantages": ["eu-west", "corp"]})
+    assert parse_config(data).cluster == ClusterSpec("tcp://scheduler.example:8786", ("eu-west", "corp"))
+    every = parse_config(with_(("cluster",), {"scheduler": "tcp://s:8786"})).cluster
+    assert every == ClusterSpec("tcp://s:8786", None)  # omitted: every worker
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ({"vantages": ["eu-west"]}, "needs scheduler"),
+        ({"scheduler": 8786}, "scheduler"),
+        ({"scheduler": "tcp://s:1", "workers": []}, "unknown keys"),
+        ({"scheduler": "tcp://s:1", "vantages": "eu-west"}, "vantages"),
+        ({"scheduler": "tcp://s:1", "vantages": []}, "at least one vantage"),
+        ({"scheduler": "tcp://s:1", "vantages": ["a", "a"]}, "given twice"),
+        ({"scheduler": "tcp://s:1", "vantages": [""]}, "worker's name"),
+        ({"scheduler": "tcp://s:1", "vantages": ["local"]}, "this machine's vantage"),
+    ],
+)
+def test_cluster_errors_name_what_is_wrong(table: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        parse_config(with_(("cluster",), table))
+    assert "[cluster]" in str(info.value)

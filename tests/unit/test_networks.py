@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kiloscribe_lab.errors import ConfigError
-from kiloscribe_lab.networks import DIRECT, TRANSPORTS, NetworkProfile, parse_proxy, profile_from_mapping
+from kiloscribe_lab.networks import (
+    DEFAULT_PROXY_PORT,
+    DIRECT,
+    TRANSPORTS,
+    EnvProxies,
+    NetworkProfile,
+    no_proxy_matches,
+    parse_proxy,
+    profile_from_mapping,
+)
 
 
 def test_direct_is_the_default_profile() -> None:
@@ -98,3 +108,102 @@ def test_parse_proxy(url: str, expected: tuple[str, int]) -> None:
 def test_parse_proxy_rejects(url: str) -> None:
     with pytest.raises(ConfigError, match="proxy"):
         parse_proxy(url)
+
+
+# --- the environment's proxies: curl's rules ------------------------------------------------
+
+
+def test_a_profile_without_a_proxy_takes_the_environments() -> None:
+    env = {"HTTPS_PROXY": "http://proxy.corp:3128"}
+    chosen = DIRECT.in_environment(env).proxy_for("inscribe.example", tls=True)
+    assert chosen is not None
+    assert (chosen.host, chosen.port, chosen.source) == ("proxy.corp", 3128, "HTTPS_PROXY")
+    assert DIRECT.proxy_for("inscribe.example", tls=True) is None  # not in an environment: direct
+
+
+def test_a_profile_that_names_a_proxy_keeps_it_whatever_the_environment() -> None:
+    profile = NetworkProfile(name="office", proxy="http://10.0.0.1:8080")
+    routed = profile.in_environment({"HTTPS_PROXY": "http://elsewhere:1", "NO_PROXY": "*"})
+    chosen = routed.proxy_for("inscribe.example", tls=True)
+    assert chosen is not None and chosen.shown == "http://10.0.0.1:8080"
+    assert chosen.source == "network office"
+
+
+@pytest.mark.parametrize(
+    ("env", "tls", "expected"),
+    [
+        # the lower-case spelling wins, as in curl
+        ({"https_proxy": "http://low:1", "HTTPS_PROXY": "http://up:2"}, True, "low"),
+        ({"HTTPS_PROXY": "http://up:2"}, True, "up"),
+        # http_proxy exists in lower case only (an upper-case HTTP_PROXY can come from a CGI header)
+        ({"HTTP_PROXY": "http://up:2"}, False, None),
+        ({"http_proxy": "http://low:1"}, False, "low"),
+        # each scheme its own variable; ALL_PROXY when the scheme's is not set
+        ({"http_proxy": "http://plain:1"}, True, None),
+        ({"https_proxy": "http://secure:1"}, False, None),
+        ({"ALL_PROXY": "http://every:1"}, True, "every"),
+        ({"all_proxy": "http://every:1"}, False, "every"),
+        ({"ALL_PROXY": "http://every:1", "HTTPS_PROXY": "http://secure:1"}, True, "secure"),
+        # an empty variable is no proxy
+        ({"HTTPS_PROXY": "  "}, True, None),
+    ],
+)
+def test_which_variable_applies(env: dict[str, str], tls: bool, expected: str | None) -> None:
+    chosen = EnvProxies.from_environ(env).for_host("inscribe.example", tls=tls)
+    assert (chosen.host if chosen else None) == expected
+
+
+def test_a_proxy_without_scheme_or_port_is_http_on_curls_port() -> None:
+    chosen = EnvProxies.from_environ({"https_proxy": "proxy.corp"}).for_host("x.example", tls=True)
+    assert chosen is not None and chosen.shown == f"http://proxy.corp:{DEFAULT_PROXY_PORT}"
+
+
+@pytest.mark.parametrize(
+    ("host", "no_proxy", "bypass"),
+    [
+        ("inscribe.example.com", "*", True),
+        ("inscribe.example.com", "example.com", True),  # a domain covers its subdomains
+        ("inscribe.example.com", ".example.com", True),  # a leading dot changes nothing
+        ("example.com", ".example.com", True),
+        ("notexample.com", "example.com", False),  # ... but not a name that merely ends alike
+        ("INSCRIBE.Example.com.", "inscribe.example.com", True),  # case and a trailing dot
+        ("inscribe.example.com", "other.example, inscribe.example.com", True),  # a list, spaces
+        ("inscribe.example.com", "other.example,,", False),
+        ("127.0.0.1", "127.0.0.1", True),
+        ("127.0.0.1", "127.0.0.0/8", True),  # CIDR
+        ("10.1.2.3", "127.0.0.0/8", False),
+        ("127.0.0.1", "localhost", False),  # names and addresses are not resolved into each other
+        ("::1", "::1", True),
+        ("[::1]", "[::1]", True),
+        ("::1", "127.0.0.1", False),
+        ("inscribe.example.com", "*.example.com", False),  # no globs, as curl
+        ("inscribe.example.com", "", False),
+    ],
+)
+def test_no_proxy_follows_curl(host: str, no_proxy: str, bypass: bool) -> None:
+    assert no_proxy_matches(host, no_proxy) is bypass
+    env = EnvProxies.from_environ({"https_proxy": "http://p:1", "no_proxy": no_proxy})
+    assert (env.for_host(host, tls=True) is None) is bypass
+
+
+def test_no_proxy_upper_case_is_read_too_and_lower_case_wins() -> None:
+    base = {"https_proxy": "http://p:1"}
+    assert EnvProxies.from_environ({**base, "NO_PROXY": "x.example"}).for_host("x.example", tls=True) is None
+    both = EnvProxies.from_environ({**base, "no_proxy": "y.example", "NO_PROXY": "x.example"})
+    assert both.for_host("x.example", tls=True) is not None
+
+
+def test_credentials_are_sent_but_never_shown() -> None:
+    env = {"HTTPS_PROXY": "http://alice:s%40cret-pass@proxy.corp:3128"}
+    chosen = EnvProxies.from_environ(env).for_host("x.example", tls=True)
+    assert chosen is not None
+    assert chosen.to_json() == {"url": "http://proxy.corp:3128", "source": "HTTPS_PROXY"}
+    assert chosen.authorization() == "Basic " + base64.b64encode(b"alice:s@cret-pass").decode()
+    assert "s@cret-pass" in chosen.secrets()
+    assert "cret" not in repr(chosen)
+
+
+@pytest.mark.parametrize("value", ["socks5://proxy:1080", "https://proxy:443", "http://proxy:port"])
+def test_a_proxy_the_probes_cannot_use_is_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match="HTTPS_PROXY"):
+        DIRECT.in_environment({"HTTPS_PROXY": value})

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiloscribe_lab.errors import RecordError
-from kiloscribe_lab.names import FindingId, Outcome, Severity
+from kiloscribe_lab.names import FindingId, Outcome, Severity, VantageName
 from kiloscribe_lab.results import (
     TIMING_PHASES,
     Finding,
@@ -45,6 +45,7 @@ PROBE_KEYS = {
     "variant",
     "target",
     "network",
+    "vantage",
     "outcome",
     "ok",
     "status",
@@ -160,6 +161,21 @@ def test_missing_timings_object_means_all_null() -> None:
 def test_ref_names_probe_variant_target_and_network() -> None:
     assert probe().ref == "socketio:websocket@https://127.0.0.1:8443#direct"
     assert probe(variant="").ref == "socketio@https://127.0.0.1:8443#direct"
+
+
+def test_a_vantage_other_than_local_is_part_of_the_ref_and_round_trips() -> None:
+    remote = probe(vantage="corp-office")
+    assert remote.ref == "socketio:websocket@https://127.0.0.1:8443#direct/corp-office"
+    assert remote.ref != probe().ref  # the same probe from two places: two pieces of evidence
+    assert remote.to_json()["vantage"] == "corp-office"
+    assert ProbeResult.from_json(json.loads(json.dumps(remote.to_json()))) == remote
+
+
+def test_a_record_without_a_vantage_ran_locally() -> None:
+    data = probe().to_json()
+    del data["vantage"]
+    assert ProbeResult.from_json(data).vantage == VantageName.LOCAL
+    assert probe().to_json()["vantage"] == "local"
 
 
 @pytest.mark.parametrize(

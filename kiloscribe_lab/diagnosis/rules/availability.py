@@ -151,7 +151,7 @@ def backend_down(ev: Evidence) -> Draft | None:
 def backend_timeout(ev: Evidence) -> Draft | None:
     stalled = []
     for t in ev.targets:
-        per_net = {n: ev.health(t, n) for n in ev.networks if ev.socket(t, n)}
+        per_net = {p: ev.health(t, p) for p in ev.places if ev.socket(t, p)}
         if per_net and all(h.health is Health.STALLED for h in per_net.values()):
             stalled.append((t, [r for h in per_net.values() for r in h.results]))
     if not stalled:

@@ -8,6 +8,7 @@ from kiloscribe_lab.diagnosis.evidence import (
     FAILURES_OF_SERVICE,
     Evidence,
     Health,
+    Place,
     is_cdn,
     is_polling,
     is_websocket,
@@ -39,12 +40,12 @@ _EXPLAINED = {
 _PROXIES = {Component.CLOUDFLARE, Component.CADDY, Component.NGINX, Component.HAPROXY}
 
 
-def _server_refuses_websocket(ev: Evidence, target: str, network: str) -> list[ProbeResult]:
+def _server_refuses_websocket(ev: Evidence, target: str, place: Place) -> list[ProbeResult]:
     """WebSocket requests the Engine.IO server itself refused for the transport: engine.io's
     'Transport unknown'; or python-engineio's bare 403 to a fresh WebSocket (no sid, no
     Origin: it refuses one only when websocket is not among its transports, and still offers
     the upgrade in its OPEN packet), when that 403 carries no proxy's mark."""
-    rs = ev.socket(target, network)
+    rs = ev.socket(target, place)
     said = [r for r in rs if raw_websocket(r) and refusal_of(r) is Refusal.TRANSPORT_DISABLED]
     python = ev.fingerprint([target]).get(Component.PYTHON_ENGINEIO)
     if python is not None and python.strong:
@@ -59,20 +60,20 @@ def _server_refuses_websocket(ev: Evidence, target: str, network: str) -> list[P
     return said
 
 
-def _explained(ev: Evidence, target: str, network: str) -> bool:
-    """A WebSocket refusal on ``network`` says why (the server's own words, an edge's
+def _explained(ev: Evidence, target: str, place: Place) -> bool:
+    """A WebSocket refusal at ``place`` says why (the server's own words, an edge's
     challenge...): the Socket.IO client's bare 'HTTP 400' beside it is the same answer."""
-    return any(raw_websocket(r) and refusal_of(r) in _EXPLAINED for r in ev.socket(target, network)) or bool(
-        _server_refuses_websocket(ev, target, network)
+    return any(raw_websocket(r) and refusal_of(r) in _EXPLAINED for r in ev.socket(target, place)) or bool(
+        _server_refuses_websocket(ev, target, place)
     )
 
 
-def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[ProbeResult]:
-    """The target's WebSocket probes on ``network`` when every one was refused on the way
+def _websocket_refused_on(ev: Evidence, target: str, place: Place) -> list[ProbeResult]:
+    """The target's WebSocket probes at ``place`` when every one was refused on the way
     (BLOCKED), for no cause the answer names, while polling reached the Engine.IO server there
     (an answer in its own words, even an error); else []. The polling need not *work*: a round
     robin that loses sessions, or a dead backend beside, is another fault, found by its rule."""
-    rs = ev.socket(target, network)
+    rs = ev.socket(target, place)
     ws = [r for r in rs if is_websocket(r)]
     # A WebSocket probe that failed before its upgrade (a 502 from a dead backend behind a
     # round robin, a polling session lost) says nothing about the upgrade: it may sit
@@ -81,18 +82,18 @@ def _websocket_refused_on(ev: Evidence, target: str, network: str) -> list[Probe
     blocked = [r for r in ws if r.outcome is Outcome.BLOCKED]
     if not blocked or not all(r.outcome is Outcome.BLOCKED or r.outcome in before_upgrade for r in ws):
         return []
-    if _explained(ev, target, network):
+    if _explained(ev, target, place):
         return []
     if not any(reached_engineio(r) for r in rs if is_polling(r) or r.probe == ProbeName.STICKY_SESSION):
         return []
     return blocked
 
 
-def _failures_explained(ev: Evidence, target: str, network: str) -> bool:
-    """Every other failure on ``network`` is another fault's, found by its own rule (sessions
+def _failures_explained(ev: Evidence, target: str, place: Place) -> bool:
+    """Every other failure at ``place`` is another fault's, found by its own rule (sessions
     lost to a round robin, a dead backend's 502s, polling refused by the server, 429s); a
     polling probe that stalled or met something unknown leaves the refusal's cause open."""
-    for r in ev.socket(target, network):
+    for r in ev.socket(target, place):
         if is_websocket(r) or path_works(r):
             continue
         explained = (
@@ -107,8 +108,8 @@ def _failures_explained(ev: Evidence, target: str, network: str) -> bool:
     return True
 
 
-def _websocket_works_on(ev: Evidence, target: str, network: str) -> bool:
-    return any(path_works(r) for r in ev.socket(target, network) if is_websocket(r))
+def _websocket_works_on(ev: Evidence, target: str, place: Place) -> bool:
+    return any(path_works(r) for r in ev.socket(target, place) if is_websocket(r))
 
 
 def _what_answered(r: ProbeResult) -> str:
@@ -134,9 +135,9 @@ def _what_answered(r: ProbeResult) -> str:
     "engine.io's 400 code 3, python-engineio's 'Invalid websocket upgrade', or a 200 page instead of 101.",
 )
 def upgrade_headers_dropped(ev: Evidence) -> Draft | None:
-    hits: list[tuple[str, str, list[ProbeResult]]] = []
+    hits: list[tuple[str, Place, list[ProbeResult]]] = []
     for t in ev.targets:
-        for n in ev.networks:
+        for n in ev.places:
             rs = ev.socket(t, n)
             dropped = [r for r in rs if raw_websocket(r) and refusal_of(r) is Refusal.HEADERS_DROPPED]
             if dropped:
@@ -153,20 +154,20 @@ def upgrade_headers_dropped(ev: Evidence) -> Draft | None:
                 hits.append((t, n, dropped + clients))
     if not hits:
         return None
-    # One network drops them while another upgrades: that network's proxy, not the service's.
-    local = all(any(_websocket_works_on(ev, t, o) for o in ev.networks if o != n) for t, n, _ in hits)
-    networks = sorted({n for _, n, _ in hits})
+    # One place drops them while another upgrades: that network's proxy, not the service's.
+    local = all(any(_websocket_works_on(ev, t, o) for o in ev.places if o != n) for t, n, _ in hits)
+    places = sorted({n for _, n, _ in hits}, key=lambda p: (p.network, p.vantage))
     answers = sorted({_what_answered(r) for _, _, rs in hits for r in rs if raw_websocket(r)})
     names = ev.names(t for t, _, _ in hits)
     return Draft(
         severity=Severity.WARNING if local else Severity.CRITICAL,
         title=f"The WebSocket upgrade reaches the server without its Upgrade headers ({names})"
-        + (f" on network(s) {', '.join(networks)}" if local else ""),
+        + (f" {ev.scope(places)}" if local else ""),
         summary=(
             "A WebSocket request at /socket.io/?EIO=4&transport=websocket was answered "
             f"{'; '.join(answers[:3])}, not 101 Switching Protocols: the server received it as a plain "
             "GET, without Upgrade and Connection. Something on the way dropped them"
-            + (f" on {', '.join(networks)} only (the same targets upgrade elsewhere)" if local else "")
+            + (f" {ev.scope(places)} only (the same targets upgrade elsewhere)" if local else "")
             + ". No client gets a WebSocket: polling-first clients stay on long-polling (their upgrade "
             "fails, socket.io-client's 'probe error'), WebSocket-first clients such as the SDK fail with "
             "'websocket error' unless they fall back (tryAllTransports: true)."
@@ -246,7 +247,7 @@ def websocket_disabled(ev: Evidence) -> Draft | None:
         rs = ev.socket(t)
         if any(is_websocket(r) and path_works(r) for r in rs):
             continue
-        said = [r for n in ev.networks for r in _server_refuses_websocket(ev, t, n)]
+        said = [r for n in ev.places for r in _server_refuses_websocket(ev, t, n)]
         offered_none = [
             r for r in rs if r.probe == ProbeName.ENGINEIO_UPGRADE and r.detail.get("upgrades_offered") == []
         ]
@@ -293,15 +294,16 @@ def websocket_disabled(ev: Evidence) -> Draft | None:
     "reaches the Engine.IO server, on every network, or on one while another upgrades.",
 )
 def websocket_blocked(ev: Evidence) -> Draft | None:
-    at_edge: list[tuple[str, str, list[ProbeResult]]] = []
-    on_network: list[tuple[str, str, list[ProbeResult]]] = []
+    at_edge: list[tuple[str, Place, list[ProbeResult]]] = []
+    on_network: list[tuple[str, Place, list[ProbeResult]]] = []
     for t in ev.targets:
-        for n in ev.networks:
+        for n in ev.places:
             refused = _websocket_refused_on(ev, t, n)
             if not refused:
                 continue
-            if any(_websocket_works_on(ev, t, o) for o in ev.networks if o != n):
-                # The same target upgrades from another network: what refuses it is on this one.
+            if any(_websocket_works_on(ev, t, o) for o in ev.places if o != n):
+                # The same target upgrades from another place: what refuses it is on this one's
+                # way (its network's proxy, the vantage's own network).
                 on_network.append((t, n, refused))
             elif _failures_explained(ev, t, n):
                 at_edge.append((t, n, refused))
@@ -313,9 +315,9 @@ def websocket_blocked(ev: Evidence) -> Draft | None:
         where.append(
             f"at {'the CDN edge' if cdn else 'a proxy in front of'} {ev.names(t for t, _, _ in at_edge)}"
         )
-    networks = list(dict.fromkeys(n for _, n, _ in on_network))
+    places = list(dict.fromkeys(n for _, n, _ in on_network))
     if on_network:
-        where.append("only on network(s) " + ", ".join(networks))
+        where.append("only " + ev.scope(places))
     statuses = sorted({str(r.status) for _, _, rs in at_edge + on_network for r in rs if r.status})
     summary = (
         f"WebSocket upgrades are refused ({'/'.join(statuses) or 'no 101'}) "
@@ -324,7 +326,10 @@ def websocket_blocked(ev: Evidence) -> Draft | None:
         "insist on WebSocket (the SDK's default) fail; polling clients connect."
     )
     if on_network:
-        working = [o for o in ev.networks if o not in networks]
+        hit = {t for t, _, _ in on_network}
+        working = [
+            o for o in ev.places if o not in places and any(_websocket_works_on(ev, t, o) for t in hit)
+        ]
         refusers = sorted(
             {str(r.headers["via"]) for _, _, rs in on_network for r in rs if r.headers.get("via")}
         )
@@ -337,15 +342,16 @@ def websocket_blocked(ev: Evidence) -> Draft | None:
             }
         )
         summary += (
-            f" The same targets upgrade to WebSocket from {', '.join(working) or 'another network'}: "
-            f"something on {', '.join(networks)} (a proxy or firewall) refuses the upgrade, not the service."
+            f" The same targets upgrade to WebSocket from {ev.place_names(working) or 'another network'}: "
+            f"something on {ev.place_names(places)} (a proxy or firewall) refuses the upgrade, "
+            "not the service."
             + (f" The refusal came via {'; '.join(refusers)}." if refusers else "")
             + (f" It said: {' / '.join(repr(b) for b in bodies[:2])}." if bodies else "")
         )
     recommendation = []
     if on_network:
         recommendation.append(
-            f"on {', '.join(networks)}, ask the network's administrators to let WebSocket "
+            f"on {ev.place_names(places)}, ask the network's administrators to let WebSocket "
             "(Upgrade: websocket) through to this host, or to exempt it from TLS inspection"
         )
     recommendation.append(
@@ -383,9 +389,9 @@ def _sessions_lost(ev: Evidence) -> tuple[_Lost, _Lost]:
     missing: _Lost = []
     cookie_only: _Lost = []
     for t in ev.targets:
-        for n in ev.networks:
-            with_cookies = ev.where(ProbeName.STICKY_SESSION, CookieMode.COOKIES, t, n)
-            without = ev.where(ProbeName.STICKY_SESSION, CookieMode.NO_COOKIES, t, n)
+        for n in ev.places:
+            with_cookies = ev.where(ProbeName.STICKY_SESSION, CookieMode.COOKIES, t, place=n)
+            without = ev.where(ProbeName.STICKY_SESSION, CookieMode.NO_COOKIES, t, place=n)
             lost_with = any(_moved(r) for r in with_cookies)
             lost_without = any(_moved(r) for r in without)
             if lost_with or (lost_without and not any(r.ok for r in with_cookies)):
@@ -479,11 +485,11 @@ def sticky_sessions_cookie_only(ev: Evidence) -> Draft | None:
     )
 
 
-def _round_trip_ms(ev: Evidence, network: str) -> float | None:
-    """A network's round trip as the probes measured it: the fastest TLS handshake (one round
+def _round_trip_ms(ev: Evidence, place: Place) -> float | None:
+    """A place's round trip as the probes measured it: the fastest TLS handshake (one round
     trip in TLS 1.3) of the raw-stream probes. The fastest, because probes run concurrently
     and waiting for the CPU only ever adds to a handshake."""
-    handshakes = [r.timings.tls for r in ev.where(network=network) if r.timings.tls is not None]
+    handshakes = [r.timings.tls for r in ev.where(place=place) if r.timings.tls is not None]
     return min(handshakes) if handshakes else None
 
 
@@ -497,16 +503,16 @@ def _round_trip_ms(ev: Evidence, network: str) -> float | None:
     "another (two networks or more).",
 )
 def network_timeouts(ev: Evidence) -> Draft | None:
-    if len(ev.networks) < 2:
+    if len(ev.places) < 2:
         return None
     hits = []
     for t in ev.targets:
-        for n in ev.networks:
+        for n in ev.places:
             timeouts = [r for r in ev.socket(t, n) if r.outcome is Outcome.TIMEOUT]
             fine_elsewhere = any(
                 ev.health(t, other).health in {Health.WORKS, Health.PARTIAL}
                 and not any(r.outcome is Outcome.TIMEOUT for r in ev.socket(t, other))
-                for other in ev.networks
+                for other in ev.places
                 if other != n
             )
             if timeouts and fine_elsewhere:
@@ -514,8 +520,8 @@ def network_timeouts(ev: Evidence) -> Draft | None:
     if not hits:
         return None
     slow = list(dict.fromkeys(n for _, n, _ in hits))
-    nets = ", ".join(slow)
-    fine = [n for n in ev.networks if n not in slow]
+    nets = ev.place_names(slow)
+    fine = [n for n in ev.places if n not in slow]
     phases = sorted(
         {str(r.detail["stalled_during"]) for _, _, rs in hits for r in rs if r.detail.get("stalled_during")}
     )
@@ -523,16 +529,16 @@ def network_timeouts(ev: Evidence) -> Draft | None:
     for n in [*slow, *fine]:
         rtt = _round_trip_ms(ev, n)
         if rtt is not None:
-            measured.append(f"{rtt:.0f} ms on {n}")
+            measured.append(f"{rtt:.0f} ms on {ev.place_names([n])}")
     deadlines = [m for _, _, rs in hits for r in rs if r.error and (m := _deadline_of(r.error)) is not None]
     return Draft(
         severity=Severity.WARNING,
-        title=f"Timeouts on network(s) {nets} only: the client's network, not the service",
+        title=f"Timeouts {ev.scope(slow)} only: the client's network, not the service",
         summary=(
             f"{sum(len(rs) for _, _, rs in hits)} probes of {ev.names(t for t, _, _ in hits)} timed out "
             f"on {nets}"
             + (f" (deadline {max(deadlines):g} s)" if deadlines else "")
-            + f" while the same targets answered in time on {', '.join(fine) or 'other networks'}."
+            + f" while the same targets answered in time on {ev.place_names(fine) or 'other networks'}."
             + (f" They were waiting in: {', '.join(phases)}." if phases else "")
             + (f" Round trip (fastest TLS handshake): {', '.join(measured)}." if measured else "")
             + " The service is up; the path from these networks is slow or drops traffic."

@@ -28,6 +28,7 @@ from kiloscribe_lab.report.sections import (
     targets_section,
     test_details_section,
     title_section,
+    vantages_section,
 )
 from kiloscribe_lab.report.summary import compare, summarize
 from kiloscribe_lab.results import Finding, ProbeResult, Timings, read_jsonl, write_jsonl
@@ -118,6 +119,7 @@ def all_sections(run: RunData) -> dict[str, Section]:
         "changes": changes_section(compare(summary, None)),
         "lifetime": lifetime_section(results, findings, labels=labels),
         "charts": charts_section(summary, results, labels=labels),
+        "vantages": vantages_section(run, results, findings, labels=labels),
         "endpoints": endpoints_section(run),
         "infrastructure": infrastructure_section(results, labels=labels),
         "details": test_details_section(results, labels=labels, ca_bundle=run.ca_bundle),

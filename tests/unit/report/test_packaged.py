@@ -46,6 +46,7 @@ def test_findings_notebook_is_thin_parameterised_and_clean() -> None:
         "sections.changes_section(comparison)",
         "lifetime_part",
         "charts_part",
+        "vantages_part",
         "sections.endpoints_section(run)",
         "sections.infrastructure_section(results, labels=labels)",
         "sections.test_details_section(results, labels=labels, ca_bundle=run.ca_bundle)",

@@ -463,3 +463,68 @@ def test_websocket_blocked_found_beside_lost_sessions() -> None:
     ]
     found = {f.id for f in diagnose(results) if f.severity is not Severity.INFO}
     assert found == {FindingId.WEBSOCKET_BLOCKED, FindingId.STICKY_SESSIONS_MISSING}
+
+
+# --- vantages: the same rules, comparing where the probes ran -----------------------------
+
+
+def from_vantage(results: list[ProbeResult], vantage: str, network: str = "direct") -> list[ProbeResult]:
+    """``results`` as a Dask worker named ``vantage`` would have recorded them on ``network``."""
+    return [replace(r, vantage=vantage, network=network) for r in results]
+
+
+def test_blocked_from_one_vantage_only_is_named_for_that_vantage() -> None:
+    """Two workers probe the same target on the same (direct) network profile; the one whose
+    own network goes through the corporate proxy sees every upgrade refused."""
+    results = from_vantage(working(LB), "eu-west") + from_vantage(corporate(LB), "corp-office")
+    f = fire(websocket_blocked, results)
+    assert f.severity is Severity.WARNING
+    assert f.title == "WebSocket is blocked only from vantage corp-office"
+    assert all(ref.endswith("#direct/corp-office") for ref in f.evidence)
+    assert "from vantage eu-west" in f.summary and "something on vantage corp-office" in f.summary
+    assert "eu-west" not in f.title
+
+
+def test_a_network_blocked_from_every_vantage_is_the_networks() -> None:
+    """corporate-proxy refuses upgrades from both workers; direct upgrades from both: the
+    network explains it, not a vantage."""
+    results = [
+        *from_vantage(working(LB), "eu-west"),
+        *from_vantage(working(LB), "us-east"),
+        *from_vantage(corporate(LB), "eu-west", "corporate-proxy"),
+        *from_vantage(corporate(LB), "us-east", "corporate-proxy"),
+    ]
+    f = fire(websocket_blocked, results)
+    assert f.title == "WebSocket is blocked only on network corporate-proxy"
+
+
+def test_one_network_from_one_vantage_is_named_as_that_pair() -> None:
+    results = [
+        *from_vantage(working(LB), "eu-west"),
+        *from_vantage(working(LB), "us-east"),
+        *from_vantage(working(LB), "eu-west", "corporate-proxy"),
+        *from_vantage(corporate(LB), "us-east", "corporate-proxy"),
+    ]
+    f = fire(websocket_blocked, results)
+    assert f.title == "WebSocket is blocked only on corporate-proxy from vantage us-east"
+
+
+def test_blocked_from_every_vantage_is_still_the_edge() -> None:
+    results = from_vantage(corporate(A), "eu-west") + from_vantage(corporate(A), "corp-office")
+    f = fire(websocket_blocked, results)
+    assert f.severity is Severity.CRITICAL and "only" not in f.title
+
+
+def test_timeouts_from_one_vantage_only() -> None:
+    direct = from_vantage(with_tls(working(A), 2.0), "eu-west")
+    far = from_vantage(with_tls(failing(A, Outcome.TIMEOUT), 310.0), "ap-south")
+    f = fire(network_timeouts, direct + far)
+    assert f.title == "Timeouts from vantage ap-south only: the client's network, not the service"
+    assert "310 ms on vantage ap-south, 2 ms on vantage eu-west" in f.summary
+
+
+def test_records_without_a_vantage_compare_as_before() -> None:
+    """Every result local (files from before vantages): the words are the networks' alone."""
+    results = working(LB) + corporate(LB)
+    assert all(r.vantage == "local" for r in results)
+    assert fire(websocket_blocked, results).title == "WebSocket is blocked only on network(s) corporate-proxy"
