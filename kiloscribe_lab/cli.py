@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 # The command's clock starts before the heavy imports, so `probe` returns within the
-# deadline it promises, interpreter and imports included.
+# deadline it promises, interpreter and imports included. A caller that runs main() again in
+# the same process (a test, a notebook) starts its clock when it calls: see main().
 STARTED = time.monotonic()
 
 import argparse
@@ -36,6 +37,7 @@ from kiloscribe_lab.errors import (
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, BackendKind
 from kiloscribe_lab.output import COLOR_MODES
+from kiloscribe_lab.untrusted import one_line
 
 if TYPE_CHECKING:
     from kiloscribe_lab.output import ReportEnd, ReportProgress
@@ -261,7 +263,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         known_networks_source=lab_source,
     )
     progress = None if args.json or not sys.stderr.isatty() else output.progress_printer()
-    report = run_probe(request, progress=progress, started=STARTED)
+    report = run_probe(request, progress=progress, started=args.started)
     if args.json:
         for line in report.json_lines():
             print(line)
@@ -765,6 +767,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: ``argv`` (default: this process's). Called with ``argv``, main() runs
+    in a process that did other things first: its deadlines count from this call, not from
+    the interpreter's start."""
+    started = STARTED if argv is None else time.monotonic()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()
@@ -777,9 +783,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # --help, --version: printed, and done
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         func: Callable[[argparse.Namespace], int] = args.func
+        args.started = started
         return func(args)
     except KiloscribeLabError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes (an argument, a path, a server's words).
+        print(f"{PROG}: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -793,7 +801,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # A path that is not a directory, a full disk, a permission: the user's to fix.
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"{PROG}: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"{PROG}: {one_line(f'{exc.strerror or exc}{where}')}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -193,6 +193,7 @@ _DETAIL_TYPES: dict[str, type | tuple[type, ...]] = {
     "why": str,
     "failed_step": str,
     "websocket": str,
+    "redirect_refused": str,
     "allowed": bool,
     "ack_wait_s": (int, float),
     "outcomes": dict,
@@ -203,8 +204,9 @@ _DETAIL_TYPES: dict[str, type | tuple[type, ...]] = {
     "header_names": list,
     "exchanges": list,
     "servers": list,
+    "redirects": list,
 }
-_LIST_OF_DICTS = {"answers", "open_attempts", "servers", "exchanges"}
+_LIST_OF_DICTS = {"answers", "open_attempts", "servers", "exchanges", "redirects"}
 
 
 def _sane(r: ProbeResult) -> ProbeResult:

@@ -14,7 +14,7 @@ from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.polling import Session
-from kiloscribe_lab.probes.wire import evidence_headers, snippet
+from kiloscribe_lab.probes.wire import evidence_headers
 from kiloscribe_lab.results import ProbeResult
 
 PATH = "/inscriptions/websocket-servers"
@@ -79,15 +79,15 @@ async def discovery(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     rec.headers = evidence_headers(response.headers)
     detail["status_line"] = response.status_line
     if response.status in {401, 403}:
-        detail["body"] = snippet(response.body)
+        detail["body"] = rec.excerpt(response.body)
         return rec.result(Outcome.AUTH_REJECTED, _message(response.body) or response.status_line)
     if response.status != 200:
-        detail["body"] = snippet(response.body)
+        detail["body"] = rec.excerpt(response.body)
         return rec.result(outcome_for_status(response.status), response.status_line)
     try:
         data = json.loads(response.body)
     except (ValueError, RecursionError):
-        detail["body"] = snippet(response.body)
+        detail["body"] = rec.excerpt(response.body)
         return rec.result(Outcome.MALFORMED, "the answer is not JSON")
     servers, recommended, problems = check_servers(data)
     detail["servers"] = servers

@@ -35,5 +35,9 @@ DESIGN_FINDING_IDS = frozenset(
         FindingId.CDN_CHALLENGE,
         FindingId.RATE_LIMITED,
         FindingId.WEBSOCKET_DISABLED,
+        # issue 13: the ids DESIGN.md names for a broken server ("e.g. malformed-handshake,
+        # redirect-loop")
+        FindingId.MALFORMED_HANDSHAKE,
+        FindingId.REDIRECT_LOOP,
     }
 )

@@ -1,0 +1,248 @@
+"""Hostile servers on loopback: one listener per behaviour, a thread per connection.
+
+A behaviour is a function of the connection and the request head it sent; it answers as a
+broken, careless or malicious server would (garbage, a reset, an endless body, a 101 that is
+no WebSocket, a reflected key...). ``hostile_server`` starts one and yields its URL; the
+listener and every connection it accepted are closed when the block ends.
+
+``refusing_socketio`` is the other kind: the real python-socketio server (aiohttp), whose
+connect handler refuses every client with a message chosen by the test (5 MB long, with
+ESC/C1 bytes, or quoting the key the client sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+READ_HEAD_S = 2.0
+
+
+@dataclass
+class Conn:
+    """One accepted connection and the request head read from it (empty if none came)."""
+
+    sock: socket.socket
+    head: bytes = b""
+    rest: bytes = b""  # bytes read past the head (a body, WebSocket frames)
+
+    @property
+    def request_line(self) -> str:
+        return self.head.split(b"\r\n", 1)[0].decode("latin-1")
+
+    @property
+    def path(self) -> str:
+        parts = self.request_line.split(" ")
+        return parts[1] if len(parts) > 1 else ""
+
+    @property
+    def method(self) -> str:
+        return self.request_line.split(" ", 1)[0]
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower().encode()
+        for line in self.head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == wanted:
+                return value.strip().decode("latin-1")
+        return None
+
+    @property
+    def upgrade(self) -> bool:
+        return (self.header("upgrade") or "").lower() == "websocket"
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reset(self) -> None:
+        """Close with a TCP RST (SO_LINGER 0), not a FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def read_more(self, timeout_s: float = 1.0) -> bytes:
+        """What the client sends next (a WebSocket frame, a POST body), or b"" by ``timeout_s``."""
+        self.sock.settimeout(timeout_s)
+        try:
+            return self.sock.recv(65536)
+        except OSError:
+            return b""
+
+
+Behaviour = Callable[[Conn], None]
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    sock.settimeout(READ_HEAD_S)
+    buf = b""
+    try:
+        while b"\r\n\r\n" not in buf and len(buf) < 65536:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except OSError:
+        pass
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return head, rest
+
+
+@dataclass
+class _Listener:
+    behaviour: Behaviour
+    server: socket.socket = field(default_factory=lambda: socket.create_server(("127.0.0.1", 0), backlog=256))
+    stop: threading.Event = field(default_factory=threading.Event)
+    conns: list[socket.socket] = field(default_factory=list)
+
+    def serve(self) -> None:
+        self.server.settimeout(0.05)
+        while not self.stop.is_set():
+            try:
+                sock, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.conns.append(sock)
+            threading.Thread(target=self._handle, args=(sock,), daemon=True).start()
+
+    def _handle(self, sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            head, rest = _read_head(sock)
+            sock.settimeout(30)
+            self.behaviour(Conn(sock, head, rest))
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+@contextlib.contextmanager
+def hostile_server(behaviour: Behaviour) -> Iterator[str]:
+    """Yield ``http://127.0.0.1:PORT``, where every connection meets ``behaviour``."""
+    listener = _Listener(behaviour)
+    thread = threading.Thread(target=listener.serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.server.getsockname()[1]}"
+    finally:
+        listener.stop.set()
+        thread.join(2)
+        listener.server.close()
+        for sock in listener.conns:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+# --- building blocks ------------------------------------------------------------------------
+
+
+def response(status: str, body: bytes = b"", *headers: str | bytes, length: bool = True) -> bytes:
+    lines: list[bytes] = [f"HTTP/1.1 {status}".encode()]
+    lines += [h if isinstance(h, bytes) else h.encode("latin-1") for h in headers]
+    if length:
+        lines.append(f"Content-Length: {len(body)}".encode())
+    lines.append(b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def server_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """An unmasked (server) WebSocket frame."""
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([n])
+    elif n < 1 << 16:
+        head += bytes([126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def accept_for(conn: Conn) -> str:
+    import base64
+    import hashlib
+
+    key = conn.header("sec-websocket-key") or ""
+    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B85").encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def switching(conn: Conn, accept: str | None = None) -> bytes:
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept if accept is not None else accept_for(conn)}\r\n\r\n"
+    ).encode()
+
+
+def stream_body(conn: Conn, total: int, chunk: int = 1 << 20) -> None:
+    """A 200 whose Content-Length says ``total`` bytes, sent as fast as the client reads."""
+    conn.send(response("200 OK", b"", "Content-Type: text/plain; charset=UTF-8", length=False)[:-4])
+    conn.send(f"\r\nContent-Length: {total}\r\n\r\n".encode())
+    block = b"4" * chunk
+    sent = 0
+    while sent < total:
+        piece = block[: min(chunk, total - sent)]
+        conn.send(piece)
+        sent += len(piece)
+
+
+def trickle(conn: Conn, data: bytes, every_s: float) -> None:
+    for i in range(len(data)):
+        conn.send(data[i : i + 1])
+        time.sleep(every_s)
+
+
+OPEN_PACKET = (
+    '0{"sid":"hostile-sid","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,'
+    '"maxPayload":1000000}'
+)
+
+
+# --- the real python-socketio, refusing ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def refusing_socketio(message: Callable[[Any], str]) -> Iterator[str]:
+    """python-socketio (aiohttp) on loopback whose connect handler refuses every client with
+    ``message(auth)``: the Socket.IO refusal (CONNECT_ERROR) carries whatever the test says."""
+    import socketio
+    from aiohttp import web
+
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=16 << 20)
+
+        @sio.event  # type: ignore[untyped-decorator]
+        async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+            raise socketio.exceptions.ConnectionRefusedError(message(auth))
+
+        app = web.Application()
+        sio.attach(app)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        holder["port"] = server.sockets[0].getsockname()[1] if server is not None else 0
+        holder["stop"] = asyncio.Event()
+        holder["loop"] = asyncio.get_running_loop()
+        ready.set()
+        await holder["stop"].wait()
+        await runner.cleanup()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("python-socketio did not start")
+    try:
+        yield f"http://127.0.0.1:{holder['port']}"
+    finally:
+        holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        thread.join(5)
