@@ -303,6 +303,8 @@ class Trace:
     def refuse(self, outcome: Outcome, message: str) -> None:
         if self.refused is None:  # the first violation is the one that ended the exchange
             self.refused = (outcome, message)
+        # python-socketio would go on waiting for its namespace until its own timeout: we need not.
+        self.failed.set()
 
     def _follow(self, url: yarl.URL, response: aiohttp.ClientResponse) -> None:
         """aiohttp is about to follow ``response``'s Location: recorded, and refused (raising
@@ -419,6 +421,10 @@ class BoundedHttp:
                 Outcome.MALFORMED, f"an Engine.IO polling answer larger than the {MAX_MESSAGE}-byte limit"
             )
             raise
+        except aiohttp.ClientError as exc:
+            # A body cut short: aiohttp's trace saw a complete request, so the failure is ours to keep.
+            self.trace.exception = exc
+            raise
         return response
 
     async def ws_connect(self, url: str, **options: Any) -> GuardedWebSocket:
@@ -496,8 +502,7 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, aiohttp.ClientResponseError) and isinstance(
         exc.__cause__, aiohttp.http_exceptions.HttpProcessingError
     ):
-        reason = _parser_reason(exc.__cause__)
-        return ProtocolError(reason if reason.startswith("the answer") else f"malformed HTTP response: {reason}")
+        return ProtocolError(f"malformed HTTP/1.1 response: {_parser_reason(exc.__cause__)}")
     return exc
 
 
@@ -506,7 +511,7 @@ def _parser_reason(exc: aiohttp.http_exceptions.HttpProcessingError) -> str:
     the exception reaching us is a plain HttpProcessingError, so its message is all there is)."""
     text = str(exc.message).lower()
     for needle, reason in (
-        ("bad status line", "the answer is not HTTP: no HTTP/1.x status line"),
+        ("bad status line", "the answer is not HTTP (no HTTP/1.x status line)"),
         ("got more than", "a status or header line longer than 8190 bytes"),
         ("too many headers", "more than 128 headers"),
         ("header", "a header line that is not valid HTTP"),
@@ -538,7 +543,7 @@ def _transport_failure(trace: Trace, transport: str) -> tuple[Outcome, str] | No
             return Outcome.UPSTREAM_ERROR, said
         if last == 400 and any(s == 200 for s in statuses[:-1]):
             return Outcome.SESSION_UNKNOWN, f"{transport} failed (session lost: HTTP 400 after HTTP 200)"
-        if transport == "websocket" and last != 101 and 400 <= last < 500:
+        if transport == "websocket" and last != 101 and (200 <= last < 300 or 400 <= last < 500):
             return Outcome.BLOCKED, f"the WebSocket handshake was answered HTTP {last}"
         if last != 101 and not 200 <= last < 300:
             return outcome_for_status(last), said
@@ -768,8 +773,10 @@ def _fill(rec: Recorder, res: SioAttempt) -> None:
     failing = [e["status"] for e in t.exchanges if e["status"] >= 400]
     if failing and res.outcome is not Outcome.OK:
         rec.status = failing[0]
-    else:
-        rec.status = t.exchanges[-1]["status"] if t.exchanges else None
+    elif t.exchanges:
+        rec.status = t.exchanges[-1]["status"]
+    else:  # aiohttp's trace ends a request at its last hop: a refused redirect has none
+        rec.status = t.redirects[-1]["status"] if t.redirects else None
     detail["exchanges"] = t.exchanges[-12:]
     if t.redirects:
         detail["redirects"] = t.redirects[-12:]

@@ -251,7 +251,9 @@ def check_http_start(data: bytes | bytearray) -> None:
     malformed at once, whatever it holds, never a wait for a line end that may not come."""
     n = min(len(data), len(_HTTP))
     if data[:n] != _HTTP[:n]:
-        raise ProtocolError(f"the answer is not HTTP: it starts with {bytes(data[:16])!r}, not HTTP/1.x")
+        raise ProtocolError(
+            f"malformed HTTP/1.1 response: the answer is not HTTP (it starts with {bytes(data[:16])!r})"
+        )
 
 
 _HTTP = b"HTTP/"

@@ -163,8 +163,15 @@ def engineio_version_mismatch(ev: Evidence) -> Draft | None:
     )
 
 
+_CONNECTS = {ProbeName.SOCKETIO_CONNECT, ProbeName.SDK_FLOW, ProbeName.CONNECT_STATS}
+
+
 def _socketio_works(ev: Evidence, target: str) -> bool:
-    return any(path_works(r) or partly_worked(r) for r in ev.socket(target))
+    """Can a Socket.IO client get a session there? Judged by the connects when they ran (an
+    Engine.IO handshake that works is no use when every CONNECT fails), else by every probe."""
+    rs = ev.socket(target)
+    connects = [r for r in rs if r.probe in _CONNECTS]
+    return any(path_works(r) or partly_worked(r) for r in (connects or rs))
 
 
 @rule(
@@ -172,9 +179,9 @@ def _socketio_works(ev: Evidence, target: str) -> bool:
     severities={Severity.CRITICAL, Severity.WARNING},
     title="The answers break the protocol",
     means="What answers (the server, or something on the way) sends bytes that break HTTP, WebSocket or "
-    "Engine.IO: clients fail with errors that name nothing.",
+    "Engine.IO, or more than a client accepts: clients fail with errors that name nothing.",
     evidence="Probes of a target end malformed, each naming the rule broken: critical when no Socket.IO "
-    "probe of the target works, a warning when another transport still does.",
+    "connect to the target works, a warning when another transport still connects.",
 )
 def malformed_handshake(ev: Evidence) -> Draft | None:
     hits = []

@@ -30,7 +30,6 @@ from kiloscribe_lab.probes.wire import (
     classify_exception,
     evidence_headers,
     http2_request,
-    snippet,
 )
 
 
@@ -101,7 +100,7 @@ def test_classify_exception_leaves_bugs_alone(exc: BaseException) -> None:
     assert classify_exception(exc) is None
 
 
-# --- evidence_headers / snippet -------------------------------------------------------------
+# --- evidence_headers -------------------------------------------------------------
 
 
 def test_evidence_headers_keeps_fingerprints_and_cookie_names_only() -> None:
@@ -137,23 +136,6 @@ def test_evidence_headers_keeps_fingerprints_and_cookie_names_only() -> None:
 def test_evidence_headers_without_cookies_has_no_cookie_key() -> None:
     assert evidence_headers([("content-type", "text/plain")]) == {"content-type": "text/plain"}
     assert evidence_headers([]) == {}
-
-
-@pytest.mark.parametrize(
-    ("body", "limit", "expected"),
-    [
-        (b"", 240, ""),
-        (b"Permanent Redirect", 240, "Permanent Redirect"),
-        (b"x" * 240, 240, "x" * 240),
-        (b"x" * 241, 240, "x" * 240 + "…"),
-        (b"abcdef", 3, "abc…"),
-        (b"\xff\xfeok", 240, "\ufffd\ufffdok"),
-        ("é".encode() * 3, 3, "é\ufffd…"),  # a character cut in half is replaced, not an error
-        (b"<script>alert(1)</script>", 240, "<script>alert(1)</script>"),
-    ],
-)
-def test_snippet(body: bytes, limit: int, expected: str) -> None:
-    assert snippet(body, limit) == expected
 
 
 # --- Clock -------------------------------------------------------------------------------------
