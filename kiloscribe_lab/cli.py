@@ -37,7 +37,7 @@ from kiloscribe_lab.errors import (
 from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, BackendKind
 from kiloscribe_lab.output import COLOR_MODES
-from kiloscribe_lab.untrusted import one_line
+from kiloscribe_lab.untrusted import fix_surrogates, one_line
 
 if TYPE_CHECKING:
     from kiloscribe_lab.output import ReportEnd, ReportProgress
@@ -112,7 +112,7 @@ def _epilog(*examples: str, extra: str = "") -> str:
 
 
 def _print_json(obj: object) -> None:
-    print(json.dumps(obj, ensure_ascii=False))
+    print(fix_surrogates(json.dumps(obj, ensure_ascii=False)))
 
 
 def _lab_dir(args: argparse.Namespace) -> Path:

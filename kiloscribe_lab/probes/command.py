@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import ssl
 from collections.abc import Iterator, Mapping
@@ -24,7 +23,7 @@ from kiloscribe_lab.files import CA_BUNDLE_LIMIT, check_file
 from kiloscribe_lab.names import NetworkName, Severity
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 from kiloscribe_lab.probes.runner import Progress, investigate
-from kiloscribe_lab.results import Finding, ProbeResult
+from kiloscribe_lab.results import Finding, ProbeResult, json_line
 from kiloscribe_lab.settings import ProbeOptions, ProbeSettings
 from kiloscribe_lab.untrusted import one_line
 
@@ -56,9 +55,7 @@ class ProbeReport:
         return any(f.severity is Severity.CRITICAL for f in self.findings)
 
     def json_lines(self) -> Iterator[str]:
-        def dump(obj: object) -> str:
-            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
+        dump = json_line
         for r in self.results:
             yield dump(r.to_json())
         for f in self.findings:
@@ -122,7 +119,9 @@ def validate(request: ProbeRequest, environ: Mapping[str, str], *, strict: bool 
     cfg = None if request.config is None else load_config(request.config)
     network = _resolve_network(request.network, cfg, request)
     if network.ca_bundle is not None:
-        check_file(network.ca_bundle, f"network {one_line(network.name, 60)}: CA bundle", CA_BUNDLE_LIMIT, UsageError)
+        check_file(
+            network.ca_bundle, f"network {one_line(network.name, 60)}: CA bundle", CA_BUNDLE_LIMIT, UsageError
+        )
     if cfg is not None and not cfg.settings.inscription:
         settings = dataclasses.replace(settings, inscription=False)  # either "off" holds
     origin = settings.origin if settings.origin is not None else cfg.settings.origin if cfg else None

@@ -35,7 +35,6 @@ import socketio.exceptions
 import yarl
 
 from kiloscribe_lab import protocol
-
 from kiloscribe_lab.credentials import INVALID_KEY
 from kiloscribe_lab.details import (
     ConnectRun,
@@ -352,8 +351,8 @@ class GuardedWebSocket:
     async def close(self) -> bool:
         return await self.ws.close()
 
-    async def receive(self, timeout: float | None = None) -> aiohttp.WSMessage:
-        msg = await self.ws.receive(timeout)
+    async def receive(self) -> aiohttp.WSMessage:
+        msg = await self.ws.receive()
         first = self.received == 0
         self.received += 1
         if msg.type is aiohttp.WSMsgType.ERROR:
@@ -362,7 +361,8 @@ class GuardedWebSocket:
             code = msg.data if isinstance(msg.data, int) else None
             what = f"a close frame (code {code})" if code is not None else f"a {msg.type.name.lower()} frame"
             self.trace.refuse(
-                Outcome.PROTOCOL_MISMATCH, f"not Engine.IO: 101, then {what} instead of an OPEN packet 0{{...}}"
+                Outcome.PROTOCOL_MISMATCH,
+                f"not Engine.IO: 101, then {what} instead of an OPEN packet 0{{...}}",
             )
         return msg
 
@@ -413,7 +413,9 @@ class BoundedHttp:
         return await self._request("POST", url, options)
 
     async def _request(self, method: str, url: str, options: dict[str, Any]) -> aiohttp.ClientResponse:
-        response = await self.session.request(method, url, max_redirects=self.trace.max_redirects + 2, **options)
+        response = await self.session.request(
+            method, url, max_redirects=self.trace.max_redirects + 2, **options
+        )
         try:
             await response.read()  # bounded (BoundedResponse): later reads get this body
         except BodyTooLarge:

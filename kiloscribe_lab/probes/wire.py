@@ -592,7 +592,9 @@ async def http2_request(
                         val = value.decode("latin-1") if isinstance(value, bytes) else value
                         if key == ":status":
                             if not (val.isascii() and val.isdigit() and len(val) == 3):
-                                raise ProtocolError("malformed HTTP/2 exchange: :status is not a 3-digit code")
+                                raise ProtocolError(
+                                    "malformed HTTP/2 exchange: :status is not a 3-digit code"
+                                )
                             status = int(val)
                         else:
                             response_headers.append((key.lower(), val))
@@ -648,7 +650,9 @@ def classify_exception(exc: BaseException) -> tuple[Outcome, str] | None:
         return Outcome.TLS_ERROR, f"TLS failed: {getattr(exc, 'reason', None) or text}"
     if isinstance(exc, ProtocolError):
         return Outcome.MALFORMED, text
-    if isinstance(exc, ConnectionRefusedError) or (isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED):
+    if isinstance(exc, ConnectionRefusedError) or (
+        isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED
+    ):
         return Outcome.REFUSED, "connection refused"
     if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError) or (
         isinstance(exc, OSError) and exc.errno in _RESET_ERRNOS

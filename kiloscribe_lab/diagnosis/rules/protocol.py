@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import urllib.parse
 
-from kiloscribe_lab.diagnosis.evidence import Evidence, partly_worked, path_works, refs, refusal_of, targets_of
+from kiloscribe_lab.diagnosis.evidence import (
+    Evidence,
+    partly_worked,
+    path_works,
+    refs,
+    refusal_of,
+    targets_of,
+)
 from kiloscribe_lab.diagnosis.registry import Draft, rule
 from kiloscribe_lab.names import FindingId, Outcome, PlainPath, ProbeName, RedirectRefusal, Severity
 from kiloscribe_lab.results import ProbeResult
@@ -247,11 +254,12 @@ def redirect_loop(ev: Evidence) -> Draft | None:
         return None
     results = [r for _, rs in hits for r in rs]
     kinds = {
-        RedirectRefusal(k)
-        for r in results
-        if (k := r.detail.get("redirect_refused")) in set(RedirectRefusal)
+        RedirectRefusal(k) for r in results if (k := r.detail.get("redirect_refused")) in set(RedirectRefusal)
     }
-    how = "; ".join(_REDIRECTS[k] for k in RedirectRefusal if k in kinds) or "to somewhere that is not Engine.IO"
+    how = (
+        "; ".join(_REDIRECTS[k] for k in RedirectRefusal if k in kinds)
+        or "to somewhere that is not Engine.IO"
+    )
     locations = sorted(
         {str(r.headers["location"]) for r in results if r.headers.get("location")}
         | {
