@@ -59,6 +59,7 @@ from kiloscribe_lab.names import (
 from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
+    MAX_INFORMATIONAL,
     AddrInfo,
     ca_path,
     classify_exception,
@@ -186,12 +187,40 @@ class BodyTooLarge(aiohttp.ClientPayloadError):
     """A response body over its limit (``BoundedResponse``)."""
 
 
+class TooManyInformational(aiohttp.ClientError):
+    """More 1xx answers before the real one than any server sends (``BoundedResponse.start``)."""
+
+
 class BoundedResponse(aiohttp.ClientResponse):
     """aiohttp's response, whose ``read()`` (and so ``text()``, ``json()``) stops at ``limit``
     bytes: python-engineio reads every polling answer whole, and a 200 MB one must cost
-    nothing. Flow control keeps aiohttp's own buffer small meanwhile."""
+    nothing. Flow control keeps aiohttp's own buffer small meanwhile. Its head is bounded too:
+    aiohttp skips 1xx answers in a loop that never yields while the parser has more queued, so
+    a flood of ``100 Continue`` held the event loop past every deadline."""
 
     limit = MAX_MESSAGE
+
+    async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        protocol = connection.protocol
+        if protocol is None:
+            return await super().start(connection)
+        heads = 0
+        read = protocol.read
+
+        async def counted() -> Any:
+            nonlocal heads
+            heads += 1
+            if heads > MAX_INFORMATIONAL + 1:  # the real answer is the one after them
+                raise TooManyInformational(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
+            return await read()
+
+        # Shadowed on this connection's protocol for this head only (ClientResponse.start reads
+        # heads through it and offers no other hook).
+        protocol.read = counted  # type: ignore[method-assign]
+        try:
+            return await super().start(connection)
+        finally:
+            del protocol.read
 
     async def read(self) -> bytes:
         if self._body is None:  # aiohttp's cache of the body: filled here, bounded
@@ -358,8 +387,12 @@ class GuardedWebSocket:
         if msg.type is aiohttp.WSMsgType.ERROR:
             self.trace.refuse(Outcome.MALFORMED, _websocket_error(msg.data))
         elif first and msg.type not in {aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY}:
-            code = msg.data if isinstance(msg.data, int) else None
-            what = f"a close frame (code {code})" if code is not None else f"a {msg.type.name.lower()} frame"
+            if msg.type is aiohttp.WSMsgType.CLOSE:
+                what = f"a close frame (code {msg.data})"
+            elif msg.type in {aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING}:
+                what = "the connection closed"
+            else:
+                what = f"a {msg.type.name.lower()} frame"
             self.trace.refuse(
                 Outcome.PROTOCOL_MISMATCH,
                 f"not Engine.IO: 101, then {what} instead of an OPEN packet 0{{...}}",
@@ -413,9 +446,13 @@ class BoundedHttp:
         return await self._request("POST", url, options)
 
     async def _request(self, method: str, url: str, options: dict[str, Any]) -> aiohttp.ClientResponse:
-        response = await self.session.request(
-            method, url, max_redirects=self.trace.max_redirects + 2, **options
-        )
+        try:
+            response = await self.session.request(
+                method, url, max_redirects=self.trace.max_redirects + 2, **options
+            )
+        except TooManyInformational as exc:
+            self.trace.refuse(Outcome.MALFORMED, str(exc))
+            raise
         try:
             await response.read()  # bounded (BoundedResponse): later reads get this body
         except BodyTooLarge:
@@ -433,6 +470,9 @@ class BoundedHttp:
         options["max_msg_size"] = MAX_MESSAGE
         try:
             ws = await self.session.ws_connect(url, **options)
+        except TooManyInformational as exc:
+            self.trace.refuse(Outcome.MALFORMED, str(exc))
+            raise
         except aiohttp.WSServerHandshakeError as exc:
             broken = _HANDSHAKE_FAILURES.get(exc.message)
             if exc.status == 101:

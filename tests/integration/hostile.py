@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import logging
 import socket
 import struct
 import threading
@@ -168,7 +170,7 @@ def accept_for(conn: Conn) -> str:
     import hashlib
 
     key = conn.header("sec-websocket-key") or ""
-    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B85").encode()).digest()
+    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
     return base64.b64encode(digest).decode()
 
 
@@ -216,6 +218,11 @@ def refusing_socketio(message: Callable[[Any], str]) -> Iterator[str]:
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
+    # Its complaint about our Engine.IO v3 check (or a client gone mid-answer) is the server's
+    # business, not the test's output.
+    for name in ("engineio.server", "socketio.server", "aiohttp.server"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
     async def main() -> None:
         sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=16 << 20)
 
@@ -246,3 +253,143 @@ def refusing_socketio(message: Callable[[Any], str]) -> Iterator[str]:
     finally:
         holder["loop"].call_soon_threadsafe(holder["stop"].set)
         thread.join(5)
+
+
+# --- the CLI in-process, several at once -------------------------------------------------------
+
+
+class _PerThread(io.TextIOBase):
+    """sys.stdout/sys.stderr while CLI runs share the process: each thread that registered a
+    stream writes to its own; any other thread to the stream that was there before."""
+
+    def __init__(self, fallback: Any) -> None:
+        self.fallback = fallback
+        self.local = threading.local()
+
+    def _target(self) -> Any:
+        return getattr(self.local, "stream", None) or self.fallback
+
+    def write(self, text: str) -> int:
+        return int(self._target().write(text))
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("an in-memory stream")
+
+
+@dataclass(frozen=True)
+class CliRun:
+    code: int
+    seconds: float
+    stdout: bytes  # as written through a strict UTF-8 stream: a bad byte would have raised
+    stderr: str
+
+
+@contextlib.contextmanager
+def per_thread_streams() -> Iterator[None]:
+    import sys
+
+    out, err = _PerThread(sys.stdout), _PerThread(sys.stderr)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def run_cli(argv: list[str]) -> CliRun:
+    """``kiloscribe-lab ARGV`` in this process and thread (inside ``per_thread_streams``), its
+    stdout a strict UTF-8 stream, as a terminal or a pipe with a UTF-8 locale would be."""
+    import sys
+
+    from kiloscribe_lab import cli
+
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n")
+    err = io.StringIO()
+    streams = (sys.stdout, sys.stderr)
+    for stream, target in zip(streams, (out, err), strict=True):
+        if isinstance(stream, _PerThread):
+            stream.local.stream = target
+    began = time.monotonic()
+    try:
+        code = cli.main(argv)
+    finally:
+        seconds = time.monotonic() - began
+        for stream in streams:
+            if isinstance(stream, _PerThread):
+                stream.local.stream = None
+    out.flush()
+    return CliRun(code, seconds, raw.getvalue(), err.getvalue())
+
+
+# --- many behaviours, one process of their own ------------------------------------------------
+
+
+def _serve(names: list[str]) -> None:
+    """Serve each named behaviour (hostile_behaviours) on a listener of its own; print their
+    URLs as one JSON line; stop when stdin closes (the parent ended, whatever the reason)."""
+    import json
+    import sys
+
+    from tests.integration.hostile_behaviours import BEHAVIOURS, REFUSALS
+
+    with contextlib.ExitStack() as stack:
+        urls = {
+            name: stack.enter_context(
+                hostile_server(BEHAVIOURS[name]) if name in BEHAVIOURS else refusing_socketio(REFUSALS[name])
+            )
+            for name in names
+        }
+        print(json.dumps(urls), flush=True)
+        sys.stdin.read()
+
+
+@contextlib.contextmanager
+def hostile_process(names: list[str], start_s: float = 30.0) -> Iterator[dict[str, str]]:
+    """Yield {name: URL} of the named behaviours, served by one child process: what they cost
+    in CPU (a 400 MB body, a flood of 100 Continue) is not charged to the probes' GIL."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.hostile", *names],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out = child.stdout
+        lines: list[str] = []
+        if out is not None:  # always, with stdout=PIPE
+            reader = threading.Thread(target=lambda: lines.append(out.readline()), daemon=True)
+            reader.start()
+            reader.join(start_s)
+        if not lines or not lines[0]:
+            raise RuntimeError(f"the hostile servers did not start within {start_s:g} s")
+        yield json.loads(lines[0])
+    finally:
+        with contextlib.suppress(OSError):
+            if child.stdin is not None:
+                child.stdin.close()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _serve(sys.argv[1:])
