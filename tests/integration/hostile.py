@@ -236,8 +236,7 @@ def refusing_socketio(message: Callable[[Any], str]) -> Iterator[str]:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        holder["port"] = server.sockets[0].getsockname()[1] if server is not None else 0
+        holder["port"] = runner.addresses[0][1]
         holder["stop"] = asyncio.Event()
         holder["loop"] = asyncio.get_running_loop()
         ready.set()
@@ -296,7 +295,7 @@ def per_thread_streams() -> Iterator[None]:
 
     out, err = _PerThread(sys.stdout), _PerThread(sys.stderr)
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     try:
         yield
     finally:

@@ -38,15 +38,32 @@ from kiloscribe_lab.report.sections import recommendations_section, root_cause_s
 from kiloscribe_lab.results import Finding, ProbeResult, read_jsonl
 from kiloscribe_lab.settings import ProbeOptions
 from tests.integration.hostile import CliRun, hostile_process, per_thread_streams, run_cli
-from tests.integration.hostile_behaviours import KEY, TIMEOUT_S
+from tests.integration.hostile_behaviours import KEY, REFUSALS, TIMEOUT_S
 
 pytestmark = pytest.mark.timeout(120)
 
 # What the command promises: the slowest probe's deadline plus the run's slack (runner.run_deadline).
-PROMISED_S = run_deadline(ProbeOptions(timeout_s=TIMEOUT_S), discover=False)
+# The real python-socketio answers every probe with its own refusal: slower than a canned answer
+# on a busy machine, and a probe cut short there would say "timeout", not what the server said.
+SOCKETIO_TIMEOUT_S = 2 * TIMEOUT_S
+# A loaded machine (2 cores, the suite and other work at once) wakes a timer late; the 10 % of a
+# 2 s deadline is less than one such delay, so the bar is 10 % or this, whichever is more.
+SCHEDULER_SLACK_S = 0.5
+
+
+def promised_s(timeout_s: float) -> float:
+    """What the command promises: the slowest probe's deadline plus the run's slack."""
+    return run_deadline(ProbeOptions(timeout_s=timeout_s), discover=False)
+
+
+def within(seconds: float, timeout_s: float) -> bool:
+    promised = promised_s(timeout_s)
+    return seconds <= promised + max(0.1 * promised, SCHEDULER_SLACK_S)
+
+
 KEY_ENV = "KILOSCRIBE_HOSTILE_KEY"
 MAX_OUTPUT = 1 << 20
-WORKERS = 6
+WORKERS = 4
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -61,6 +78,10 @@ class Case:
     says: tuple[str, ...] = ()
     # (probe, variant) -> the outcome that probe must record.
     outcomes: Mapping[tuple[str, str], Outcome] = field(default_factory=dict)
+
+    @property
+    def timeout_s(self) -> float:
+        return SOCKETIO_TIMEOUT_S if self.name in REFUSALS else TIMEOUT_S
 
 
 MALFORMED = frozenset({FindingId.MALFORMED_HANDSHAKE})
@@ -135,8 +156,8 @@ class Ran:
     records: list[dict[str, Any]]
 
 
-def _run(url: str) -> Ran:
-    argv = ["--timeout", str(TIMEOUT_S), "--api-key-env", KEY_ENV, "--lab-dir", "/nonexistent-lab"]
+def _run(url: str, timeout_s: float = TIMEOUT_S) -> Ran:
+    argv = ["--timeout", str(timeout_s), "--api-key-env", KEY_ENV, "--lab-dir", "/nonexistent-lab"]
     as_json = run_cli(["probe", url, *argv, "--json"])
     human = run_cli(["probe", url, *argv, "--color", "never"])
     records = [json.loads(line) for line in as_json.stdout.decode("utf-8").splitlines()]
@@ -153,7 +174,8 @@ def ran() -> Iterator[dict[str, Ran]]:
     try:
         with hostile_process(IDS) as urls, per_thread_streams(), ThreadPoolExecutor(WORKERS) as pool:
             _run(urls[CASES[0].name])  # warm: the libraries' first use (lazy imports, caches) is no probe's
-            yield dict(zip(IDS, pool.map(_run, [urls[name] for name in IDS]), strict=True))
+            runs = pool.map(_run, [urls[c.name] for c in CASES], [c.timeout_s for c in CASES])
+            yield dict(zip(IDS, runs, strict=True))
     finally:
         os.environ.pop(KEY_ENV, None)
 
@@ -208,11 +230,12 @@ def test_the_command_explains_a_hostile_server(case: Case, ran: dict[str, Ran]) 
 def test_by_its_deadline_within_bounds_and_without_a_trace(case: Case, ran: dict[str, Ran]) -> None:
     r = ran[case.name]
     for run in (r.json, r.human):
-        assert run.seconds <= PROMISED_S * 1.1, f"{run.seconds:.2f} s, promised {PROMISED_S:.2f} s"
+        promised = promised_s(case.timeout_s)
+        assert within(run.seconds, case.timeout_s), f"{run.seconds:.2f} s, promised {promised:.2f} s"
         assert "Traceback" not in run.stderr and not run.stderr.strip(), run.stderr[-2000:]
         assert len(run.stdout) < MAX_OUTPUT
     probes = [x for x in r.records if x["kind"] == "probe"]
-    assert probes and all(x["timings_ms"]["total"] <= PROMISED_S * 1100 for x in probes)
+    assert probes and all(within(x["timings_ms"]["total"] / 1000, case.timeout_s) for x in probes)
     # No library's exception text stands as the explanation (issue 13's examples).
     notes = " ".join(str(x.get("error")) for x in probes)
     for library in ("has no len()", "string indices must be integers", "invalid literal for int()", "Errno"):
