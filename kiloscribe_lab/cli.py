@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import textwrap
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from kiloscribe_lab import __version__
 from kiloscribe_lab.errors import (
     EXIT_CRITICAL,
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_LAB,
     EXIT_OK,
@@ -52,7 +54,8 @@ DESCRIPTION = (
 )
 EXIT_CODES = (
     "Exit codes: 0 no critical finding, 1 a critical finding, 2 bad usage, config or input, "
-    "3 the local lab failed, 4 the report could not be rendered, 130 interrupted."
+    "3 the local lab failed, 4 the report could not be rendered, 70 an internal error (a bug), "
+    "130 interrupted."
 )
 
 
@@ -818,6 +821,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"{PROG}: {one_line(f'{exc.strerror or exc}{where}')}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # the last line of defence: one line, and a code of its own
+        # A bug of ours, not the service's state: no traceback (it would quote a server's text
+        # and exit 1, which reads as "critical"), and no message (the same): where it happened.
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        print(f"{PROG}: internal error ({type(exc).__name__}{where}): a bug in {PROG}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def run() -> NoReturn:

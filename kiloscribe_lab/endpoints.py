@@ -55,10 +55,19 @@ def split_label(arg: str) -> tuple[str, str | None]:
     (``inscribe-2=https://...``); an ``=`` inside a URL's query is not one."""
     label, sep, rest = arg.partition("=")
     if sep and label and "://" in rest and "/" not in label and ":" not in label:
+        # A label is printed in every finding and verdict: a short name, nothing a terminal obeys.
+        if len(label) > MAX_TARGET_LABEL or any(
+            c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in label
+        ):
+            raise UsageError(
+                f"malformed target label {one_line(label, 40)}: give at most {MAX_TARGET_LABEL} "
+                "visible characters, no white space"
+            )
         return rest, label
     return arg, None
 
 
+MAX_TARGET_LABEL = 64
 MAX_URL = 8192  # servers refuse request lines longer than this; no real endpoint needs one
 MAX_HOST = 253  # DNS: a name of at most 253 characters, in labels of at most 63
 MAX_LABEL = 63
@@ -71,8 +80,9 @@ def shown(url: str, limit: int = 80) -> str:
     characters escaped, at most ``limit`` characters. Never the raw input."""
 
     def mask(m: re.Match[str]) -> str:
-        user = m.group(2).split(":", 1)[0]
-        return f"{m.group(1)}{user[:20]}:***@"
+        user, colon, _ = m.group(2).partition(":")
+        # user:password@ keeps the user; a lone user@ may itself be the token (x-token@host).
+        return f"{m.group(1)}{user[:20]}:***@" if colon else f"{m.group(1)}***@"
 
     return one_line(_USERINFO.sub(mask, url.strip(), count=1), limit)
 
