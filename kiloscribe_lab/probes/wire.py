@@ -268,13 +268,23 @@ def closed_early(received: int) -> ConnectionResetError:
 async def read_head(
     stream: Stream, limit: int = protocol.MAX_HEAD_BYTES
 ) -> tuple[protocol.ResponseHead, bytes]:
-    """Read an HTTP/1.x response head; return it and any bytes read past it."""
+    """Read an HTTP/1.x response head; return it and any bytes read past it. Informational
+    answers (``100 Continue``...) before it are skipped, at most MAX_INFORMATIONAL of them: the
+    answer to an upgrade is the 101 or the final status, never a 100."""
     buf = b""
+    informational = 0
     while True:
         check_http_start(buf)
         end = protocol.find_head_end(buf)
         if end is not None:
-            return protocol.parse_response_head(buf[:end]), buf[end:]
+            head = protocol.parse_response_head(buf[:end])
+            if not (100 <= head.status < 200 and head.status != 101):
+                return head, buf[end:]
+            informational += 1
+            if informational > MAX_INFORMATIONAL:
+                raise ProtocolError(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
+            buf = buf[end:]
+            continue
         if len(buf) > limit:
             raise ProtocolError(f"response head larger than {limit} bytes")
         chunk = await stream.recv()

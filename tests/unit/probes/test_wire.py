@@ -271,6 +271,21 @@ async def test_http1_skips_informational_responses() -> None:
     assert response.status == 204
 
 
+async def test_read_head_skips_informational_answers_but_not_the_101() -> None:
+    head, rest = await wire.read_head(
+        FakeStream(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n", b"HTTP/1.1 101 Up\r\n\r\nx"
+        )  # type: ignore[arg-type]
+    )
+    assert head.status == 101 and rest == b"x"
+
+
+async def test_read_head_refuses_endless_informational_answers() -> None:
+    flood = b"HTTP/1.1 100 Continue\r\n\r\n" * (wire.MAX_INFORMATIONAL + 1)
+    with pytest.raises(ProtocolError, match=f"more than {wire.MAX_INFORMATIONAL} informational"):
+        await wire.read_head(FakeStream(flood, b"HTTP/1.1 200 OK\r\n\r\n"))  # type: ignore[arg-type]
+
+
 async def test_http1_truncates_a_body_beyond_max_body() -> None:
     conn, _, _ = http1(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"a" * 60, b"b" * 40)
     response = await conn.request("GET", "/", HEADERS, max_body=10)
