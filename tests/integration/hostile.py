@@ -337,8 +337,11 @@ def _serve(names: list[str]) -> None:
     import json
     import sys
 
-    from tests.integration.hostile_behaviours import BEHAVIOURS, REFUSALS
+    from tests.integration.hostile_behaviours import BEHAVIOURS, PREPARE, REFUSALS
 
+    for name in names:
+        if name in PREPARE:
+            PREPARE[name]()
     with contextlib.ExitStack() as stack:
         urls = {
             name: stack.enter_context(

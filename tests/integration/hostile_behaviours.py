@@ -10,10 +10,12 @@ refusal encoded seven times) is not the probes' GIL, and a probe's deadline is i
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
 import time
 import urllib.parse
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -104,6 +106,24 @@ def huge_body(size: int) -> Callable[[Conn], None]:
     return behave
 
 
+@functools.cache
+def _bomb(size: int) -> bytes:
+    """gzip of ``size`` zero bytes: about a thousandth of it on the wire."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+    block = bytes(1 << 20)
+    return b"".join(packer.compress(block) for _ in range(size >> 20)) + packer.flush()
+
+
+def gzip_bomb(size: int) -> Callable[[Conn], None]:
+    def behave(conn: Conn) -> None:
+        body = _bomb(size)
+        headers = ("Content-Type: text/plain; charset=UTF-8", "Content-Encoding: gzip")
+        with contextlib.suppress(OSError):
+            conn.send(response("200 OK", body, *headers))
+
+    return behave
+
+
 def many_headers(conn: Conn) -> None:
     conn.send(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(5000)) + b"\r\n")
 
@@ -179,6 +199,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "endless-chunked-body": endless_chunks,
     "body-200-mb": huge_body(200 << 20),
     "body-400-mb": huge_body(400 << 20),
+    "gzip-bomb-200-mb": gzip_bomb(200 << 20),
     "wrong-accept": on_upgrade(lambda conn: conn.send(switching(conn, "d3Jvbmc="))),
     "101-then-garbage-frames": frames_after_101(b"\x8f\xff" + bytes(range(64))),
     "101-then-a-2-TiB-frame": frames_after_101(b"\x81\x7f" + (1 << 41).to_bytes(8, "big")),
@@ -205,6 +226,9 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "key-reflected-in-headers": reflecting("headers"),
     "key-reflected-in-a-location": reflecting("location"),
 }
+
+# Work a behaviour does once, before the servers say they are ready: no probe waits for it.
+PREPARE: dict[str, Callable[[], object]] = {"gzip-bomb-200-mb": lambda: _bomb(200 << 20)}
 
 # The real python-socketio, refusing every client with message(auth).
 REFUSALS: dict[str, Callable[[Any], str]] = {

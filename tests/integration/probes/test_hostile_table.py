@@ -118,6 +118,7 @@ CASES = [
     Case("endless-100-continue", MALFORMED, ("informational",), {POLLING: BAD, WEBSOCKET: BAD}),
     Case("endless-chunked-body", BROKEN, (LIMIT,), {POLLING: BAD}),
     Case("body-400-mb", BROKEN, (LIMIT,), {POLLING: BAD}),
+    Case("gzip-bomb-200-mb", BROKEN, (LIMIT,), {POLLING: BAD}),
     Case("wrong-accept", MALFORMED, ("Sec-WebSocket-Accept",), {WEBSOCKET: BAD}),
     Case("101-then-garbage-frames", BROKEN, (), {WEBSOCKET: BAD}),
     Case("101-then-a-2-TiB-frame", BROKEN, ("limit",), {WEBSOCKET: BAD}),
