@@ -37,7 +37,7 @@ from kiloscribe_lab.report.appendix import infrastructure_section, test_details_
 from kiloscribe_lab.report.sections import recommendations_section, root_cause_section, summary_section
 from kiloscribe_lab.results import Finding, ProbeResult, read_jsonl
 from kiloscribe_lab.settings import ProbeOptions
-from tests.integration.hostile import CliRun, hostile_process, per_thread_streams, run_cli
+from tests.integration.hostile import SCHEDULER_SLACK_S, CliRun, hostile_process, per_thread_streams, run_cli
 from tests.integration.hostile_behaviours import KEY, REFUSALS, TIMEOUT_S
 
 pytestmark = pytest.mark.timeout(120)
@@ -46,9 +46,6 @@ pytestmark = pytest.mark.timeout(120)
 # The real python-socketio answers every probe with its own refusal: slower than a canned answer
 # on a busy machine, and a probe cut short there would say "timeout", not what the server said.
 SOCKETIO_TIMEOUT_S = 2 * TIMEOUT_S
-# A loaded machine (2 cores, the suite and other work at once) wakes a timer late; the 10 % of a
-# 2 s deadline is less than one such delay, so the bar is 10 % or this, whichever is more.
-SCHEDULER_SLACK_S = 0.5
 
 
 def promised_s(timeout_s: float) -> float:
