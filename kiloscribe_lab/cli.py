@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 # The command's clock starts before the heavy imports, so `probe` returns within the
-# deadline it promises, interpreter and imports included.
+# deadline it promises, interpreter and imports included. A caller that runs main() again in
+# the same process (a test, a notebook) starts its clock when it calls: see main().
 STARTED = time.monotonic()
 
 import argparse
@@ -19,6 +20,7 @@ import json
 import os
 import sys
 import textwrap
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from kiloscribe_lab import __version__
 from kiloscribe_lab.errors import (
     EXIT_CRITICAL,
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_LAB,
     EXIT_OK,
@@ -38,6 +41,7 @@ from kiloscribe_lab.lab import fleet
 from kiloscribe_lab.lab.scenarios import DEFAULT_SCENARIO, SCENARIOS, BackendKind
 from kiloscribe_lab.output import COLOR_MODES
 from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, MAX_FILE_SIZE
+from kiloscribe_lab.untrusted import fix_surrogates, one_line
 
 if TYPE_CHECKING:
     from kiloscribe_lab.config import ClusterSpec
@@ -52,7 +56,8 @@ DESCRIPTION = (
 )
 EXIT_CODES = (
     "Exit codes: 0 no critical finding, 1 a critical finding, 2 bad usage, config or input, "
-    "3 the local lab failed, 4 the report could not be rendered, 130 interrupted."
+    "3 the local lab failed, 4 the report could not be rendered, 70 an internal error (a bug), "
+    "130 interrupted."
 )
 
 
@@ -113,7 +118,7 @@ def _epilog(*examples: str, extra: str = "") -> str:
 
 
 def _print_json(obj: object) -> None:
-    print(json.dumps(obj, ensure_ascii=False))
+    print(fix_surrogates(json.dumps(obj, ensure_ascii=False)))
 
 
 def _lab_dir(args: argparse.Namespace) -> Path:
@@ -281,7 +286,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         known_networks_source=lab_source,
     )
     progress = None if args.json or not sys.stderr.isatty() else output.progress_printer()
-    report = run_probe(request, progress=progress, started=STARTED)
+    report = run_probe(request, progress=progress, started=args.started)
     if args.json:
         for line in report.json_lines():
             print(line)
@@ -868,6 +873,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: ``argv`` (default: this process's). Called with ``argv``, main() runs
+    in a process that did other things first: its deadlines count from this call, not from
+    the interpreter's start."""
+    started = STARTED if argv is None else time.monotonic()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()
@@ -880,9 +889,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # --help, --version: printed, and done
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         func: Callable[[argparse.Namespace], int] = args.func
+        args.started = started
         return func(args)
     except KiloscribeLabError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes (an argument, a path, a server's words).
+        print(f"{PROG}: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -896,8 +907,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # A path that is not a directory, a full disk, a permission: the user's to fix.
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"{PROG}: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"{PROG}: {one_line(f'{exc.strerror or exc}{where}')}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # the last line of defence: one line, and a code of its own
+        # A bug of ours, not the service's state: no traceback (it would quote a server's text
+        # and exit 1, which reads as "critical"), and no message (the same): where it happened.
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        print(f"{PROG}: internal error ({type(exc).__name__}{where}): a bug in {PROG}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def run() -> NoReturn:

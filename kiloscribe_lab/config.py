@@ -37,9 +37,11 @@ from typing import Any
 from kiloscribe_lab.credentials import is_env_name
 from kiloscribe_lab.endpoints import parse_endpoint, parse_origin
 from kiloscribe_lab.errors import ConfigError, UsageError
+from kiloscribe_lab.files import CA_BUNDLE_LIMIT, CONFIG_LIMIT, check_file, read_text
 from kiloscribe_lab.names import NetworkName, VantageName
 from kiloscribe_lab.networks import DIRECT, NetworkProfile, profile_from_mapping
 from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, MAX_FILE_SIZE, ProbeSettings
+from kiloscribe_lab.untrusted import one_line
 
 INVESTIGATION_KEYS = {
     "endpoints",
@@ -158,8 +160,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
         ca_path = Path(_expect(ca, str, f"{where}: ca_bundle"))
         if source is not None and not ca_path.is_absolute():
             ca_path = source.parent / ca_path
-        if not ca_path.is_file():
-            raise ConfigError(f"{where}: ca_bundle {ca_path} does not exist")
+        check_file(ca_path, f"{where}: ca_bundle", CA_BUNDLE_LIMIT)
     inscription = _expect(inv.get("inscription", True), bool, f"{where}: inscription")
     origin = inv.get("origin")
     if origin is not None:
@@ -212,12 +213,11 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Investi
 
 
 def load_config(path: Path) -> InvestigationConfig:
+    text = read_text(path, "config", CONFIG_LIMIT)
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config {path}: {exc}") from exc
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"config {one_line(path, 200)} is not valid TOML: {one_line(exc, 160)}") from exc
+    except RecursionError:  # arrays nested thousands deep
+        raise ConfigError(f"config {one_line(path, 200)} is not valid TOML: nested too deep") from None
     return parse_config(data, path)

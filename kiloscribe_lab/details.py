@@ -216,6 +216,7 @@ class HttpUpgradeDetail(CommonDetail, total=False):
     status_line: str
     body: str
     redirects: list[Hop]
+    redirect_refused: str  # names.RedirectRefusal: why the chain was not followed further
     upgrade: str
     note: str
     alpn: str | None
@@ -247,6 +248,8 @@ class Exchange(TypedDict):
 
 class SioAttemptDetail(CommonDetail, total=False):
     exchanges: list[Exchange]
+    redirects: list[Hop]  # the redirects aiohttp was allowed to follow, and the one it was not
+    redirect_refused: str  # names.RedirectRefusal
     timing_note: str
     transport: str
     backend: str

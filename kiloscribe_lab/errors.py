@@ -32,6 +32,7 @@ EXIT_CRITICAL = 1
 EXIT_USAGE = 2
 EXIT_LAB = 3
 EXIT_REPORT = 4
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug of ours, never to be read as "critical" (1)
 EXIT_INTERRUPTED = 130
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "OverallStatus",
     "PlainPath",
     "ProbeName",
+    "RedirectRefusal",
     "SdkMode",
     "SdkStep",
     "SessionEnd",
@@ -87,6 +88,16 @@ class Outcome(enum.StrEnum):
     @property
     def ok(self) -> bool:
         return self is Outcome.OK
+
+
+class RedirectRefusal(enum.StrEnum):
+    """Why a probe stopped following redirects (its ``redirect_refused``): what a client cannot
+    follow either, or must not (another origin would receive the network's headers)."""
+
+    LOOP = "loop"  # a URL of the chain again
+    CROSS_ORIGIN = "cross-origin"  # another scheme, host or port than the target's
+    TOO_MANY = "too-many"  # more hops than max_redirects
+    UNFOLLOWABLE = "unfollowable"  # a Location that is no http(s)/ws(s) URL (javascript:, ftp:)
 
 
 class Severity(enum.StrEnum):
@@ -340,6 +351,8 @@ class FindingId(enum.StrEnum):
     DNS_PROBLEM = "dns-problem"
     CDN_CHALLENGE = "cdn-challenge"
     NOT_SOCKETIO = "not-socketio"
+    MALFORMED_HANDSHAKE = "malformed-handshake"
+    REDIRECT_LOOP = "redirect-loop"
     ENGINEIO_VERSION_MISMATCH = "engineio-version-mismatch"
     AUTH_REJECTED = "auth-rejected"
     INSCRIPTION_NOT_ACKNOWLEDGED = "inscription-not-acknowledged"

@@ -17,14 +17,17 @@ from __future__ import annotations
 import base64
 import dataclasses
 import ipaddress
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiloscribe_lab.endpoints import shown
 from kiloscribe_lab.errors import ConfigError
 from kiloscribe_lab.names import NetworkName, Transport
+from kiloscribe_lab.untrusted import one_line
 
 TRANSPORTS: tuple[Transport, ...] = (Transport.WEBSOCKET, Transport.POLLING)  # socket.io-client's order
 DEFAULT_PROXY_PORT = 1080  # curl's, for a proxy variable that gives no port
@@ -207,15 +210,53 @@ DIRECT = NetworkProfile()
 
 
 def parse_proxy(url: str) -> tuple[str, int]:
-    """``http://host:port`` of a CONNECT proxy -> (host, port)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ConfigError(f"proxy must be an http://host:port URL, got {url!r}")
+    """``http://host:port`` of a CONNECT proxy -> (host, port). Errors quote the URL only as
+    ``endpoints.shown`` does (a proxy URL may carry a password)."""
     try:
+        parts = urllib.parse.urlsplit(url)
         port = parts.port or 80
     except ValueError as exc:
-        raise ConfigError(f"proxy {url!r}: {exc}") from exc
+        raise ConfigError(f"proxy {shown(url)}: not an http://host:port URL") from exc
+    if parts.scheme != "http" or not parts.hostname:
+        raise ConfigError(f"proxy must be an http://host:port URL, got {shown(url)}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"proxy {shown(url)}: proxy credentials (user:password@) are not supported")
     return parts.hostname, port
+
+
+# RFC 9110 §5.6.2: a header name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+MAX_HEADER_VALUE = 8192
+# Headers the probes write themselves (framing, the upgrade): a profile must not change them.
+_RESERVED_HEADERS = frozenset(
+    {"host", "connection", "upgrade", "content-length", "transfer-encoding", "te", "trailer", "keep-alive"}
+    | {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept"}
+)
+
+
+def check_headers(name: str, headers: Mapping[Any, Any]) -> dict[str, str]:
+    """A profile's extra headers, each a valid HTTP field: a token name, a value without CR, LF,
+    NUL or another control character. A value may be a credential: it is never quoted."""
+    checked: dict[str, str] = {}
+    for key, value in headers.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConfigError(f"network {name!r}: headers must be a table of strings")
+        if not _TOKEN.fullmatch(key):
+            raise ConfigError(f"network {name!r}: header name {one_line(key, 60)!r} is not an HTTP token")
+        if key.lower() in _RESERVED_HEADERS:
+            raise ConfigError(f"network {name!r}: header {key} is the probes' own; a profile cannot set it")
+        if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+            raise ConfigError(
+                f"network {name!r}: header {key} holds a line break or a control character "
+                "(the value is not shown)"
+            )
+        if len(value) > MAX_HEADER_VALUE or value != value.strip(" \t"):
+            raise ConfigError(
+                f"network {name!r}: header {key} is longer than {MAX_HEADER_VALUE} characters or "
+                "has white space around it (the value is not shown)"
+            )
+        checked[key] = value
+    return checked
 
 
 def profile_from_mapping(name: str, data: Mapping[str, Any]) -> NetworkProfile:
@@ -238,11 +279,10 @@ def profile_from_mapping(name: str, data: Mapping[str, Any]) -> NetworkProfile:
             parse_proxy(proxy)
         except ConfigError as exc:
             raise ConfigError(f"network {name!r}: {exc}") from exc
-    headers = data.get("headers", {})
-    if not isinstance(headers, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
+    raw_headers = data.get("headers", {})
+    if not isinstance(raw_headers, Mapping):
         raise ConfigError(f"network {name!r}: headers must be a table of strings")
+    headers = check_headers(name, raw_headers)
     resolve = data.get("resolve", {})
     if not isinstance(resolve, Mapping):
         raise ConfigError(f"network {name!r}: resolve must be a table of 'host:port' = 'address'")

@@ -42,6 +42,9 @@ def upgrade_refusal(status: int, body: bytes | str = b"", *, engineio_path: bool
     outcome = outcome_for_status(status)
     if engineio_path and outcome in {Outcome.HTTP_ERROR, Outcome.OK}:
         return Outcome.BLOCKED
+    if outcome is Outcome.OK:
+        # A 2xx instead of 101: the server ignored the upgrade. No WebSocket, so never ok.
+        return Outcome.PROTOCOL_MISMATCH
     return outcome
 
 

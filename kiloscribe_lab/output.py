@@ -13,13 +13,13 @@ import os
 import sys
 import textwrap
 import time
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from kiloscribe_lab.names import OverallStatus, ProbeName, Severity
 from kiloscribe_lab.results import Finding, ProbeResult
+from kiloscribe_lab.untrusted import visible
 
 if TYPE_CHECKING:
     from kiloscribe_lab.probes.command import ProbeReport
@@ -102,16 +102,9 @@ def style_for(stream: TextIO, mode: str, environ: Mapping[str, str] | None = Non
 
 def clean(text: object) -> str:
     """One line of text safe for a terminal: whitespace becomes spaces; every other control or
-    format character (ESC, CR, BEL, bidi overrides) is shown as an escape instead of obeyed."""
-    out = []
-    for ch in str(text):
-        if ch in "\t\n\r\v\f":
-            out.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cf"):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    format character (ESC, CR, BEL, C1, bidi overrides) is shown as an escape instead of obeyed,
+    and a lone surrogate (a byte that was not UTF-8) is replaced (``untrusted.visible``)."""
+    return visible(str(text))
 
 
 def _wrap(text: str, width: int, first: str = "", rest: str | None = None) -> list[str]:
@@ -300,7 +293,7 @@ def _findings_lines(findings: Sequence[Finding], style: Style) -> list[str]:
     for f in findings:
         mark = f"  [{MARK[f.severity]}] "
         painted = f"  [{style.paint(MARK[f.severity], _SEVERITY_TONE[f.severity])}] "
-        lines += _marked(mark, painted, f"{f.id}: {clean(f.title)}", style.prose, 6)
+        lines += _marked(mark, painted, f"{clean(f.id)}: {clean(f.title)}", style.prose, 6)
         lines += _wrap(clean(f.summary), style.prose, " " * 6)
         lines += _wrap(clean(f.recommendation), style.prose, "      -> ", " " * 9)
     return lines

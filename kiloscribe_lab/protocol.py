@@ -884,7 +884,7 @@ def parse_response_head(data: bytes | bytearray) -> ResponseHead:
         # strip(), not a regex: "value<many spaces>x" would make a lazy pattern quadratic.
         value = raw_value.strip(b" \t")
         if _CTL.search(value):
-            raise ProtocolError(f"control character in header {_snip(name)}")
+            raise ProtocolError(f"a control character in the {name[:60].decode('ascii')} header")
         headers.append((name.decode("ascii"), value.decode("latin-1")))
     return ResponseHead(
         status=int(status),

@@ -15,6 +15,7 @@ from typing import Any
 
 from kiloscribe_lab.errors import RecordError
 from kiloscribe_lab.names import Outcome, Severity, VantageName
+from kiloscribe_lab.untrusted import fix_surrogates
 
 JSON = dict[str, Any]
 
@@ -196,9 +197,16 @@ def record_from_json(data: Mapping[str, Any]) -> Record:
     raise RecordError(f"unknown record kind: {kind!r}")
 
 
+def json_line(obj: object) -> str:
+    """``obj`` as one line of JSON that is always valid UTF-8: a lone surrogate (a server's
+    non-UTF-8 byte, smuggled through a library's surrogateescape) cannot be encoded, so it is
+    replaced (``untrusted.fix_surrogates``) instead of failing the write or corrupting it."""
+    return fix_surrogates(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+
 def dumps_line(record: Record) -> str:
     """One JSON object on one line (JSON Lines)."""
-    return json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
+    return json_line(record.to_json())
 
 
 def write_jsonl(records: Iterable[Record]) -> str:

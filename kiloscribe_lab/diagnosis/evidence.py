@@ -199,6 +199,7 @@ _DETAIL_TYPES: dict[str, type | tuple[type, ...]] = {
     "why": str,
     "failed_step": str,
     "websocket": str,
+    "redirect_refused": str,
     "allowed": bool,
     "ack_wait_s": (int, float),
     "outcomes": dict,
@@ -222,8 +223,9 @@ _DETAIL_TYPES: dict[str, type | tuple[type, ...]] = {
     "failure": dict,
     "exact": bool,
     "file_passes": bool,
+    "redirects": list,
 }
-_LIST_OF_DICTS = {"answers", "open_attempts", "servers", "exchanges", "pings"}
+_LIST_OF_DICTS = {"answers", "open_attempts", "servers", "exchanges", "pings", "redirects"}
 
 
 def _sane(r: ProbeResult) -> ProbeResult:

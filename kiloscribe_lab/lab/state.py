@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kiloscribe_lab.errors import ConfigError, LabStateError
+from kiloscribe_lab.files import STATE_LIMIT, read_text
 from kiloscribe_lab.lab import procs
 from kiloscribe_lab.lab.balancer import config_file
 from kiloscribe_lab.lab.caddyfile import FILE as CADDYFILE
@@ -204,8 +205,10 @@ def read_state(lab_dir: Path) -> tuple[LabInfo, list[procs.ProcessRecord], str]:
     path = lab_dir / STATE_FILE
     if not path.exists():
         raise LabStateError(f"no lab in {lab_dir} (run `kiloscribe-lab lab up` first)")
+    # A regular file of sane size, or a LabStateError that says what it is instead.
+    text = read_text(path, "lab state", STATE_LIMIT, LabStateError)
     try:
-        state = json.loads(path.read_text())
+        state = json.loads(text)
         if not isinstance(state, dict):
             raise TypeError(f"expected a JSON object, got {type(state).__name__}")
         info = LabInfo(

@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from kiloscribe_lab.credentials import read_key, redact, worth_redacting
+from kiloscribe_lab.credentials import read_key, worth_redacting
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.networks import NetworkProfile, Proxy
 from kiloscribe_lab.probes.wire import CertificateRejected, Clock, classify_exception
 from kiloscribe_lab.results import ProbeResult, Timings, replace, utc_now
 from kiloscribe_lab.settings import ProbeOptions
+from kiloscribe_lab.untrusted import CAP, decoded, evidence
 
 D = TypeVar("D", bound=Mapping[str, object])
 
@@ -94,6 +95,15 @@ class Recorder:
         # When ``bounded`` will cancel the probe (a time.monotonic() value): a probe that runs
         # steps with budgets of their own fits them into it, so its own timeouts classify.
         self.deadline: float | None = None
+        # What must never be recorded (``ProbeContext.secrets``), set by ``bounded``: an excerpt
+        # is redacted before it is cut.
+        self.secrets: tuple[str, ...] = ()
+
+    def excerpt(self, data: bytes | str, limit: int = CAP) -> str:
+        """A server's bytes or text quoted in a sentence of ours: decoded, redacted, then cut
+        to ``limit`` (the order matters: a cut first could leave part of a key behind)."""
+        text = decoded(data) if isinstance(data, bytes | bytearray) else data
+        return evidence(text, self.secrets, limit)
 
     def time_left(self, fallback_s: float) -> float:
         """Seconds until ``deadline``; ``fallback_s`` when the probe runs unbounded (tests)."""
@@ -144,6 +154,7 @@ async def bounded(
     """Run one probe under its hard deadline; transport failures become outcomes."""
     limit = ctx.timeout_s if deadline_s is None else deadline_s
     rec.deadline = time.monotonic() + limit
+    rec.secrets = ctx.secrets()
     rec.detail["deadline_s"] = round(limit, 3)  # the rules read it, not the words of the error
     try:
         async with asyncio.timeout(limit):
@@ -159,7 +170,8 @@ async def bounded(
                 raise  # tests: a bug in a probe must surface, not hide as evidence
             # A server can drive a probe somewhere we did not foresee; one probe's failure
             # must not end the run and lose what the others measured.
-            classified = (Outcome.MALFORMED, f"probe failed: {type(exc).__name__}: {exc}")
+            # Our words: a library's exception text is no explanation of what the server did.
+            classified = (Outcome.MALFORMED, f"the probe could not handle the answer ({type(exc).__name__})")
         outcome, message = classified
         result = rec.result(outcome, message)
     return scrub(result, ctx.secrets())
@@ -171,12 +183,12 @@ def timed_out(rec: Recorder, limit_s: float) -> ProbeResult:
 
 
 def scrub(result: ProbeResult, secrets: tuple[str, ...]) -> ProbeResult:
-    """A server may echo what we sent (an error quoting the key): redact before recording."""
-    if not secrets:
-        return result
+    """The one boundary every server byte crosses before it is recorded (``untrusted.evidence``):
+    decoded, redacted (a server may echo what we sent, whole, escaped or in part), control
+    characters escaped, each string capped after redaction."""
     return replace(
         result,
-        error=redact(result.error, secrets),
-        headers=redact(dict(result.headers), secrets),
-        detail=redact(dict(result.detail), secrets),
+        error=None if result.error is None else evidence(result.error, secrets),
+        headers=evidence(dict(result.headers), secrets),
+        detail=evidence(dict(result.detail), secrets),
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import ssl
 from collections.abc import Iterator, Mapping
@@ -20,11 +19,13 @@ from kiloscribe_lab.config import InvestigationConfig, load_config
 from kiloscribe_lab.credentials import is_env_name, read_key
 from kiloscribe_lab.endpoints import parse_endpoint, parse_origin, parse_target
 from kiloscribe_lab.errors import UsageError
+from kiloscribe_lab.files import CA_BUNDLE_LIMIT, check_file
 from kiloscribe_lab.names import NetworkName, Severity
 from kiloscribe_lab.networks import DIRECT, NetworkProfile
 from kiloscribe_lab.probes.runner import Progress, investigate
-from kiloscribe_lab.results import Finding, ProbeResult
+from kiloscribe_lab.results import Finding, ProbeResult, json_line
 from kiloscribe_lab.settings import DEFAULT_FILE_SIZE, MAX_FILE_SIZE, ProbeOptions, ProbeSettings
+from kiloscribe_lab.untrusted import one_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,7 @@ class ProbeReport:
         return any(f.severity is Severity.CRITICAL for f in self.findings)
 
     def json_lines(self) -> Iterator[str]:
-        def dump(obj: object) -> str:
-            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
+        dump = json_line
         for r in self.results:
             yield dump(r.to_json())
         for f in self.findings:
@@ -91,13 +90,16 @@ def _resolve_network(name: str, cfg: InvestigationConfig | None, request: ProbeR
     raise UsageError(f"unknown network {str(name)!r} ({hint})")
 
 
-def check_ca_bundle(path: Path) -> None:
-    if not path.is_file():
-        raise UsageError(f"CA bundle {path} does not exist")
+def check_ca_bundle(path: Path, what: str = "CA bundle") -> None:
+    """A PEM file of certificates, checked (a regular file of sane size) before OpenSSL reads it."""
+    check_file(path, what, CA_BUNDLE_LIMIT, UsageError)
     try:
         ssl.create_default_context(cafile=str(path))
     except (ssl.SSLError, OSError, ValueError) as exc:
-        raise UsageError(f"CA bundle {path} is not a PEM file of certificates: {exc}") from exc
+        reason = getattr(exc, "reason", None) or exc
+        raise UsageError(
+            f"{what} {one_line(path, 200)} is not a PEM file of certificates: {one_line(reason, 120)}"
+        ) from exc
 
 
 def validate(request: ProbeRequest, environ: Mapping[str, str], *, strict: bool = False) -> ProbeOptions:
@@ -116,8 +118,10 @@ def validate(request: ProbeRequest, environ: Mapping[str, str], *, strict: bool 
         read_key(settings.api_key_env, environ)
     cfg = None if request.config is None else load_config(request.config)
     network = _resolve_network(request.network, cfg, request)
-    if network.ca_bundle is not None and not network.ca_bundle.is_file():
-        raise UsageError(f"network {network.name}: CA bundle {network.ca_bundle} does not exist")
+    if network.ca_bundle is not None:
+        check_file(
+            network.ca_bundle, f"network {one_line(network.name, 60)}: CA bundle", CA_BUNDLE_LIMIT, UsageError
+        )
     if cfg is not None and not cfg.settings.inscription:
         settings = dataclasses.replace(settings, inscription=False)  # either "off" holds
     origin = settings.origin if settings.origin is not None else cfg.settings.origin if cfg else None

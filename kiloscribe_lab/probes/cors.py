@@ -25,7 +25,7 @@ from kiloscribe_lab.outcomes import Refusal, outcome_for_status, refusal
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.polling import Session
 from kiloscribe_lab.probes.websocket import header_names, websocket_handshake
-from kiloscribe_lab.probes.wire import evidence_headers, snippet
+from kiloscribe_lab.probes.wire import evidence_headers
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.session import SioClient
 
@@ -79,14 +79,14 @@ async def cors(ctx: ProbeContext, rec: Recorder, *, check: CorsCheck) -> ProbeRe
     rec.headers = evidence_headers(response.headers)
     detail["header_names"] = list(response.header_names)
     detail["status_line"] = response.status_line
-    detail["body"] = snippet(response.body)
+    detail["body"] = rec.excerpt(response.body)
     allow_origin = response.get("access-control-allow-origin")
     detail["allow_origin"] = allow_origin
     detail["allow_credentials"] = response.get("access-control-allow-credentials")
     why_refused = refusal(response.status, response.body, rec.headers, websocket=False)
     if why_refused is Refusal.ORIGIN_REFUSED:
         # python-engineio's own check: it says so in the body, and sends no ACAO.
-        return _refused(rec, f"the server refuses the origin: {snippet(response.body, 120)}")
+        return _refused(rec, f"the server refuses the origin: {rec.excerpt(response.body, 120)}")
     outcome = outcome_for_status(response.status)
     ok, why = allows(allow_origin, origin)
     if outcome is not Outcome.OK:
@@ -133,7 +133,7 @@ async def _websocket(ctx: ProbeContext, rec: Recorder, origin: str) -> ProbeResu
             detail["allowed"] = True
             detail["why"] = "101: the server accepts WebSockets from this origin"
             return rec.result(Outcome.OK)
-        detail["body"] = snippet(sock.buffer)
+        detail["body"] = rec.excerpt(sock.buffer)
         if head.status == 403:
             # python-socketio's answer to an origin it does not accept (uvicorn: empty body);
             # the diagnosis tells it from a blocking proxy by the Origin-less WebSocket.

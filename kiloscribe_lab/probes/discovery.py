@@ -10,14 +10,35 @@ import json
 from typing import Any
 
 from kiloscribe_lab.details import DiscoveryDetail
+from kiloscribe_lab.endpoints import parse_endpoint
+from kiloscribe_lab.errors import UsageError
 from kiloscribe_lab.names import Outcome
 from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.polling import Session
-from kiloscribe_lab.probes.wire import evidence_headers, snippet
+from kiloscribe_lab.probes.wire import evidence_headers
 from kiloscribe_lab.results import ProbeResult
 
 PATH = "/inscriptions/websocket-servers"
+# Each listed server becomes a target with a dozen probes: a list longer than this is a broken
+# (or hostile) document, not a fleet to probe all at once.
+MAX_SERVERS = 16
+
+
+def _refused_url(url: str) -> str | None:
+    """Why a listed URL is no endpoint (``parse_endpoint``'s reason, the URL only as shown), or None."""
+    try:
+        parse_endpoint(url)
+    except UsageError as exc:
+        return str(exc).removeprefix("malformed URL ")
+    return None
+
+
+def _scalar(value: Any) -> Any:
+    """A field of a server entry as evidence: a JSON scalar, else its type's name."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return f"<{type(value).__name__}>"
 
 
 def check_servers(data: Any) -> tuple[list[dict[str, Any]], str | None, list[str]]:
@@ -34,12 +55,27 @@ def check_servers(data: Any) -> tuple[list[dict[str, Any]], str | None, list[str
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             problems.append(f"servers[{i}] has no string 'url'")
             continue
-        servers.append({k: item.get(k) for k in ("url", "region", "status", "priority", "activeJobs")})
+        refused = _refused_url(item["url"])
+        if refused is not None:
+            # Recorded and never probed: a javascript: or ftp: URL is no server to connect to.
+            problems.append(f"servers[{i}] url {refused}: not probed")
+            continue
+        if len(servers) == MAX_SERVERS:
+            problems.append(
+                f"more than {MAX_SERVERS} servers listed: only the first {MAX_SERVERS} are probed"
+            )
+            break
+        servers.append(
+            {k: _scalar(item.get(k)) for k in ("url", "region", "status", "priority", "activeJobs")}
+        )
         if not isinstance(item.get("status"), str):
             problems.append(f"servers[{i}] has no string 'status'")
     recommended = data.get("recommended")
     if recommended is not None and not isinstance(recommended, str):
         problems.append("'recommended' is not a string")
+        recommended = None
+    if isinstance(recommended, str) and (refused := _refused_url(recommended)) is not None:
+        problems.append(f"recommended url {refused}")
         recommended = None
     active = [s for s in servers if s.get("status") == "active"]
     if not active:
@@ -79,15 +115,15 @@ async def discovery(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     rec.headers = evidence_headers(response.headers)
     detail["status_line"] = response.status_line
     if response.status in {401, 403}:
-        detail["body"] = snippet(response.body)
+        detail["body"] = rec.excerpt(response.body)
         return rec.result(Outcome.AUTH_REJECTED, _message(response.body) or response.status_line)
     if response.status != 200:
-        detail["body"] = snippet(response.body)
+        detail["body"] = rec.excerpt(response.body)
         return rec.result(outcome_for_status(response.status), response.status_line)
     try:
         data = json.loads(response.body)
     except (ValueError, RecursionError):
-        detail["body"] = snippet(response.body)
+        detail["body"] = rec.excerpt(response.body)
         return rec.result(Outcome.MALFORMED, "the answer is not JSON")
     servers, recommended, problems = check_servers(data)
     detail["servers"] = servers

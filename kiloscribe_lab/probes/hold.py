@@ -43,7 +43,7 @@ from kiloscribe_lab.probes.sessions import (
 )
 from kiloscribe_lab.probes.websocket import WsEnded
 from kiloscribe_lab.probes.websocket import loop_time as _loop_time
-from kiloscribe_lab.probes.wire import HttpResponse, evidence_headers, snippet
+from kiloscribe_lab.probes.wire import HttpResponse, evidence_headers
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.session import (
     Closed,
@@ -331,12 +331,12 @@ def _refused(
     how = SessionEnd.POLL_FAILED if method == "GET" else SessionEnd.POST_FAILED
     now = time.monotonic()
     idle = waited_s if waited_s is not None else now - poll.last_traffic
-    answer: EndJson = {"status": response.status, "method": method, "body": snippet(response.body, 120)}
+    answer: EndJson = {"status": response.status, "method": method, "body": h.rec.excerpt(response.body, 120)}
     h.ended(how, now, idle_s=idle, more=answer)
     rec = h.rec
     rec.status = response.status
     rec.headers = evidence_headers(response.headers)
     rec.detail["header_names"] = list(response.header_names)
     rec.detail["status_line"] = response.status_line
-    rec.detail["body"] = snippet(response.body)
+    rec.detail["body"] = rec.excerpt(response.body)
     return True

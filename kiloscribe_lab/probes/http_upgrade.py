@@ -13,7 +13,7 @@ from kiloscribe_lab import protocol
 from kiloscribe_lab.details import Hop, HttpUpgradeDetail
 from kiloscribe_lab.endpoints import Endpoint
 from kiloscribe_lab.errors import UsageError
-from kiloscribe_lab.names import Outcome
+from kiloscribe_lab.names import Outcome, RedirectRefusal
 from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
@@ -21,7 +21,6 @@ from kiloscribe_lab.probes.wire import (
     http2_request,
     open_stream,
     read_head,
-    snippet,
 )
 from kiloscribe_lab.results import ProbeResult
 
@@ -52,7 +51,7 @@ async def http_upgrade_h1(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
                 protocol.build_upgrade_request(endpoint.authority, endpoint.path, SEED_KEY, extra)
             )
             began = rec.clock.begin("waiting for response")
-            head, rest = await read_head(stream.reader)
+            head, rest = await read_head(stream)
             rec.clock.mark_once("first_byte", began)
         finally:
             stream.abort()
@@ -64,7 +63,7 @@ async def http_upgrade_h1(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
             rec.headers = evidence_headers(head.headers)
             detail["header_names"] = [name for name, _ in head.headers]
             detail["status_line"] = f"HTTP/{head.http_version} {head.status} {head.reason}".rstrip()
-            detail["body"] = snippet(rest) if head.status != 101 else ""
+            detail["body"] = rec.excerpt(rest) if head.status != 101 else ""
         detail["redirects"] = hops
         if head.status == 101:
             check = protocol.check_upgrade_response(head, SEED_KEY)
@@ -76,14 +75,23 @@ async def http_upgrade_h1(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
             return rec.result(Outcome.OK)
         if 300 <= head.status < 400 and location:
             if len(hops) > ctx.options.max_redirects:
+                detail["redirect_refused"] = RedirectRefusal.TOO_MANY
                 return rec.result(Outcome.REDIRECT, f"more than {ctx.options.max_redirects} redirects")
             try:
                 nxt = endpoint.resolve_location(location)
             except UsageError:
-                return rec.result(Outcome.REDIRECT, f"redirect to a location we do not follow: {location}")
+                detail["redirect_refused"] = RedirectRefusal.UNFOLLOWABLE
+                return rec.result(
+                    Outcome.REDIRECT, f"redirect to a location we do not follow: {rec.excerpt(location, 80)}"
+                )
             key = nxt.origin + nxt.path
             if key in seen:
+                detail["redirect_refused"] = RedirectRefusal.LOOP
                 return rec.result(Outcome.REDIRECT, f"redirect loop back to {nxt.url}")
+            if nxt.origin != ctx.endpoint.origin:
+                # Another origin would get the network's headers too: recorded, not followed.
+                detail["redirect_refused"] = RedirectRefusal.CROSS_ORIGIN
+                return rec.result(Outcome.REDIRECT, f"redirect to another origin, {nxt.origin}: not followed")
             seen.add(key)
             endpoint = nxt
             continue
@@ -134,6 +142,6 @@ async def http_upgrade_h2(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     rec.status = response.status
     rec.headers = evidence_headers(response.headers)
     detail["status_line"] = response.status_line
-    detail["body"] = snippet(response.body)
+    detail["body"] = rec.excerpt(response.body)
     outcome = outcome_for_status(response.status)
     return rec.result(outcome, None if outcome in {Outcome.OK, Outcome.REDIRECT} else response.status_line)

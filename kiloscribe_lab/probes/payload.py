@@ -41,7 +41,7 @@ from kiloscribe_lab.probes.sessions import (
     open_websocket,
 )
 from kiloscribe_lab.probes.websocket import loop_time
-from kiloscribe_lab.probes.wire import HttpResponse, evidence_headers, snippet
+from kiloscribe_lab.probes.wire import HttpResponse, evidence_headers
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.session import (
     Closed,
@@ -54,6 +54,7 @@ from kiloscribe_lab.session import (
     SioConnectError,
 )
 from kiloscribe_lab.settings import inscription_message_bytes, largest_file_bytes
+from kiloscribe_lab.untrusted import CAP, decoded
 
 PAYLOAD_EVENT = "kiloscribe-lab-payload"  # an event no application handles: it starts nothing
 START_BYTES = 1024
@@ -216,7 +217,7 @@ def _keep_answer(rec: Recorder, answer: HttpResponse) -> None:
     rec.headers = evidence_headers(answer.headers)
     rec.detail["header_names"] = list(answer.header_names)
     rec.detail["status_line"] = answer.status_line
-    rec.detail["body"] = snippet(answer.body)
+    rec.detail["body"] = rec.excerpt(answer.body)
 
 
 def _answer(events: list[Event], namespace: str) -> Event | None:
@@ -256,6 +257,13 @@ async def _ws_exchange(session: WsSession, sends: list[Send], namespace: str, wa
                 await session.send(session.client.pong(now=time.monotonic()))
 
 
+def _head(body: bytes) -> str:
+    """An answer's first bytes as text; the recorder's boundary redacts, then caps it (keeping
+    more than the cap here, so a key is never cut before it is redacted)."""
+    return decoded(body[:BODY_KEPT])
+
+
+BODY_KEPT = 4 * CAP
 GRACE_S = 0.1  # once the long-poll failed, how long the POST may still take to say why
 
 
@@ -271,7 +279,7 @@ def _poll_failure(task: asyncio.Task[tuple[HttpResponse, list[Event]]], began: f
             "how": str(SessionEnd.POLL_FAILED),
             "method": "GET",
             "status": response.status,
-            "body": snippet(response.body, 120),
+            "body": _head(response.body),
             "at_s": _since(began),
         }
         return _Failed(end, response)
@@ -292,7 +300,7 @@ def _post_failure(task: asyncio.Task[tuple[HttpResponse, list[Event]]], began: f
             "how": str(SessionEnd.POST_FAILED),
             "method": "POST",
             "status": response.status,
-            "body": snippet(response.body, 120),
+            "body": _head(response.body),
             "at_s": _since(began),
         }
         return _Failed(end, response)

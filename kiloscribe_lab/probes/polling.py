@@ -33,7 +33,6 @@ from kiloscribe_lab.probes.wire import (
     base_headers,
     evidence_headers,
     open_stream,
-    snippet,
 )
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.session import EioState, PollingRefused, SioClient, first
@@ -130,7 +129,7 @@ async def engineio_handshake(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         rec.headers = evidence_headers(response.headers)
         detail["header_names"] = list(response.header_names)
         detail["status_line"] = response.status_line
-        detail["body"] = snippet(response.body)
+        detail["body"] = rec.excerpt(response.body)
         try:
             client.receive_handshake(response.status, response.body, response.get("content-type"))
         except ProtocolError as exc:
@@ -146,7 +145,7 @@ async def engineio_handshake(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
                 detail["eio3"] = (
                     "accepted (v3 clients can connect)"
                     if isinstance(v3_result, protocol.EioV3Handshake)
-                    else f"refused: {v3.status_line} {snippet(v3.body, 120)}"
+                    else f"refused: {v3.status_line} {rec.excerpt(v3.body, 120)}"
                 )
             except ProtocolError as exc:
                 detail["eio3"] = f"broken answer: {exc}"

@@ -36,7 +36,7 @@ from kiloscribe_lab.probes.websocket import (
     header_names,
     websocket_handshake,
 )
-from kiloscribe_lab.probes.wire import HttpResponse, evidence_headers, snippet
+from kiloscribe_lab.probes.wire import HttpResponse, evidence_headers
 from kiloscribe_lab.session import EioState, Event, Opened, ProbeAnswered, Send, SioClient, first
 
 # A namespace no server has: every Socket.IO server answers its CONNECT with CONNECT_ERROR
@@ -117,7 +117,7 @@ async def _accepted(ctx: ProbeContext, rec: Recorder, client: SioClient, path: s
         sock.stream.abort()
         if head.status == 101:
             raise OpenFailed(Outcome.MALFORMED, sock.check.reason)
-        rec.detail["body"] = snippet(sock.buffer)
+        rec.detail["body"] = rec.excerpt(sock.buffer)
         outcome = upgrade_refusal(head.status, sock.buffer, engineio_path=True)
         raise OpenFailed(outcome, f"WebSocket refused: {rec.detail['status_line']}")
     return sock
@@ -232,7 +232,7 @@ async def open_polling(ctx: ProbeContext, rec: Recorder) -> PollSession:
         raise
     if first(events, Opened) is None:
         get.close()
-        rec.detail["body"] = snippet(response.body)
+        rec.detail["body"] = rec.excerpt(response.body)
         outcome, error = handshake_outcome(client.handshake_result, response.status)
         raise OpenFailed(outcome, f"polling handshake: {error or response.status_line}")
     return PollSession(client, get, post, opened_at, opened_at)

@@ -27,24 +27,39 @@ from typing import Any
 
 import aiohttp
 import aiohttp.abc
+import aiohttp.client_exceptions
+import aiohttp.http_exceptions
 import engineio.exceptions
 import socketio
 import socketio.exceptions
+import yarl
 
+from kiloscribe_lab import protocol
 from kiloscribe_lab.credentials import INVALID_KEY
 from kiloscribe_lab.details import (
     ConnectRun,
     ConnectStatsDetail,
     Exchange,
+    Hop,
     SdkFlowDetail,
     SdkStepJson,
     SioAttemptDetail,
     SocketioConnectDetail,
 )
-from kiloscribe_lab.names import BACKEND_HEADERS, ContractEvent, Credential, FlowStep, Outcome, Transport
+from kiloscribe_lab.errors import ProtocolError
+from kiloscribe_lab.names import (
+    BACKEND_HEADERS,
+    ContractEvent,
+    Credential,
+    FlowStep,
+    Outcome,
+    RedirectRefusal,
+    Transport,
+)
 from kiloscribe_lab.outcomes import outcome_for_status
 from kiloscribe_lab.probes.base import ProbeContext, Recorder
 from kiloscribe_lab.probes.wire import (
+    MAX_INFORMATIONAL,
     AddrInfo,
     ca_path,
     classify_exception,
@@ -144,6 +159,86 @@ def _resolve_results(host: str, infos: list[AddrInfo]) -> list[aiohttp.abc.Resol
     return results
 
 
+# A probe's session reads evidence, never content: an Engine.IO polling answer or a WebSocket
+# message longer than this (engine.io's own maxHttpBufferSize default is 1 MB) is malformed.
+MAX_MESSAGE = protocol.DEFAULT_MAX_FRAME_SIZE
+_WEB_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
+def _origin_of(url: yarl.URL) -> str:
+    """``url``'s origin, WebSocket schemes as their HTTP twins (one server, one origin)."""
+    scheme = _WEB_SCHEMES.get(url.scheme, url.scheme)
+    default = 443 if scheme == "https" else 80
+    host = f"[{url.host}]" if url.host and ":" in url.host else str(url.host)
+    return f"{scheme}://{host}" + ("" if url.port in {None, default} else f":{url.port}")
+
+
+def _origin_path(url: yarl.URL) -> str:
+    # Engine.IO adds a timestamp (t=...) to every request: a loop is the same path again.
+    return _origin_of(url) + url.path
+
+
+class RedirectRefused(aiohttp.ClientError):
+    """A redirect no client should follow (a loop, another origin, too many hops, no http(s)
+    URL), refused by ``Trace``; a ClientError, so python-engineio handles it as a failed request."""
+
+
+class BodyTooLarge(aiohttp.ClientPayloadError):
+    """A response body over its limit (``BoundedResponse``)."""
+
+
+class TooManyInformational(aiohttp.ClientError):
+    """More 1xx answers before the real one than any server sends (``BoundedResponse.start``)."""
+
+
+class BoundedResponse(aiohttp.ClientResponse):
+    """aiohttp's response, whose ``read()`` (and so ``text()``, ``json()``) stops at ``limit``
+    bytes: python-engineio reads every polling answer whole, and a 200 MB one must cost
+    nothing. Flow control keeps aiohttp's own buffer small meanwhile. Its head is bounded too:
+    aiohttp skips 1xx answers in a loop that never yields while the parser has more queued, so
+    a flood of ``100 Continue`` held the event loop past every deadline."""
+
+    limit = MAX_MESSAGE
+
+    async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        protocol = connection.protocol
+        if protocol is None:
+            return await super().start(connection)
+        heads = 0
+        read = protocol.read
+
+        async def counted() -> Any:
+            nonlocal heads
+            heads += 1
+            if heads > MAX_INFORMATIONAL + 1:  # the real answer is the one after them
+                raise TooManyInformational(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
+            return await read()
+
+        # Shadowed on this connection's protocol for this head only (ClientResponse.start reads
+        # heads through it and offers no other hook).
+        protocol.read = counted  # type: ignore[method-assign]
+        try:
+            return await super().start(connection)
+        finally:
+            del protocol.read
+
+    async def read(self) -> bytes:
+        if self._body is None:  # aiohttp's cache of the body: filled here, bounded
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                while chunk := await self.content.readany():
+                    size += len(chunk)
+                    if size > self.limit:
+                        raise BodyTooLarge(f"a response body larger than the {self.limit}-byte limit")
+                    chunks.append(chunk)
+            except BaseException:
+                self.close()
+                raise
+            self._body = b"".join(chunks)
+        return await super().read()
+
+
 @dataclass
 class Trace:
     """What aiohttp saw under python-socketio: phases, exchanges, the last exception."""
@@ -155,6 +250,15 @@ class Trace:
     exchanges: list[Exchange] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     exception: BaseException | None = None
+    # The target's origin (http/https) and how many redirects a request may follow within it.
+    origin: str = ""
+    max_redirects: int = 5
+    redirects: list[Hop] = field(default_factory=list)
+    redirect_refused: RedirectRefusal | None = None
+    # What our own boundary refused (an over-size body or message, a WebSocket that broke its
+    # protocol): it decides the outcome, whatever python-socketio made of it.
+    refused: tuple[Outcome, str] | None = None
+    _chain: list[str] = field(default_factory=list)
     # Set when an exchange fails after the handshake: python-socketio would keep waiting
     # for its namespace (a polling session lost to another backend), we need not.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -177,8 +281,12 @@ class Trace:
             if self.connect_ms is None and "connect" in self._marks:
                 self.connect_ms = (time.perf_counter() - self._marks["connect"]) * 1000
 
-        async def req_start(*_: Any) -> None:
+        async def req_start(_s: Any, _c: Any, params: aiohttp.TraceRequestStartParams) -> None:
             self._marks["request"] = time.perf_counter()
+            self._chain = [_origin_path(params.url)]
+
+        async def req_redirect(_s: Any, _c: Any, params: aiohttp.TraceRequestRedirectParams) -> None:
+            self._follow(params.url, params.response)
 
         async def headers_sent(*_: Any) -> None:
             # first_byte counts from the request on the wire, as the raw-stream probes do: not
@@ -217,23 +325,185 @@ class Trace:
         tc.on_request_headers_sent.append(headers_sent)
         tc.on_request_end.append(req_end)
         tc.on_request_exception.append(req_exception)
+        tc.on_request_redirect.append(req_redirect)
         return tc
 
+    def refuse(self, outcome: Outcome, message: str) -> None:
+        if self.refused is None:  # the first violation is the one that ended the exchange
+            self.refused = (outcome, message)
+        # python-socketio would go on waiting for its namespace until its own timeout: we need not.
+        self.failed.set()
 
-def http_session(ctx: ProbeContext, trace: Trace) -> aiohttp.ClientSession:
-    """An aiohttp session that travels as the network profile says. The proxy is chosen here
-    (the profile's, else the environment's by curl's rules), never by aiohttp's ``trust_env``."""
+    def _follow(self, url: yarl.URL, response: aiohttp.ClientResponse) -> None:
+        """aiohttp is about to follow ``response``'s Location: recorded, and refused (raising
+        RedirectRefused, which aiohttp passes up) when no client should follow it."""
+        location = response.headers.get("location")
+        self.redirects.append({"url": str(url), "status": response.status, "location": location})
+        why: RedirectRefusal | None = None
+        message = ""
+        try:
+            nxt = url.join(yarl.URL(location or ""))
+        except ValueError:
+            nxt = None
+        if nxt is None or nxt.scheme not in _WEB_SCHEMES or not nxt.host:
+            why, message = RedirectRefusal.UNFOLLOWABLE, "a redirect to a location that is no http(s) URL"
+        elif _origin_of(nxt) != self.origin:
+            why, message = RedirectRefusal.CROSS_ORIGIN, f"a redirect to another origin, {_origin_of(nxt)}"
+        elif _origin_path(nxt) in self._chain:
+            why, message = RedirectRefusal.LOOP, f"a redirect loop back to {_origin_path(nxt)}"
+        elif len(self._chain) > self.max_redirects:
+            why, message = RedirectRefusal.TOO_MANY, f"more than {self.max_redirects} redirects"
+        if why is None and nxt is not None:
+            self._chain.append(_origin_path(nxt))
+            return
+        self.redirect_refused = why
+        self.refuse(Outcome.REDIRECT, f"{message}: not followed")
+        response.close()
+        raise RedirectRefused(message)
+
+
+class GuardedWebSocket:
+    """The WebSocket python-engineio gets: aiohttp's, with every error message and a first
+    message that is no Engine.IO packet (a close, a ping) recorded in our words first."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, trace: Trace) -> None:
+        self.ws = ws
+        self.trace = trace
+        self.received = 0
+
+    async def send_str(self, data: str) -> None:
+        await self.ws.send_str(data)
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.ws.send_bytes(data)
+
+    async def close(self) -> bool:
+        return await self.ws.close()
+
+    async def receive(self) -> aiohttp.WSMessage:
+        msg = await self.ws.receive()
+        first = self.received == 0
+        self.received += 1
+        if msg.type is aiohttp.WSMsgType.ERROR:
+            self.trace.refuse(Outcome.MALFORMED, _websocket_error(msg.data))
+        elif first and msg.type not in {aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY}:
+            if msg.type is aiohttp.WSMsgType.CLOSE:
+                what = f"a close frame (code {msg.data})"
+            elif msg.type in {aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING}:
+                what = "the connection closed"
+            else:
+                what = f"a {msg.type.name.lower()} frame"
+            self.trace.refuse(
+                Outcome.PROTOCOL_MISMATCH,
+                f"not Engine.IO: 101, then {what} instead of an OPEN packet 0{{...}}",
+            )
+        return msg
+
+
+def _websocket_error(error: object) -> str:
+    code = getattr(error, "code", None)
+    if code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+        return f"a WebSocket message larger than the {MAX_MESSAGE}-byte limit"
+    if code == aiohttp.WSCloseCode.INVALID_TEXT:
+        return "a WebSocket text frame that is not UTF-8 (RFC 6455 §5.6)"
+    return "WebSocket frames that break RFC 6455 (reserved bits, opcodes or lengths)"
+
+
+# aiohttp's words when a 101 does not complete the handshake (its WSServerHandshakeError), as the
+# rule of RFC 6455 §4.1 that was broken. "Invalid response status" is no 101 at all: a refusal.
+_HANDSHAKE_FAILURES = {
+    "Invalid upgrade header": "101 without Upgrade: websocket",
+    "Invalid connection header": "101 without Connection: Upgrade",
+    "Invalid challenge response": "101 with a Sec-WebSocket-Accept that does not match the key",
+}
+
+
+class BoundedHttp:
+    """What python-engineio is given as its ``http_session``: an aiohttp session whose every
+    exchange is bounded (bodies and messages at MAX_MESSAGE, heads at aiohttp's 8190-byte
+    lines and 128 headers) and redirect-guarded (``Trace``), with what broke said in our words.
+    It offers what python-engineio uses of a ClientSession, nothing more."""
+
+    def __init__(self, session: aiohttp.ClientSession, trace: Trace) -> None:
+        self.session = session
+        self.trace = trace
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    @property
+    def cookie_jar(self) -> aiohttp.abc.AbstractCookieJar:
+        return self.session.cookie_jar
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def get(self, url: str, **options: Any) -> aiohttp.ClientResponse:
+        return await self._request("GET", url, options)
+
+    async def post(self, url: str, **options: Any) -> aiohttp.ClientResponse:
+        return await self._request("POST", url, options)
+
+    async def _request(self, method: str, url: str, options: dict[str, Any]) -> aiohttp.ClientResponse:
+        try:
+            response = await self.session.request(
+                method, url, max_redirects=self.trace.max_redirects + 2, **options
+            )
+        except TooManyInformational as exc:
+            self.trace.refuse(Outcome.MALFORMED, str(exc))
+            raise
+        try:
+            await response.read()  # bounded (BoundedResponse): later reads get this body
+        except BodyTooLarge:
+            self.trace.refuse(
+                Outcome.MALFORMED, f"an Engine.IO polling answer larger than the {MAX_MESSAGE}-byte limit"
+            )
+            raise
+        except aiohttp.ClientError as exc:
+            # A body cut short: aiohttp's trace saw a complete request, so the failure is ours to keep.
+            self.trace.exception = exc
+            raise
+        return response
+
+    async def ws_connect(self, url: str, **options: Any) -> GuardedWebSocket:
+        options["max_msg_size"] = MAX_MESSAGE
+        try:
+            ws = await self.session.ws_connect(url, **options)
+        except TooManyInformational as exc:
+            self.trace.refuse(Outcome.MALFORMED, str(exc))
+            raise
+        except aiohttp.WSServerHandshakeError as exc:
+            broken = _HANDSHAKE_FAILURES.get(exc.message)
+            if exc.status == 101:
+                self.trace.refuse(
+                    Outcome.MALFORMED, broken or "a 101 that does not complete the WebSocket handshake"
+                )
+            raise
+        return GuardedWebSocket(ws, self.trace)
+
+
+def http_session(ctx: ProbeContext, trace: Trace) -> BoundedHttp:
+    """An aiohttp session that travels as the network profile says, bounded (``BoundedHttp``).
+    The proxy is chosen here (the profile's, else the environment's by curl's rules), never by
+    aiohttp's ``trust_env``."""
     network = ctx.network
     proxy = network.proxy_for(ctx.endpoint.host, tls=ctx.endpoint.tls)
     connector = aiohttp.TCPConnector(
         ssl=ssl_context(ca_path(ctx.options.ca_bundle, network), ()),
         resolver=PinnedResolver(dict(network.resolve)),  # ours always: see PinnedResolver
     )
-    return aiohttp.ClientSession(
-        connector=connector,
-        proxy=None if proxy is None else proxy.url,  # aiohttp sends its user:password itself
-        headers=dict(network.headers),
-        trace_configs=[trace.config()],
+    trace.origin = ctx.endpoint.origin
+    trace.max_redirects = ctx.options.max_redirects
+    return BoundedHttp(
+        aiohttp.ClientSession(
+            connector=connector,
+            proxy=None if proxy is None else proxy.url,  # aiohttp sends its user:password itself
+            headers=dict(network.headers),
+            trace_configs=[trace.config()],
+            response_class=BoundedResponse,
+        ),
+        trace,
     )
 
 
@@ -261,37 +531,68 @@ class SioAttempt:
     trace: Trace = field(default_factory=Trace)
 
 
-def _unwrap(exc: BaseException) -> BaseException:
-    """aiohttp wraps the OS error; the cause decides the outcome."""
+def translate(exc: BaseException) -> BaseException:
+    """aiohttp's exception as what it means (the one boundary where they are translated): the
+    OS error it wraps, a reset, or a ProtocolError naming the rule the server broke."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return exc.certificate_error
     if isinstance(exc, aiohttp.ClientConnectorError):
         return exc.os_error
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return ConnectionResetError(str(exc))
+        return ConnectionResetError("the server closed the connection without a complete answer")
+    if isinstance(exc, aiohttp.ClientPayloadError) and not isinstance(exc, BodyTooLarge):
+        if "not enough data" in str(exc).lower():
+            return ConnectionResetError("the server closed the connection in the middle of the response body")
+        return ProtocolError("malformed HTTP response body (its length or chunked coding)")
+    if isinstance(exc, aiohttp.ClientResponseError) and isinstance(
+        exc.__cause__, aiohttp.http_exceptions.HttpProcessingError
+    ):
+        return ProtocolError(f"malformed HTTP/1.1 response: {_parser_reason(exc.__cause__)}")
     return exc
 
 
-def _transport_failure(trace: Trace, message: str, transport: str) -> tuple[Outcome, str]:
+def _parser_reason(exc: aiohttp.http_exceptions.HttpProcessingError) -> str:
+    """The rule aiohttp's parser found broken, in our words (its own quote the server's bytes;
+    the exception reaching us is a plain HttpProcessingError, so its message is all there is)."""
+    text = str(exc.message).lower()
+    for needle, reason in (
+        ("bad status line", "the answer is not HTTP (no HTTP/1.x status line)"),
+        ("got more than", "a status or header line longer than 8190 bytes"),
+        ("too many headers", "more than 128 headers"),
+        ("header", "a header line that is not valid HTTP"),
+        ("content-length", "an invalid Content-Length"),
+        ("chunk", "invalid chunked transfer coding"),
+    ):
+        if needle in text:
+            return reason
+    return "the answer breaks HTTP/1.1 message framing"
+
+
+def _transport_failure(trace: Trace, transport: str) -> tuple[Outcome, str] | None:
+    """The failure the transport's exception or the last HTTP status says, if either does."""
     if trace.exception is not None:
-        cause = _unwrap(trace.exception)
-        classified = classify_exception(cause)
+        if isinstance(trace.exception, RedirectRefused):
+            return Outcome.REDIRECT, f"{trace.exception}: not followed"
+        if isinstance(trace.exception, aiohttp.TooManyRedirects):
+            return Outcome.REDIRECT, "too many redirects: not followed"
+        if isinstance(trace.exception, aiohttp.client_exceptions.RedirectClientError):
+            return Outcome.REDIRECT, "a redirect to a location that is no http(s) URL: not followed"
+        classified = classify_exception(translate(trace.exception))
         if classified is not None:
             return classified
     statuses = [e["status"] for e in trace.exchanges]
     if statuses:
         last = statuses[-1]
+        said = f"the {transport} handshake was answered HTTP {last}"
         if last in {502, 503, 504}:
-            return Outcome.UPSTREAM_ERROR, f"{message} (HTTP {last})"
+            return Outcome.UPSTREAM_ERROR, said
         if last == 400 and any(s == 200 for s in statuses[:-1]):
-            return Outcome.SESSION_UNKNOWN, f"{message} (session lost: HTTP 400 after HTTP 200)"
-        if transport == "websocket" and last != 101 and 400 <= last < 500:
-            return Outcome.BLOCKED, f"{message} (WebSocket handshake answered HTTP {last})"
+            return Outcome.SESSION_UNKNOWN, f"{transport} failed (session lost: HTTP 400 after HTTP 200)"
+        if transport == "websocket" and last != 101 and (200 <= last < 300 or 400 <= last < 500):
+            return Outcome.BLOCKED, f"the WebSocket handshake was answered HTTP {last}"
         if last != 101 and not 200 <= last < 300:
-            return outcome_for_status(last), f"{message} (HTTP {last})"
-    if "OPEN packet" in message or "Unexpected response" in message:
-        return Outcome.PROTOCOL_MISMATCH, message
-    return Outcome.RESET, message
+            return outcome_for_status(last), said
+    return None
 
 
 # What python-engineio raises when the server's bytes are not Engine.IO at all (a plain
@@ -301,14 +602,23 @@ _PARSE_FAILURES = (ValueError, KeyError, IndexError, TypeError)
 
 
 def _connect_failure(trace: Trace, exc: BaseException | None, transport: str) -> tuple[Outcome, str]:
-    if isinstance(exc, _PARSE_FAILURES):
+    """Why a connect failed, in our words. What our boundary refused comes first, then the
+    transport's failure, then the HTTP statuses; python-engineio's own exception text (its
+    TypeError on a WebSocket error, "Connection error") is never the explanation."""
+    if trace.refused is not None:
+        return trace.refused
+    if isinstance(exc, ProtocolError):
+        return Outcome.MALFORMED, str(exc)
+    failure = _transport_failure(trace, transport)
+    if failure is not None:
+        return failure
+    text = str(exc) if isinstance(exc, socketio.exceptions.ConnectionError) else ""
+    if isinstance(exc, _PARSE_FAILURES) or "OPEN packet" in text or "Unexpected response" in text:
         return (
             Outcome.PROTOCOL_MISMATCH,
-            f"not Engine.IO: python-socketio could not parse the server's {transport} answer "
-            f"({type(exc).__name__}: {exc})",
+            f"not Engine.IO: python-socketio could not read the server's {transport} answer as Engine.IO",
         )
-    text = str(exc) if exc else f"{transport} transport failed"
-    return _transport_failure(trace, text, transport)
+    return Outcome.RESET, f"the {transport} connection ended without a Socket.IO answer"
 
 
 async def attempt(
@@ -459,9 +769,7 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-async def _close(
-    client: socketio.AsyncClient, session: aiohttp.ClientSession, connect: asyncio.Future[Any]
-) -> None:
+async def _close(client: socketio.AsyncClient, session: BoundedHttp, connect: asyncio.Future[Any]) -> None:
     """Close on every path, bounded: python-engineio's polling disconnect waits for its
     pending long-poll, so we give it CLEANUP_S and then close the HTTP session under it.
 
@@ -510,9 +818,15 @@ def _fill(rec: Recorder, res: SioAttempt) -> None:
     failing = [e["status"] for e in t.exchanges if e["status"] >= 400]
     if failing and res.outcome is not Outcome.OK:
         rec.status = failing[0]
-    else:
-        rec.status = t.exchanges[-1]["status"] if t.exchanges else None
+    elif t.exchanges:
+        rec.status = t.exchanges[-1]["status"]
+    else:  # aiohttp's trace ends a request at its last hop: a refused redirect has none
+        rec.status = t.redirects[-1]["status"] if t.redirects else None
     detail["exchanges"] = t.exchanges[-12:]
+    if t.redirects:
+        detail["redirects"] = t.redirects[-12:]
+    if t.redirect_refused is not None:
+        detail["redirect_refused"] = t.redirect_refused
     detail["timing_note"] = "connect includes TLS (aiohttp reports them together)"
     if res.transport:
         detail["transport"] = res.transport

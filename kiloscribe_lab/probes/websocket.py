@@ -33,7 +33,6 @@ from kiloscribe_lab.probes.wire import (
     evidence_headers,
     open_stream,
     read_head,
-    snippet,
 )
 from kiloscribe_lab.results import ProbeResult
 from kiloscribe_lab.session import EioState, Event, Opened, ProbeAnswered, Send, SioClient, first
@@ -68,7 +67,7 @@ async def websocket_handshake(
         extra = [*ctx.network.headers.items(), *extra_headers]
         began = rec.clock.begin("websocket handshake")
         await stream.send(protocol.build_upgrade_request(endpoint.authority, endpoint.path, key, extra))
-        head, rest = await read_head(stream.reader)
+        head, rest = await read_head(stream)
         rec.clock.mark_once("first_byte", began)
         rec.clock.mark_once("handshake", began)
         if head.status != 101:
@@ -89,13 +88,14 @@ async def _read_body(stream: Stream, head: protocol.ResponseHead, data: bytes) -
     )
     try:
         async with asyncio.timeout(REFUSAL_BODY_WAIT_S):
-            while not complete and not (unframed and body):
+            # Bounded in bytes too: chunk framing that never ends a chunk would grow ``data``.
+            while not complete and not (unframed and body) and len(data) < 4 * MAX_BODY:
                 chunk = await stream.recv()
                 if not chunk:
                     break
                 data += chunk
                 body, complete = protocol.decode_body(head, data, MAX_BODY)
-    except (TimeoutError, OSError):
+    except (TimeoutError, OSError, ProtocolError):
         pass  # the evidence is what arrived
     return body
 
@@ -107,6 +107,9 @@ def header_names(head: protocol.ResponseHead) -> list[str]:
 
 
 async def read_frame(sock: OpenedSocket, rec: Recorder) -> protocol.Frame:
+    """The next frame. Bounded: ``decode_frame`` refuses a frame over its size limit from the
+    header alone, before its payload is buffered, and the stream refuses more than its session
+    limit (issue 12's message reader, with fragments and per-message caps, builds on this)."""
     rec.clock.current = "reading a frame"
     while True:
         decoded = protocol.decode_frame(sock.buffer)
@@ -116,7 +119,7 @@ async def read_frame(sock: OpenedSocket, rec: Recorder) -> protocol.Frame:
             return frame
         chunk = await sock.stream.recv()
         if not chunk:
-            raise ConnectionResetError("connection closed before a complete frame")
+            raise ConnectionResetError("the server closed the connection before a complete frame")
         sock.buffer += chunk
 
 
@@ -361,7 +364,7 @@ async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bo
         if not sock.check.accepted:
             if head.status == 101:
                 return rec.result(Outcome.MALFORMED, sock.check.reason)
-            detail["body"] = snippet(sock.buffer)
+            detail["body"] = rec.excerpt(sock.buffer)
             outcome = upgrade_refusal(head.status, sock.buffer, engineio_path=socketio_path)
             # wscat's own words for it, so the reader recognises the seed's error
             return rec.result(outcome, f"Unexpected server response: {head.status}")
@@ -373,14 +376,14 @@ async def websocket_plain(ctx: ProbeContext, rec: Recorder, *, socketio_path: bo
         detail["first_frame_opcode"] = frame.opcode.name
         if frame.opcode is protocol.Opcode.TEXT:
             text = frame.text()
-            detail["first_frame"] = snippet(text.encode())
+            detail["first_frame"] = rec.excerpt(text)
             try:
                 opened = first(client.receive_text(text), Opened)
             except ProtocolError:
                 opened = None
             detail["engineio_open"] = None if opened is None else _open_json(opened.open)
             if opened is None:
-                return _not_engineio(rec, f"101, then the text frame {snippet(text.encode(), 40)!r}")
+                return _not_engineio(rec, f"101, then the text frame {rec.excerpt(text, 40)!r}")
         elif frame.opcode is protocol.Opcode.CLOSE:
             code, reason = protocol.parse_close_payload(frame.payload)
             client.receive_close(code, reason)
@@ -431,7 +434,7 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
     opened = first(events, Opened)
     if opened is None:  # HandshakeFailed: a v3 server, an Engine.IO refusal, not Engine.IO
         detail["polling"] = response.status_line
-        detail["body"] = snippet(response.body)
+        detail["body"] = rec.excerpt(response.body)
         outcome = outcome_for_status(response.status)
         return rec.result(
             outcome if not outcome.ok else Outcome.PROTOCOL_MISMATCH,
@@ -457,7 +460,7 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         client.receive_websocket_response(head, sock.key, sock.buffer)
         if not sock.check.accepted:
             detail["stuck_in_polling"] = True
-            detail["body"] = snippet(sock.buffer)
+            detail["body"] = rec.excerpt(sock.buffer)
             if head.status == 101:
                 return rec.result(Outcome.MALFORMED, sock.check.reason)
             outcome = upgrade_refusal(head.status, sock.buffer, engineio_path=True)
@@ -467,7 +470,7 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
         await send_packets(sock, client.probe())
         frame = await read_frame(sock, rec)
         answer = frame.text() if frame.opcode is protocol.Opcode.TEXT else frame.opcode.name
-        detail["probe_answer"] = snippet(answer.encode())
+        detail["probe_answer"] = rec.excerpt(answer)
         answered = None
         if frame.fin and frame.opcode is not protocol.Opcode.CONTINUATION:
             try:
@@ -476,7 +479,7 @@ async def engineio_upgrade(ctx: ProbeContext, rec: Recorder) -> ProbeResult:
                 answered = None
         if answered is None:
             detail["stuck_in_polling"] = True
-            return rec.result(Outcome.MALFORMED, f"expected 3probe, got {answer!r}")
+            return rec.result(Outcome.MALFORMED, f"expected 3probe, got {rec.excerpt(answer, 60)!r}")
         await send_packets(sock, client.upgrade())
         await close_politely(sock)
         detail["stuck_in_polling"] = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import ipaddress
 import socket
@@ -37,6 +38,10 @@ from kiloscribe_lab.networks import NetworkProfile
 
 READ_CHUNK = 65536
 MAX_BODY = 64 * 1024  # evidence, not content: a probe keeps the first bytes only
+# All a server may send on one connection of a probe: heads, bodies, frames, 1xx answers. A
+# probe reads evidence, never content; past this the answer is malformed, whatever it is.
+MAX_SESSION_BYTES = 8 << 20
+MAX_INFORMATIONAL = 8  # 1xx answers before the real one: more is a server talking in circles
 USER_AGENT = "kiloscribe-lab/0.1"
 
 
@@ -160,13 +165,20 @@ class Stream:
     via_proxy: bool = False
     tls_version: str | None = None
     peer_cert: dict[str, str] = field(default_factory=dict)
+    received: int = 0
+    limit: int = MAX_SESSION_BYTES  # bytes this connection may bring in, all reads together
 
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
 
     async def recv(self, n: int = READ_CHUNK) -> bytes:
-        return await self.reader.read(n)
+        """At most ``n`` bytes; a ProtocolError once the connection brought more than ``limit``."""
+        data = await self.reader.read(n)
+        self.received += len(data)
+        if self.received > self.limit:
+            raise ProtocolError(f"the server sent more than {self.limit} bytes on one connection (the limit)")
+        return data
 
     def abort(self) -> None:
         """Close now, on every path: no graceful TLS shutdown to wait on."""
@@ -234,20 +246,50 @@ async def _resolve(host: str, port: int, clock: Clock) -> str:
     return str(infos[0][4][0])
 
 
+def check_http_start(data: bytes | bytearray) -> None:
+    """A ProtocolError as soon as the first bytes cannot begin an HTTP/1.x response: garbage is
+    malformed at once, whatever it holds, never a wait for a line end that may not come."""
+    n = min(len(data), len(_HTTP))
+    if data[:n] != _HTTP[:n]:
+        raise ProtocolError(
+            f"malformed HTTP/1.1 response: the answer is not HTTP (it starts with {bytes(data[:16])!r})"
+        )
+
+
+_HTTP = b"HTTP/"
+
+
+def closed_early(received: int) -> ConnectionResetError:
+    if received:
+        return ConnectionResetError("the server closed the connection before a complete response head")
+    return ConnectionResetError("the server closed the connection without answering")
+
+
 async def read_head(
-    reader: asyncio.StreamReader, limit: int = protocol.MAX_HEAD_BYTES
+    stream: Stream, limit: int = protocol.MAX_HEAD_BYTES
 ) -> tuple[protocol.ResponseHead, bytes]:
-    """Read an HTTP/1.x response head; return it and any bytes read past it."""
+    """Read an HTTP/1.x response head; return it and any bytes read past it. Informational
+    answers (``100 Continue``...) before it are skipped, at most MAX_INFORMATIONAL of them: the
+    answer to an upgrade is the 101 or the final status, never a 100."""
     buf = b""
+    informational = 0
     while True:
+        check_http_start(buf)
         end = protocol.find_head_end(buf)
         if end is not None:
-            return protocol.parse_response_head(buf[:end]), buf[end:]
+            head = protocol.parse_response_head(buf[:end])
+            if not (100 <= head.status < 200 and head.status != 101):
+                return head, buf[end:]
+            informational += 1
+            if informational > MAX_INFORMATIONAL:
+                raise ProtocolError(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
+            buf = buf[end:]
+            continue
         if len(buf) > limit:
             raise ProtocolError(f"response head larger than {limit} bytes")
-        chunk = await reader.read(READ_CHUNK)
+        chunk = await stream.recv()
         if not chunk:
-            raise ConnectionResetError("connection closed before a complete response head")
+            raise closed_early(len(buf))
         buf += chunk
 
 
@@ -306,7 +348,7 @@ async def open_stream(
                     + "\r\n"
                 ).encode()
             )
-            head, rest = await read_head(reader)
+            head, rest = await read_head(stream)
             if not 200 <= head.status < 300:
                 raise ProxyRefused(head.status, head.reason)
             if rest:
@@ -419,6 +461,8 @@ class Http1:
         size = 0
         truncated = False
         eof = False
+        first = b""  # the answer's first bytes, until they show it is HTTP at all
+        informational = 0
         try:
             while True:
                 event = self.conn.next_event()
@@ -426,6 +470,9 @@ class Http1:
                     data = await self.stream.recv()
                     if data:
                         self.clock.mark_once("first_byte", began)
+                    if response is None and len(first) < 16:
+                        first += data[: 16 - len(first)]
+                        check_http_start(first)
                     eof = not data
                     self.conn.receive_data(data)
                     continue
@@ -434,9 +481,14 @@ class Http1:
                         # Protocols switched: the 101 is the answer (h11 would only say PAUSED).
                         response = event
                         break
+                    informational += 1
+                    if informational > MAX_INFORMATIONAL:
+                        raise ProtocolError(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
                     continue
                 if isinstance(event, h11.Response):
                     response = event
+                    if len(event.headers) > protocol.MAX_HEADER_LINES:
+                        raise ProtocolError(f"more than {protocol.MAX_HEADER_LINES} header lines")
                     self.clock.current = "reading body"
                 elif isinstance(event, h11.Data):
                     room = max_body - size
@@ -451,10 +503,14 @@ class Http1:
         except h11.RemoteProtocolError as exc:
             if eof and response is None:
                 # h11 reports a close before the response head as a protocol error: it is a reset.
-                raise ConnectionResetError("connection closed before a response") from exc
-            raise ProtocolError(f"malformed HTTP/1.1 response: {exc}") from exc
+                raise closed_early(len(first)) from exc
+            if eof:
+                raise ConnectionResetError(
+                    f"the server closed the connection in the middle of the response body ({size} bytes)"
+                ) from exc
+            raise ProtocolError(f"malformed HTTP/1.1 response: {_h11_reason(exc)}") from exc
         if response is None:
-            raise ConnectionResetError("connection closed before a response")
+            raise closed_early(len(first))
         if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
             self.conn.start_next_cycle()
         return HttpResponse(
@@ -466,6 +522,24 @@ class Http1:
             truncated=truncated,
             header_names=tuple(k.decode("latin-1") for k, _ in response.headers.raw_items()),
         )
+
+
+def _h11_reason(exc: h11.RemoteProtocolError) -> str:
+    """What rule of HTTP/1.1 h11 found broken, in our words (its own quote the server's bytes
+    and its internals)."""
+    text = str(exc).lower()
+    for needle, reason in (
+        ("receive buffer too long", f"a response head larger than {protocol.MAX_HEAD_BYTES} bytes"),
+        ("status line", "no valid status line"),
+        ("status_code", "a status code outside 100-999"),
+        ("header", "a header line that is not valid HTTP"),
+        ("content-length", "an invalid Content-Length"),
+        ("chunk", "invalid chunked transfer coding"),
+        ("transfer-encoding", "an invalid Transfer-Encoding"),
+    ):
+        if needle in text:
+            return reason
+    return "the answer breaks HTTP/1.1 message framing"
 
 
 # --- HTTP/2 through h2 ------------------------------------------------------------------
@@ -489,7 +563,8 @@ async def http2_request(
     """One GET over HTTP/2. Connection-specific headers (Connection, Upgrade) cannot be
     sent in HTTP/2 (RFC 9113 §8.2.2); the caller passes only what h2 allows."""
     conn = h2.connection.H2Connection(
-        config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        # Headers as bytes, decoded by us as latin-1: h2's UTF-8 would fail on a server's byte.
+        config=h2.config.H2Configuration(client_side=True, header_encoding=None)
     )
     conn.initiate_connection()
     stream_id = conn.get_next_available_stream_id()
@@ -527,9 +602,13 @@ async def http2_request(
                         connect_protocol = False
                 elif isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream_id:
                     for name, value in event.headers or ():
-                        key = name.decode() if isinstance(name, bytes) else name
-                        val = value.decode() if isinstance(value, bytes) else value
+                        key = name.decode("latin-1") if isinstance(name, bytes) else name
+                        val = value.decode("latin-1") if isinstance(value, bytes) else value
                         if key == ":status":
+                            if not (val.isascii() and val.isdigit() and len(val) == 3):
+                                raise ProtocolError(
+                                    "malformed HTTP/2 exchange: :status is not a 3-digit code"
+                                )
                             status = int(val)
                         else:
                             response_headers.append((key.lower(), val))
@@ -552,7 +631,7 @@ async def http2_request(
             if truncated:
                 break
     except h2.exceptions.ProtocolError as exc:
-        raise ProtocolError(f"malformed HTTP/2 exchange: {exc}") from exc
+        raise ProtocolError(f"malformed HTTP/2 exchange ({type(exc).__name__})") from exc
     response = None
     if status is not None:
         response = HttpResponse(status, "", "2", tuple(response_headers), b"".join(chunks), truncated)
@@ -560,6 +639,10 @@ async def http2_request(
 
 
 # --- one place that turns exceptions into outcomes --------------------------------------
+
+
+_RESET_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
+_UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
 
 
 def classify_exception(exc: BaseException) -> tuple[Outcome, str] | None:
@@ -581,12 +664,22 @@ def classify_exception(exc: BaseException) -> tuple[Outcome, str] | None:
         return Outcome.TLS_ERROR, f"TLS failed: {getattr(exc, 'reason', None) or text}"
     if isinstance(exc, ProtocolError):
         return Outcome.MALFORMED, text
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, ConnectionRefusedError) or (
+        isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED
+    ):
         return Outcome.REFUSED, "connection refused"
-    if isinstance(exc, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
-        return Outcome.RESET, f"connection reset or closed early: {text}"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError) or (
+        isinstance(exc, OSError) and exc.errno in _RESET_ERRNOS
+    ):
+        # The OS's words ("[Errno 104] ...") say less than ours; our own messages say what closed.
+        said = "the server reset the connection" if getattr(exc, "errno", None) else text
+        return Outcome.RESET, f"connection reset or closed early: {said}"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return Outcome.RESET, f"connection reset or closed early: {len(exc.partial)} bytes of {exc.expected}"
     if isinstance(exc, OSError):
-        return Outcome.REFUSED, f"network unreachable: {text}"
+        if exc.errno in _UNREACHABLE_ERRNOS:
+            return Outcome.REFUSED, f"network unreachable: {exc.strerror or text}"
+        return Outcome.REFUSED, f"connection failed: {exc.strerror or text}"
     return None
 
 
@@ -629,9 +722,3 @@ def evidence_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     if cookies:
         kept["set-cookie-names"] = ", ".join(cookies)
     return kept
-
-
-def snippet(body: bytes, limit: int = 240) -> str:
-    """The first bytes of a body as text, for evidence; never rendered as markup."""
-    text = body[:limit].decode("utf-8", errors="replace")
-    return text + ("…" if len(body) > limit else "")

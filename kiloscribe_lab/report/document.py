@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from kiloscribe_lab.untrusted import visible
+
 Tone = Literal["critical", "warning", "info", "ok", "down", "degraded", "healthy", "incomplete", "neutral"]
 # What a tone looks like in Markdown, where there is no colour (HTML uses the CSS classes).
 TONE_ICONS: dict[str, str] = {
@@ -235,9 +237,15 @@ def numeric_columns(table: Table) -> list[bool]:
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
+def _shown(text: str) -> str:
+    """Text as it may appear in either output: control characters (ESC, NUL, C1, bidi
+    overrides: a server's) shown as escapes, lone surrogates replaced; newlines kept."""
+    return visible(text.replace("\r\n", "\n").replace("\r", "\n"), newlines=True)
+
+
 def html_text(text: str) -> str:
     """Text for HTML: every special character escaped; newlines become <br>."""
-    return _NEWLINES.sub("<br>", html.escape(text, quote=True))
+    return _NEWLINES.sub("<br>", html.escape(_shown(text), quote=True))
 
 
 def _html_inline(text: Text) -> str:
@@ -315,7 +323,7 @@ def _html_block(block: Block) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></div>"
         )
     if isinstance(block, Pre):
-        return f"<pre><code>{html.escape(block.text, quote=True)}</code></pre>"
+        return f"<pre><code>{html.escape(_shown(block.text), quote=True)}</code></pre>"
     if isinstance(block, Details):
         inner = "\n".join(_html_block(b) for b in block.blocks)
         return (
@@ -336,7 +344,7 @@ def _html_block(block: Block) -> str:
     caption = f"<figcaption>{_html_inline(block.caption)}</figcaption>" if block.caption else ""
     return (
         f'<figure{_id(block.anchor)}><img src="data:image/png;base64,{data}" '
-        f'alt="{html.escape(block.alt, quote=True)}">{caption}</figure>'
+        f'alt="{html.escape(_shown(block.alt), quote=True)}">{caption}</figure>'
     )
 
 
@@ -363,7 +371,7 @@ _MD_LINE_START = re.compile(r"^(?:([-+=#>])|(\d+)([.)]))")
 def md_text(text: str) -> str:
     """Text for Markdown: it renders as exactly this text, nothing in it becomes markup;
     newlines become <br>. "_" is escaped only where it could start or end emphasis."""
-    escaped = _MD_ALWAYS.sub(r"\\\1", text)
+    escaped = _MD_ALWAYS.sub(r"\\\1", _shown(text))
     escaped = _MD_ENTITY.sub("&amp;", escaped)
     escaped = escaped.replace("<", "&lt;").replace(">", "&gt;")
     escaped = re.sub(r"(?<![^\W_])_|_(?![^\W_])", r"\\_", escaped)  # "_" beside a non-alphanumeric
@@ -386,6 +394,7 @@ def md_code(text: str, *, in_table: bool = False) -> str:
     holds what a code span cannot (a newline, or "<" that a careless viewer would take for a tag)."""
     if not text:
         return ""
+    text = _shown(text)
     if re.search(r"[<>\r\n]", text):
         # Inline HTML: what is between the tags is still Markdown, escaped as text is.
         return f"<code>{md_text(text)}</code>"
@@ -464,6 +473,7 @@ def _md_entries(entries: Sequence[Entry], ordered: bool, indent: str = "") -> li
 
 
 def _md_fence(text: str) -> str:
+    text = _shown(text)
     if "<" in text or ">" in text:
         # Kept an HTML block: its content is not Markdown, only entities matter, and a "<"
         # never reaches a viewer that would not know the fence.
@@ -504,7 +514,7 @@ def _md_block(block: Block) -> str:
         return _md_fence(block.text)
     if isinstance(block, Details):
         inner = "\n\n".join(p for b in block.blocks if (p := _md_block(b)))
-        summary = html.escape(block.summary, quote=False)
+        summary = html.escape(_shown(block.summary), quote=False)
         return (
             _md_anchor_line(block.anchor)
             + f"<details>\n<summary>{summary}</summary>\n\n{inner}\n\n</details>"

@@ -11,6 +11,9 @@ import json
 import math
 from pathlib import Path
 
+from kiloscribe_lab.errors import KiloscribeLabError
+from kiloscribe_lab.files import STATE_LIMIT, read_text
+
 
 def as_str(value: object) -> str | None:
     return None if value is None else str(value)
@@ -30,7 +33,7 @@ def as_items(value: object) -> list[object]:
 def read_json_object(path: Path) -> dict[str, object]:
     """The JSON object in ``path``; {} when it is missing, unreadable or not an object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        data = json.loads(read_text(path, "JSON file", STATE_LIMIT * 16))
+    except (KiloscribeLabError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiloscribe_lab.errors import RecordError
+from kiloscribe_lab.errors import KiloscribeLabError, RecordError
+from kiloscribe_lab.files import RESULTS_LIMIT, read_text
 from kiloscribe_lab.names import NetworkName, VantageName
 from kiloscribe_lab.report.jobs import RunStatus
 from kiloscribe_lab.report.loose import as_float, as_items, as_str
@@ -230,8 +231,8 @@ def read_results_file(path: Path, name: str | None = None) -> tuple[list[ProbeRe
     """
     shown = name or path.name
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path, "results file", RESULTS_LIMIT)
+    except KiloscribeLabError as exc:
         return [], LoadFailure(shown, f"cannot read: {exc}")
     results: list[ProbeResult] = []
     bad: list[str] = []

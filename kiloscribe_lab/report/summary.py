@@ -8,7 +8,6 @@ below; one read back (a previous run's, possibly another version's) is any JSON,
 from __future__ import annotations
 
 import dataclasses
-import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,7 +17,7 @@ from typing import TypedDict
 
 from kiloscribe_lab.diagnosis import TargetVerdict, overall
 from kiloscribe_lab.names import Credential, ProbeName
-from kiloscribe_lab.report.loose import as_float, as_items, as_str
+from kiloscribe_lab.report.loose import as_float, as_items, as_str, read_json_object
 from kiloscribe_lab.report.rundata import labels_of, targets_of
 from kiloscribe_lab.report.stats import ALPHA, MIN_LATENCY_SAMPLES, fisher_exact, holm, mann_whitney
 from kiloscribe_lab.results import Finding, ProbeResult
@@ -383,8 +382,5 @@ def load_previous(compare_dir: str | Path | None) -> dict[str, object] | None:
     path = Path(compare_dir)
     if path.is_dir():
         path = path / "summary.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+    data = read_json_object(path)
+    return data or None

@@ -40,5 +40,9 @@ DESIGN_FINDING_IDS = frozenset(
         FindingId.IDLE_TIMEOUT,
         FindingId.HEARTBEAT_LATE,
         FindingId.PAYLOAD_TOO_LARGE,
+        # issue 13: the ids DESIGN.md names for a broken server ("e.g. malformed-handshake,
+        # redirect-loop")
+        FindingId.MALFORMED_HANDSHAKE,
+        FindingId.REDIRECT_LOOP,
     }
 )

@@ -25,6 +25,8 @@ CORE = (
     "details",
     "endpoints",
     "credentials",
+    "untrusted",
+    "files",
     "outcomes",
     "settings",
     "networks",

@@ -71,7 +71,8 @@ HTML = b"<html><head><title>Welcome</title></head></html>"
         (403, b"", Outcome.BLOCKED, Outcome.HTTP_ERROR),  # python-engineio's unknown-sid upgrade, a proxy
         (400, b"Session ID unknown", Outcome.BLOCKED, Outcome.HTTP_ERROR),  # engine.io's aborted upgrade
         (404, HTML, Outcome.BLOCKED, Outcome.HTTP_ERROR),
-        (200, HTML, Outcome.BLOCKED, Outcome.OK),  # the Upgrade headers were ignored
+        # the Upgrade headers were ignored: no WebSocket, never ok (issue 13: it read ok: true)
+        (200, HTML, Outcome.BLOCKED, Outcome.PROTOCOL_MISMATCH),
         # statuses that say something of their own
         (308, b"", Outcome.REDIRECT, Outcome.REDIRECT),
         (502, b"Bad Gateway", Outcome.UPSTREAM_ERROR, Outcome.UPSTREAM_ERROR),

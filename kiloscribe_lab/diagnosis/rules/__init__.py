@@ -3,7 +3,7 @@ registry from the ``@rule`` functions each defines (importing a module registers
 
     availability  all-backends-down, backend-down, backend-timeout, dns-problem, tls-problem
     edge          cdn-challenge, rate-limited
-    protocol      not-socketio, engineio-version-mismatch
+    protocol      not-socketio, engineio-version-mismatch, malformed-handshake, redirect-loop
     auth          auth-rejected, auth-path-healthy
     application   inscription-not-acknowledged
     transport     upgrade-headers-dropped, websocket-blocked, polling-disabled, websocket-disabled,

@@ -44,10 +44,24 @@ def all_backends_down(ev: Evidence) -> Draft | None:
     healths = {t: ev.health(t) for t in ev.targets}
     evidence = [r for h in healths.values() for r in h.results if r.outcome in FAILURES_OF_SERVICE][:12]
     statuses = sorted({r.status for r in evidence if r.status})
+    refused = any(r.outcome is Outcome.REFUSED for r in evidence)
+    # Accepted, then closed or reset: something listens there, it just does not serve.
+    dropped = any(r.outcome is Outcome.RESET and r.timings.connect is not None for r in evidence)
     if statuses:
         seen = (
             f"the proxies answered {', '.join(map(str, statuses))}: they are up, but no "
             "upstream behind them answers"
+        )
+    elif dropped and not refused:
+        seen = (
+            "every connection was accepted and then closed or reset before an answer: something "
+            "listens there but does not serve (a crashing server, a proxy or firewall that accepts "
+            "and drops, a TLS port spoken to in plain HTTP)"
+        )
+    elif dropped:
+        seen = (
+            "connections were refused, or accepted and then closed or reset before an answer: a "
+            "stopped or crashing service, or a wrong host or port"
         )
     else:
         seen = (
@@ -165,11 +179,19 @@ def backend_timeout(ev: Evidence) -> Draft | None:
             if r.detail.get("stalled_during")
         }
     )
+    # Bytes that arrived without an answer completing: a server trickling, not a silent one.
+    trickled = [r for _, rs in stalled for r in rs if r.timings.first_byte is not None]
+    sent = (
+        "and then answered too slowly: bytes arrived (the first after "
+        f"{min(r.timings.first_byte or 0.0 for r in trickled):.0f} ms) but no answer was complete"
+        if trickled
+        else "and then sent nothing"
+    )
     return Draft(
         severity=Severity.CRITICAL,
         title=f"Backend accepts connections but never answers: {names}",
         summary=(
-            f"{names} accepted TCP (and TLS) and then sent nothing within the probes' deadlines, "
+            f"{names} accepted TCP (and TLS) {sent} within the probes' deadlines, "
             f"on every network (stalled while: {', '.join(phases)}). Clients hang until their own "
             "timeout: the SDK's 'WebSocket connection timeout' after 10 s."
         ),

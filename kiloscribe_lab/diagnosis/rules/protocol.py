@@ -1,12 +1,20 @@
-"""Protocol: is what answers Engine.IO v4 / Socket.IO at all?"""
+"""Protocol: is what answers Engine.IO v4 / Socket.IO at all? Does it keep to HTTP, WebSocket and
+Engine.IO, and does its path lead somewhere a client can follow?"""
 
 from __future__ import annotations
 
 import urllib.parse
 
-from kiloscribe_lab.diagnosis.evidence import Evidence, path_works, refs, refusal_of, targets_of
+from kiloscribe_lab.diagnosis.evidence import (
+    Evidence,
+    partly_worked,
+    path_works,
+    refs,
+    refusal_of,
+    targets_of,
+)
 from kiloscribe_lab.diagnosis.registry import Draft, rule
-from kiloscribe_lab.names import FindingId, Outcome, PlainPath, ProbeName, Severity
+from kiloscribe_lab.names import FindingId, Outcome, PlainPath, ProbeName, RedirectRefusal, Severity
 from kiloscribe_lab.results import ProbeResult
 
 # engine.io ends an upgrade on a path it does not serve after destroyUpgradeTimeout (1 s),
@@ -42,7 +50,7 @@ def _elsewhere(ev: Evidence, target: str) -> tuple[list[str], str | None]:
         as_given = (
             r.probe in {ProbeName.HTTP_UPGRADE, ProbeName.WEBSOCKET_PLAIN} and r.variant != PlainPath.SOCKETIO
         )
-        if as_given and r.status == 101:
+        if as_given and r.status == 101 and r.outcome is not Outcome.MALFORMED:
             where = str(r.detail.get("url") or r.target)
             signs.append(f"a WebSocket upgrade at {where} succeeded")
             path = path or urllib.parse.urlsplit(where).path or None
@@ -159,4 +167,121 @@ def engineio_version_mismatch(ev: Evidence) -> Draft | None:
         ),
         evidence=refs(hits),
         targets=targets_of(hits),
+    )
+
+
+_CONNECTS = {ProbeName.SOCKETIO_CONNECT, ProbeName.SDK_FLOW, ProbeName.CONNECT_STATS}
+
+
+def _socketio_works(ev: Evidence, target: str) -> bool:
+    """Can a Socket.IO client get a session there? Judged by the connects when they ran (an
+    Engine.IO handshake that works is no use when every CONNECT fails), else by every probe."""
+    rs = ev.socket(target)
+    connects = [r for r in rs if r.probe in _CONNECTS]
+    return any(path_works(r) or partly_worked(r) for r in (connects or rs))
+
+
+@rule(
+    FindingId.MALFORMED_HANDSHAKE,
+    severities={Severity.CRITICAL, Severity.WARNING},
+    title="The answers break the protocol",
+    means="What answers (the server, or something on the way) sends bytes that break HTTP, WebSocket or "
+    "Engine.IO, or more than a client accepts: clients fail with errors that name nothing.",
+    evidence="Probes of a target end malformed, each naming the rule broken: critical when no Socket.IO "
+    "connect to the target works, a warning when another transport still connects.",
+)
+def malformed_handshake(ev: Evidence) -> Draft | None:
+    hits = []
+    for t in ev.targets:
+        bad = [r for r in ev.where(target=t) if r.outcome is Outcome.MALFORMED]
+        if bad:
+            hits.append((t, bad, _socketio_works(ev, t)))
+    if not hits:
+        return None
+    results = [r for _, rs, _ in hits for r in rs]
+    broken = list(dict.fromkeys(str(r.error) for r in results if r.error))
+    dead = [t for t, _, works in hits if not works]
+    severity = Severity.CRITICAL if dead else Severity.WARNING
+    shown = "; ".join(broken[:4]) + (f" (and {len(broken) - 4} more)" if len(broken) > 4 else "")
+    impact = (
+        f"No Socket.IO client can connect to {ev.names(dead)}: the answers cannot be read as HTTP, "
+        "WebSocket or Engine.IO."
+        if dead
+        else "Socket.IO still connects over another transport, but the probes listed fail on answers "
+        "no client can read."
+    )
+    return Draft(
+        severity=severity,
+        title=f"The answers break the protocol: {ev.names(t for t, _, _ in hits)}",
+        summary=f"{len(results)} probe(s) got answers that break the protocol: {shown}. {impact}",
+        recommendation=(
+            "Find what answers on that address and port (`curl -v URL`, the balancer's and the server's "
+            "logs): a non-HTTP service, a TLS port spoken to in plain HTTP, a proxy that mangles "
+            "WebSocket upgrades (Sec-WebSocket-Accept, frames), or a server that sends more than a "
+            "client accepts. Point the client at the Socket.IO server itself to compare."
+        ),
+        evidence=refs(results),
+        targets=tuple(t for t, _, _ in hits),
+    )
+
+
+_REDIRECTS = {
+    RedirectRefusal.LOOP: "in a loop",
+    RedirectRefusal.CROSS_ORIGIN: "to another origin (not followed: it would get the client's headers)",
+    RedirectRefusal.TOO_MANY: "through more hops than a client follows",
+    RedirectRefusal.UNFOLLOWABLE: "to a location that is no http(s) URL",
+}
+
+
+@rule(
+    FindingId.REDIRECT_LOOP,
+    severities={Severity.CRITICAL},
+    # "/ redirects, nothing to fix" is wrong comfort when the Socket.IO path redirects too.
+    supersedes={FindingId.ROOT_REDIRECT},
+    title="The Socket.IO path redirects where no client can follow",
+    means="Requests to /socket.io/ are redirected (in a loop, to another origin, too often, or to no "
+    "http(s) URL): Socket.IO clients never reach a server.",
+    evidence="A target's Socket.IO probes end in redirects, none of them works, and the chain is recorded "
+    "hop by hop.",
+)
+def redirect_loop(ev: Evidence) -> Draft | None:
+    hits = []
+    for t in ev.targets:
+        redirected = [r for r in ev.socket(t) if r.outcome is Outcome.REDIRECT]
+        if redirected and not _socketio_works(ev, t):
+            hits.append((t, redirected))
+    if not hits:
+        return None
+    results = [r for _, rs in hits for r in rs]
+    kinds = {
+        RedirectRefusal(k) for r in results if (k := r.detail.get("redirect_refused")) in set(RedirectRefusal)
+    }
+    how = (
+        "; ".join(_REDIRECTS[k] for k in RedirectRefusal if k in kinds)
+        or "to somewhere that is not Engine.IO"
+    )
+    locations = sorted(
+        {str(r.headers["location"]) for r in results if r.headers.get("location")}
+        | {
+            str(hop.get("location"))
+            for r in results
+            for hop in r.detail.get("redirects") or []
+            if hop.get("location")
+        }
+    )
+    return Draft(
+        severity=Severity.CRITICAL,
+        title=f"The Socket.IO path redirects where no client can follow: {ev.names(t for t, _ in hits)}",
+        summary=(
+            f"Requests to /socket.io/ on {ev.names(t for t, _ in hits)} are redirected {how}"
+            + (f" (Location: {', '.join(locations[:3])})" if locations else "")
+            + ". No Socket.IO client reaches a server there."
+        ),
+        recommendation=(
+            "Serve /socket.io/ without a redirect: fix the balancer's or the CDN's rewrite rules (an "
+            "http-to-https or trailing-slash rule that points back at itself, a host rewrite to another "
+            "domain), or give the client the final URL."
+        ),
+        evidence=refs(results),
+        targets=tuple(t for t, _ in hits),
     )

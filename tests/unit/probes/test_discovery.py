@@ -139,3 +139,31 @@ def test_chosen_server_recommended_wins_even_if_inactive() -> None:
     assert chosen_server(servers, "wss://b") == "wss://b"
     assert chosen_server(servers, "") == "wss://a"  # an empty recommendation is none
     assert chosen_server([], None) is None
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "ftp://files.example/", "wss://a\x1b[31m", "data:,x"])
+def test_a_listed_url_that_is_no_endpoint_is_recorded_and_never_probed(url: str) -> None:
+    servers, _, problems = check_servers({"servers": [server(url), server("wss://ok")]})
+    assert [s["url"] for s in servers] == ["wss://ok"]
+    assert any(p.startswith("servers[0] url ") and p.endswith("not probed") for p in problems)
+    assert not any("\x1b" in p for p in problems)
+
+
+def test_a_recommended_url_that_is_no_endpoint_is_not_chosen() -> None:
+    servers, recommended, problems = check_servers(
+        {"servers": [server("wss://a")], "recommended": "javascript:alert(1)"}
+    )
+    assert recommended is None and chosen_server(servers, recommended) == "wss://a"
+    assert any(p.startswith("recommended url ") for p in problems)
+
+
+def test_a_list_of_a_thousand_servers_is_probed_sixteen_deep() -> None:
+    servers, _, problems = check_servers({"servers": [server(f"wss://s{i}.example") for i in range(1000)]})
+    assert len(servers) == 16
+    assert any("more than 16 servers" in p for p in problems)
+
+
+def test_nested_values_in_an_entry_are_not_copied() -> None:
+    deep: Any = {"a": [[[[{"b": 1}]]]]}
+    servers, _, _ = check_servers({"servers": [server("wss://a", region=deep)]})
+    assert servers[0]["region"] == "<dict>"

@@ -30,7 +30,6 @@ from kiloscribe_lab.probes.wire import (
     classify_exception,
     evidence_headers,
     http2_request,
-    snippet,
 )
 
 
@@ -101,7 +100,7 @@ def test_classify_exception_leaves_bugs_alone(exc: BaseException) -> None:
     assert classify_exception(exc) is None
 
 
-# --- evidence_headers / snippet -------------------------------------------------------------
+# --- evidence_headers -------------------------------------------------------------
 
 
 def test_evidence_headers_keeps_fingerprints_and_cookie_names_only() -> None:
@@ -137,23 +136,6 @@ def test_evidence_headers_keeps_fingerprints_and_cookie_names_only() -> None:
 def test_evidence_headers_without_cookies_has_no_cookie_key() -> None:
     assert evidence_headers([("content-type", "text/plain")]) == {"content-type": "text/plain"}
     assert evidence_headers([]) == {}
-
-
-@pytest.mark.parametrize(
-    ("body", "limit", "expected"),
-    [
-        (b"", 240, ""),
-        (b"Permanent Redirect", 240, "Permanent Redirect"),
-        (b"x" * 240, 240, "x" * 240),
-        (b"x" * 241, 240, "x" * 240 + "…"),
-        (b"abcdef", 3, "abc…"),
-        (b"\xff\xfeok", 240, "\ufffd\ufffdok"),
-        ("é".encode() * 3, 3, "é\ufffd…"),  # a character cut in half is replaced, not an error
-        (b"<script>alert(1)</script>", 240, "<script>alert(1)</script>"),
-    ],
-)
-def test_snippet(body: bytes, limit: int, expected: str) -> None:
-    assert snippet(body, limit) == expected
 
 
 # --- Clock -------------------------------------------------------------------------------------
@@ -287,6 +269,21 @@ async def test_http1_skips_informational_responses() -> None:
     conn, _, _ = http1(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
     response = await conn.request("GET", "/", HEADERS)
     assert response.status == 204
+
+
+async def test_read_head_skips_informational_answers_but_not_the_101() -> None:
+    head, rest = await wire.read_head(
+        FakeStream(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n", b"HTTP/1.1 101 Up\r\n\r\nx"
+        )  # type: ignore[arg-type]
+    )
+    assert head.status == 101 and rest == b"x"
+
+
+async def test_read_head_refuses_endless_informational_answers() -> None:
+    flood = b"HTTP/1.1 100 Continue\r\n\r\n" * (wire.MAX_INFORMATIONAL + 1)
+    with pytest.raises(ProtocolError, match=f"more than {wire.MAX_INFORMATIONAL} informational"):
+        await wire.read_head(FakeStream(flood, b"HTTP/1.1 200 OK\r\n\r\n"))  # type: ignore[arg-type]
 
 
 async def test_http1_truncates_a_body_beyond_max_body() -> None:

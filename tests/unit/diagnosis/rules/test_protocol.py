@@ -7,11 +7,24 @@ from typing import Any
 import pytest
 
 from kiloscribe_lab.diagnosis import diagnose
-from kiloscribe_lab.diagnosis.rules.protocol import engineio_version_mismatch, not_socketio
-from kiloscribe_lab.names import FindingId, Outcome, PlainPath, ProbeName, Severity, Transport
+from kiloscribe_lab.diagnosis.rules.protocol import (
+    engineio_version_mismatch,
+    malformed_handshake,
+    not_socketio,
+    redirect_loop,
+)
+from kiloscribe_lab.names import (
+    FindingId,
+    Outcome,
+    PlainPath,
+    ProbeName,
+    RedirectRefusal,
+    Severity,
+    Transport,
+)
 from kiloscribe_lab.results import ProbeResult, Timings, replace
 from tests.unit.diagnosis import facts
-from tests.unit.diagnosis.helpers import A, B, failing, fire, ids, pr, quiet
+from tests.unit.diagnosis.helpers import A, B, failing, fire, ids, pr, quiet, working
 
 # not-socketio
 
@@ -168,3 +181,104 @@ def test_not_socketio_quiet_for_an_edges_challenge_or_429() -> None:
         A, Outcome.HTTP_ERROR, 429, facts.nginx_page(429, "Too Many Requests"), facts.NGINX
     )
     quiet(not_socketio, [limited])
+
+
+def test_not_socketio_quiet_about_another_path_when_the_101_was_malformed() -> None:
+    """A 101 with a wrong Sec-WebSocket-Accept is no WebSocket upgrade that succeeded."""
+    results = [
+        facts.handshake(A, Outcome.PROTOCOL_MISMATCH, 404, "nope", not_engineio="HTTP 404, text 'nope'"),
+        pr(ProbeName.WEBSOCKET_PLAIN, PlainPath.AS_GIVEN, A, Outcome.MALFORMED, 101, url=A),
+    ]
+    assert "another path" not in fire(not_socketio, results).summary
+
+
+# malformed-handshake
+
+BROKEN = "malformed HTTP/1.1 response: the answer is not HTTP (it starts with b'SSH-2.0-OpenSSH_')"
+
+
+def test_malformed_handshake_is_critical_when_nothing_connects() -> None:
+    results = [replace(r, error=BROKEN) for r in failing(A, Outcome.MALFORMED)]
+    f = fire(malformed_handshake, results)
+    assert f.severity is Severity.CRITICAL and f.targets == (A,)
+    assert BROKEN in f.summary and "No Socket.IO client can connect" in f.summary
+    assert FindingId.MALFORMED_HANDSHAKE in ids(diagnose(results))
+
+
+def test_malformed_handshake_is_a_warning_when_another_transport_connects() -> None:
+    results = [
+        pr(
+            ProbeName.SOCKETIO_CONNECT,
+            "websocket:valid",
+            A,
+            Outcome.MALFORMED,
+            101,
+            error="101 with a bad accept",
+        ),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", A, Outcome.OK, 200),
+    ]
+    assert fire(malformed_handshake, results).severity is Severity.WARNING
+
+
+def test_malformed_handshake_is_critical_when_only_engineio_works_and_every_connect_fails() -> None:
+    """An OPEN packet is no use when every CONNECT's answer is over the limit."""
+    results = [
+        pr(ProbeName.ENGINEIO_HANDSHAKE, "", A, Outcome.OK, 200, engineio_version=4),
+        pr(ProbeName.SOCKETIO_CONNECT, "polling:valid", A, Outcome.MALFORMED, 200, error="too large"),
+    ]
+    assert fire(malformed_handshake, results).severity is Severity.CRITICAL
+
+
+def test_malformed_handshake_quiet_without_a_malformed_answer() -> None:
+    quiet(malformed_handshake, working(A))
+    quiet(malformed_handshake, failing(A, Outcome.UPSTREAM_ERROR, 502))
+
+
+# redirect-loop
+
+
+def test_redirect_loop_names_the_kind_and_the_location_and_drops_root_redirect() -> None:
+    redirected = [
+        pr(
+            p,
+            v,
+            A,
+            Outcome.REDIRECT,
+            302,
+            headers={"location": "/loop"},
+            redirect_refused=RedirectRefusal.LOOP,
+        )
+        for p, v in (
+            (ProbeName.SOCKETIO_CONNECT, "polling:valid"),
+            (ProbeName.SOCKETIO_CONNECT, "websocket:valid"),
+        )
+    ]
+    root = pr(ProbeName.HTTP_UPGRADE, "http1.1", A, Outcome.REDIRECT, 302, headers={"location": "/loop"})
+    f = fire(redirect_loop, [*redirected, root])
+    assert f.severity is Severity.CRITICAL and "in a loop" in f.summary and "/loop" in f.summary
+    found = ids(diagnose([*redirected, root]))
+    assert FindingId.REDIRECT_LOOP in found and FindingId.ROOT_REDIRECT not in found
+
+
+def test_redirect_loop_says_another_origin_from_the_recorded_hops() -> None:
+    hop = {"url": A + "/socket.io/", "status": 301, "location": "https://elsewhere.example/socket.io/"}
+    results = [
+        pr(
+            ProbeName.SOCKETIO_CONNECT,
+            "polling:valid",
+            A,
+            Outcome.REDIRECT,
+            301,
+            redirects=[hop],
+            redirect_refused=RedirectRefusal.CROSS_ORIGIN,
+        )
+    ]
+    f = fire(redirect_loop, results)
+    assert "another origin" in f.summary and "elsewhere.example" in f.summary
+
+
+def test_redirect_loop_quiet_when_only_the_root_redirects() -> None:
+    root = pr(
+        ProbeName.HTTP_UPGRADE, "http1.1", A, Outcome.REDIRECT, 308, headers={"location": "/api/health"}
+    )
+    quiet(redirect_loop, [*working(A), root])
