@@ -371,6 +371,13 @@ class ClientTruth:
     disconnect: str | None = None
     hold_s: float = 0.0
     why: str = ""
+    # The client sends this Origin, as a page there would (the SDK sends none: a truth with
+    # an origin does not apply to it).
+    origin: str | None = None
+    # The backend kinds this holds on: where engine.io and python-engineio differ (python-
+    # socketio refuses a foreign Origin itself, engine.io never does), each has its own truth.
+    backends: tuple[BackendKind, ...] = tuple(BackendKind)
+    site: str = "edge"  # the lab site the clients are pointed at (one of SITES but "api")
 
     def __post_init__(self) -> None:
         if not self.connects and (self.acked is not None or self.disconnect is not None):
@@ -379,15 +386,23 @@ class ClientTruth:
             )
         if self.disconnect is not None and self.hold_s <= 0:
             raise ConfigError("client truth: a disconnect is seen only in a hold: give hold_s")
+        if self.origin is not None and not _ORIGIN_RE.match(self.origin):
+            raise ConfigError(f"client truth: origin must look like https://app.example, got {self.origin!r}")
+        if not self.backends or self.site not in SITES or self.site == "api":
+            raise ConfigError(
+                f"client truth: backends must name a kind and site one of the lab's Socket.IO sites "
+                f"({', '.join(s for s in SITES if s != 'api')}), got {list(self.backends)}, {self.site!r}"
+            )
 
     @property
     def transports(self) -> tuple[Transport, ...]:
         return ORDERS[self.order]
 
-    def applies_to(self, client: ClientKind) -> bool:
-        if client is ClientKind.SDK and self.order is not TransportOrder.WEBSOCKET_FIRST:
+    def applies_to(self, client: ClientKind, backend: BackendKind | None = None) -> bool:
+        """Whether this truth is about ``client`` (on ``backend``; None: on any kind)."""
+        if client is ClientKind.SDK and (self.order is not TransportOrder.WEBSOCKET_FIRST or self.origin):
             return False
-        return client in self.clients
+        return client in self.clients and (backend is None or backend in self.backends)
 
     def disagreements(
         self, client: ClientKind, *, connected: bool, acked: bool | None, disconnect: str | None
@@ -417,6 +432,9 @@ class ClientTruth:
             "disconnect": self.disconnect,
             "hold_s": self.hold_s,
             "why": self.why,
+            "origin": self.origin,
+            "backends": [str(b) for b in self.backends],
+            "site": self.site,
         }
 
 
@@ -429,8 +447,13 @@ class GroundTruth:
     findings: tuple[FindingId, ...]
     networks: tuple[NetworkTruth, ...] = ()
     clients: tuple[ClientTruth, ...] = ()
+    # The probes' --origin these findings hold for (a browser page there); None: probed
+    # without one, as the SDK connects.
+    origin: str | None = None
 
     def __post_init__(self) -> None:
+        if self.origin is not None and not _ORIGIN_RE.match(self.origin):
+            raise ConfigError(f"ground truth: origin must look like https://app.example, got {self.origin!r}")
         if len(set(self.findings)) != len(self.findings):
             raise ConfigError(f"ground truth names a finding twice: {list(map(str, self.findings))}")
         for truth in self.networks:
@@ -450,10 +473,37 @@ class Scenario:
     backends: BackendSpec = BackendSpec()
     edge: Edge = Edge()
     tls: Tls = Tls()
+    # The balancer kinds the ground truth holds on (``lab up --balancer``); empty: its own only.
+    balancers: tuple[BalancerKind, ...] = ()
+    # The backend kinds it has been established on (``lab up --backend``); empty: the
+    # scenario's own kind, else python.
+    backend_kinds: tuple[BackendKind, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.balancers:
+            object.__setattr__(self, "balancers", (self.balancer.kind,))
+        if not self.backend_kinds:
+            object.__setattr__(self, "backend_kinds", (self.backends.kind or DEFAULT_BACKEND_KIND,))
+        for name, kinds in (("balancers", self.balancers), ("backend_kinds", self.backend_kinds)):
+            if len(set(kinds)) != len(kinds):
+                raise ConfigError(f"scenario {self.name}: {name} names a kind twice: {list(kinds)}")
+        if self.balancer.kind not in self.balancers:
+            raise ConfigError(f"scenario {self.name}: balancers must include its own, {self.balancer.kind}")
+        if self.backends.kind is not None and self.backend_kinds != (self.backends.kind,):
+            raise ConfigError(f"scenario {self.name}: its backends run {self.backends.kind} only")
+        for kind in self.balancers:
+            try:  # a kind that cannot run this balancer is refused here, not at `lab up`
+                dataclasses.replace(self.balancer, kind=kind)
+            except ConfigError as exc:
+                raise ConfigError(f"scenario {self.name} on {kind}: {exc}") from None
 
     @property
     def expected_findings(self) -> tuple[FindingId, ...]:
         return self.truth.findings
+
+    def matrix(self) -> list[tuple[BalancerKind, BackendKind]]:
+        """Every (balancer, backend) the ground truth is asserted on: the live tests' table."""
+        return [(b, k) for b in self.balancers for k in self.backend_kinds]
 
     @property
     def down(self) -> frozenset[str]:
@@ -485,6 +535,9 @@ class Scenario:
             "expected_findings": [str(f) for f in self.expected_findings],
             "networks": [t.to_json() for t in self.truth.networks],
             "clients": [t.to_json() for t in self.truth.clients],
+            "origin": self.truth.origin,
+            "balancers": [str(k) for k in self.balancers],
+            "backend_kinds": [str(k) for k in self.backend_kinds],
         }
 
 
@@ -511,6 +564,26 @@ _EVERY_CLIENT_WORKS = tuple(
     ClientTruth(order, connects=True, acked=True, why="nothing is wrong") for order in TransportOrder
 )
 
+_BOTH_BACKENDS = (BackendKind.PYTHON, BackendKind.NODE)
+# Round robin without stickiness: a WebSocket-only session is one request and needs none; a
+# polling session's next request lands on another backend (FACTS.md §3.2).
+_ROUND_ROBIN_CLIENTS = (
+    ClientTruth(
+        TransportOrder.WEBSOCKET_FIRST,
+        connects=True,
+        acked=True,
+        why="a WebSocket session is one request: nothing to keep on one backend",
+    ),
+    ClientTruth(
+        TransportOrder.POLLING_FIRST,
+        connects=False,
+        why="the CONNECT after the handshake reaches another backend: 400 'Session ID unknown'",
+    ),
+)
+# cors-restricted: the origin the servers allow, and the one the probes come from.
+APP_ORIGIN = "https://app.kiloscribe.test"
+FOREIGN_ORIGIN = "https://evil.example"
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -530,6 +603,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="incident",
             description="The seed's state: inscribe-2 down (502), round robin, / answers 308.",
             balancer=Balancer(policy=LbPolicy.ROUND_ROBIN),
+            balancers=tuple(BalancerKind),
             backends=BackendSpec(BackendBehaviour(root_redirect=True), overrides=(("inscribe-2", DOWN),)),
             truth=GroundTruth(
                 (
@@ -546,6 +620,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="all-down",
             description="Every backend down: the balancer and every direct site answer 502.",
             balancer=Balancer(policy=LbPolicy.ROUND_ROBIN),
+            balancers=tuple(BalancerKind),
             backends=BackendSpec(DOWN),
             truth=GroundTruth((FindingId.ALL_BACKENDS_DOWN,)),
         ),
@@ -572,6 +647,213 @@ SCENARIOS: dict[str, Scenario] = {
             backends=BackendSpec(BackendBehaviour(auth_broken=True)),
             truth=GroundTruth((FindingId.AUTH_REJECTED,)),
         ),
+        # --- issue 11: the balancers and servers users run, and the faults they hit -------------
+        Scenario(
+            name="nginx-no-upgrade",
+            description="nginx without `proxy_http_version 1.1` and the Upgrade/Connection headers; sticky.",
+            balancer=Balancer(BalancerKind.NGINX, LbPolicy.IP_HASH, forwards_upgrade=False),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.UPGRADE_HEADERS_DROPPED,),
+                clients=(
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=False,
+                        why="the upgrade reaches the server as a plain GET (400); socket.io-client 4.8 does "
+                        "not fall back (tryAllTransports is false)",
+                    ),
+                    ClientTruth(
+                        TransportOrder.POLLING_FIRST,
+                        connects=True,
+                        acked=True,
+                        why="polling works; the upgrade probe fails and the session stays on polling",
+                    ),
+                ),
+            ),
+        ),
+        Scenario(
+            name="nginx-round-robin",
+            description="nginx round robin over the three backends, upgrade headers right: no stickiness.",
+            balancer=Balancer(BalancerKind.NGINX, LbPolicy.ROUND_ROBIN),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth((FindingId.STICKY_SESSIONS_MISSING,), clients=_ROUND_ROBIN_CLIENTS),
+        ),
+        Scenario(
+            name="nginx-naive",
+            description="nginx as first written: round robin and no upgrade headers, both faults at once.",
+            balancer=Balancer(BalancerKind.NGINX, LbPolicy.ROUND_ROBIN, forwards_upgrade=False),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.UPGRADE_HEADERS_DROPPED, FindingId.STICKY_SESSIONS_MISSING),
+                clients=tuple(
+                    ClientTruth(
+                        order,
+                        connects=False,
+                        why="WebSocket is a plain GET at the server (400) and polling loses its session "
+                        "on the next backend (400 'Session ID unknown')",
+                    )
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="haproxy-healthy",
+            description="HAProxy with `balance source`, tunnel timeouts above the heartbeat, health checks.",
+            balancer=Balancer(BalancerKind.HAPROXY, LbPolicy.IP_HASH),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(_HEALTHY_TRUTH, clients=_EVERY_CLIENT_WORKS),
+        ),
+        Scenario(
+            name="websocket-only",
+            description="The servers accept WebSocket only (`transports: ['websocket']`): polling is refused.",
+            backends=BackendSpec(BackendBehaviour(transports=(Transport.WEBSOCKET,))),
+            balancers=tuple(BalancerKind),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.POLLING_DISABLED,),
+                clients=(
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        acked=True,
+                        why="WebSocket is what the server serves",
+                    ),
+                    ClientTruth(
+                        TransportOrder.POLLING_FIRST,
+                        connects=False,
+                        why="the polling handshake is refused (400 'Transport unknown' / 'Invalid "
+                        "transport'); without tryAllTransports nothing else is tried",
+                    ),
+                ),
+            ),
+        ),
+        Scenario(
+            name="inscription-stalls",
+            description="Connect works; `start-inscription` is accepted and never acknowledged.",
+            backends=BackendSpec(BackendBehaviour(acks_inscription=False)),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.INSCRIPTION_NOT_ACKNOWLEDGED,),
+                clients=tuple(
+                    ClientTruth(
+                        order,
+                        connects=True,
+                        acked=False,
+                        why="the connect works; the application never answers start-inscription",
+                    )
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="cors-restricted",
+            description=f"The servers allow only the origin {APP_ORIGIN} (CORS); probed as a page elsewhere.",
+            backends=BackendSpec(BackendBehaviour(cors_origins=(APP_ORIGIN,))),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.CORS_ORIGIN_REJECTED,),
+                origin=FOREIGN_ORIGIN,
+                clients=(
+                    *(
+                        ClientTruth(
+                            order,
+                            connects=True,
+                            acked=True,
+                            why="no Origin sent: not a browser, so CORS does not apply",
+                        )
+                        for order in TransportOrder
+                    ),
+                    *(
+                        ClientTruth(
+                            order,
+                            connects=False,
+                            origin=FOREIGN_ORIGIN,
+                            backends=(BackendKind.PYTHON,),
+                            why="python-socketio refuses an origin it does not allow itself: 400 on "
+                            "polling, 403 on WebSocket",
+                        )
+                        for order in TransportOrder
+                    ),
+                    *(
+                        ClientTruth(
+                            order,
+                            connects=True,
+                            acked=True,
+                            origin=FOREIGN_ORIGIN,
+                            backends=(BackendKind.NODE,),
+                            why="engine.io never refuses an origin: only a browser, reading "
+                            "Access-Control-Allow-Origin, would stop",
+                        )
+                        for order in TransportOrder
+                    ),
+                ),
+            ),
+        ),
+        Scenario(
+            name="wrong-path",
+            description="Socket.IO is served at /ws/, not /socket.io/, where every client looks for it.",
+            backends=BackendSpec(BackendBehaviour(path="/ws")),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.NOT_SOCKETIO,),
+                clients=tuple(
+                    ClientTruth(order, connects=False, why="nothing speaks Engine.IO at /socket.io/")
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="tls-incomplete-chain",
+            description="The balancer serves its leaf certificate without the intermediate (cert.pem, "
+            "not fullchain.pem).",
+            balancer=Balancer(BalancerKind.NGINX, LbPolicy.IP_HASH),
+            balancers=(BalancerKind.NGINX, BalancerKind.HAPROXY, BalancerKind.CADDY),
+            tls=Tls(incomplete_chain=("lb",)),
+            truth=GroundTruth(
+                (FindingId.TLS_PROBLEM,),
+                clients=tuple(
+                    ClientTruth(
+                        order,
+                        connects=False,
+                        site="lb",
+                        why="Node and Python do not fetch a missing intermediate: 'unable to verify the "
+                        "first certificate' / 'unable to get local issuer certificate'",
+                    )
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="edge-challenge",
+            description="The CDN edge answers Socket.IO requests (polling and WebSocket) with a 403 "
+            "challenge page (`cf-mitigated: challenge`).",
+            edge=Edge(challenge=True),
+            truth=GroundTruth(
+                (FindingId.CDN_CHALLENGE,),
+                clients=tuple(
+                    ClientTruth(order, connects=False, why="no Socket.IO client can solve a challenge page")
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="edge-rate-limited",
+            description="The CDN edge answers half of the polling requests 429 with `Retry-After`.",
+            edge=Edge(rate_limited=0.5),
+            truth=GroundTruth(
+                (FindingId.RATE_LIMITED,),
+                # Polling-first clients connect or not by the luck of the draw (each request is
+                # limited at random): no truth for them.
+                clients=(
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        acked=True,
+                        why="a WebSocket session is one request, which the limit does not count",
+                    ),
+                ),
+            ),
+        ),
     )
 }
 
@@ -596,7 +878,9 @@ def on_balancer(scenario: Scenario, kind: BalancerKind | None) -> Scenario:
         balancer = dataclasses.replace(scenario.balancer, kind=kind)
     except ConfigError as exc:
         raise ConfigError(f"scenario {scenario.name} on {kind}: {exc}") from None
-    return dataclasses.replace(scenario, balancer=balancer)
+    # The kind it now runs on is among those it names (an entry must name its own).
+    balancers = scenario.balancers if kind in scenario.balancers else (kind, *scenario.balancers)
+    return dataclasses.replace(scenario, balancer=balancer, balancers=balancers)
 
 
 def network_ground_truth() -> dict[str, tuple[NetworkTruth, ...]]:

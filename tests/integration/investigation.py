@@ -1,6 +1,7 @@
 """The investigation the lab tests run against a scenario's lab: every probe, every public
-endpoint, discovery through the lab's API. ``make fixtures`` records the same one
-(tests/unit/fixtures/record.py), so the unit tests diagnose the evidence the live tests see."""
+endpoint, discovery through the lab's API, and ``--origin`` when the scenario's ground truth is
+stated for one. ``make fixtures`` records the same one (tests/unit/fixtures/record.py), so the
+unit tests diagnose the evidence the live tests see."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import os
 
 from kiloscribe_lab.lab.keys import API_KEY_ENV
-from kiloscribe_lab.lab.scenarios import BACKENDS
+from kiloscribe_lab.lab.scenarios import BACKENDS, get_scenario
 from kiloscribe_lab.lab.state import LabInfo
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.results import ProbeResult
@@ -22,10 +23,19 @@ def lab_targets(lab: LabInfo) -> list[str]:
     return [f"edge={lab.edge}", f"lb={lab.lb}", *(f"{b}={lab.backend_url(b)}" for b in BACKENDS)]
 
 
-def investigate_lab(lab: LabInfo, lab_key: str) -> list[ProbeResult]:
-    """The whole probe suite against ``lab``, the key in the probes' environment only."""
+async def investigate_lab_async(lab: LabInfo, lab_key: str) -> list[ProbeResult]:
+    """The whole probe suite against ``lab``, the key in the probes' environment only; as a
+    page on the ground truth's origin when it names one."""
     options = ProbeOptions(
-        timeout_s=PROBE_TIMEOUT_S, ca_bundle=lab.ca_bundle, api_key_env=API_KEY_ENV, strict=True
+        timeout_s=PROBE_TIMEOUT_S,
+        ca_bundle=lab.ca_bundle,
+        api_key_env=API_KEY_ENV,
+        strict=True,
+        origin=get_scenario(lab.scenario).truth.origin,
     )
     environ = {**os.environ, API_KEY_ENV: lab_key}
-    return asyncio.run(investigate(lab_targets(lab), options, discover=lab.api, environ=environ))
+    return await investigate(lab_targets(lab), options, discover=lab.api, environ=environ)
+
+
+def investigate_lab(lab: LabInfo, lab_key: str) -> list[ProbeResult]:
+    return asyncio.run(investigate_lab_async(lab, lab_key))
