@@ -31,6 +31,7 @@ from kiloscribe_lab.errors import (
     EXIT_OK,
     EXIT_USAGE,
     KiloscribeLabError,
+    LabStateError,
     UsageError,
 )
 from kiloscribe_lab.lab import fleet
@@ -128,7 +129,8 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 def cmd_lab_restart(args: argparse.Namespace) -> int:
     """The running lab again, on fresh ports (its scenario, balancer and backends unless told others)."""
     lab_dir = _lab_dir(args)
-    current = fleet.running(lab_dir)
+    # What the last lab was, running or crashed: a restart after a crash restarts *that* lab.
+    current = fleet.recorded(lab_dir)
     scenario = args.scenario or (current.scenario if current else DEFAULT_SCENARIO)
     kind = args.balancer or (current.balancer if current else None)
     backend = args.backend or (current.backend if current else None)
@@ -144,7 +146,20 @@ def cmd_lab_restart(args: argparse.Namespace) -> int:
 
 def cmd_lab_info(args: argparse.Namespace) -> int:
     """The running lab, read from its state: nothing is started, stopped or asked."""
-    return _print_lab(fleet.attach(_lab_dir(args)), args.json, "lab")
+    lab_dir = _lab_dir(args)
+    info = fleet.running(lab_dir)
+    if info is None:
+        recorded = fleet.recorded(lab_dir)
+        raise LabStateError(
+            f"no lab in {lab_dir} is running"
+            + (
+                f" (lab.json records one, scenario {recorded.scenario}, whose processes are gone: "
+                "`lab status` says which, `lab down` clears it)"
+                if recorded is not None
+                else ""
+            )
+        )
+    return _print_lab(info, args.json, "lab")
 
 
 def _print_lab(info: fleet.LabInfo, as_json: bool, verb: str) -> int:

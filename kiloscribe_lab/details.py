@@ -62,6 +62,7 @@ class CommonDetail(TypedDict, total=False):
     """Keys any probe's detail may carry: written by the probe machinery, not the probe."""
 
     label: str  # the target's LABEL= name, when it has one
+    deadline_s: float  # the deadline this probe ran under (its own, or what the run had left)
     stalled_during: str  # the phase a timed-out probe was in
     tls: TlsRejectedJson  # the TLS handshake failed on a certificate that did not verify
 

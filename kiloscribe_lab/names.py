@@ -27,6 +27,7 @@ __all__ = [
     "HttpVersion",
     "NetworkName",
     "Outcome",
+    "OverallStatus",
     "PlainPath",
     "ProbeName",
     "SdkMode",
@@ -34,6 +35,7 @@ __all__ = [
     "Severity",
     "Tier",
     "Transport",
+    "Verdict",
     "connect_variant",
     "parse_connect_variant",
     "parse_sdk_variant",
@@ -94,6 +96,24 @@ class Severity(enum.StrEnum):
 
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class Verdict(enum.StrEnum):
+    """One word per target."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class OverallStatus(enum.StrEnum):
+    """One word for a whole investigation (``diagnosis.overall``, a report's summary)."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    CRITICAL = "critical"
+    DOWN = "down"
+    INCOMPLETE = "incomplete"  # a report whose findings notebook did not finish
 
 
 # --- variants ---------------------------------------------------------------------------

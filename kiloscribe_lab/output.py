@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from kiloscribe_lab.names import ProbeName, Severity
+from kiloscribe_lab.names import OverallStatus, ProbeName, Severity
 from kiloscribe_lab.results import Finding, ProbeResult
 
 if TYPE_CHECKING:
@@ -41,11 +41,11 @@ _SEVERITY_TONE: dict[Severity, Tone] = {
 }
 # Overall statuses (diagnosis.overall, the report's "incomplete") and target verdicts.
 _STATUS_TONE: dict[str, Tone] = {
-    "down": "bad",
-    "critical": "bad",
-    "degraded": "warn",
-    "incomplete": "warn",
-    "healthy": "good",
+    OverallStatus.DOWN: "bad",
+    OverallStatus.CRITICAL: "bad",
+    OverallStatus.DEGRADED: "warn",
+    OverallStatus.INCOMPLETE: "warn",
+    OverallStatus.HEALTHY: "good",
 }
 
 

@@ -893,6 +893,9 @@ def parse_response_head(data: bytes | bytearray) -> ResponseHead:
     )
 
 
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
 def decode_body(head: ResponseHead, data: bytes, limit: int) -> tuple[bytes, bool]:
     """The body of a response whose head is ``head``, from the ``data`` read after it so far:
     (up to ``limit`` bytes of it, whether the body is complete or the limit reached).
@@ -910,10 +913,12 @@ def decode_body(head: ResponseHead, data: bytes, limit: int) -> tuple[bytes, boo
             if line_end < 0:
                 return bytes(body), False
             size_text = data[pos:line_end].split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
+            # Hex digits only: int(..., 16) would also take "-10", "0x10" or "1_0", and a negative
+            # size would send the loop back to where it was, for ever (this runs inside the event
+            # loop, where no deadline can interrupt it).
+            if not _CHUNK_SIZE.fullmatch(size_text):
                 return bytes(body), True  # not chunk framing after all: what we have is it
+            size = int(size_text, 16)
             if size == 0:
                 return bytes(body), True
             start = line_end + 2

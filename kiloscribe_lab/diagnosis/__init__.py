@@ -34,8 +34,8 @@ from kiloscribe_lab.diagnosis.rules import (
     sdk,
     transport,
 )
-from kiloscribe_lab.diagnosis.verdicts import TargetVerdict, Verdict, overall, verdicts
-from kiloscribe_lab.names import FindingId
+from kiloscribe_lab.diagnosis.verdicts import TargetVerdict, overall, verdicts
+from kiloscribe_lab.names import FindingId, Verdict
 from kiloscribe_lab.results import Finding, ProbeResult
 
 __all__ = [

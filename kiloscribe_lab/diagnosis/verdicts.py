@@ -3,19 +3,12 @@ for the whole investigation."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from kiloscribe_lab.diagnosis.evidence import Evidence, Health, credential_of, partly_worked, path_works
-from kiloscribe_lab.names import Credential, Outcome, Severity
+from kiloscribe_lab.names import Credential, Outcome, OverallStatus, Severity, Verdict
 from kiloscribe_lab.results import Finding, ProbeResult
-
-
-class Verdict(enum.StrEnum):
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    DOWN = "down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +64,24 @@ def verdicts(results: Iterable[ProbeResult]) -> list[TargetVerdict]:
     return [TargetVerdict(v.target, v.verdict, v.sentence, ev.labels.get(v.target)) for v in out]
 
 
-def overall(findings: Sequence[Finding], target_verdicts: Sequence[TargetVerdict]) -> tuple[str, str]:
+def overall(
+    findings: Sequence[Finding], target_verdicts: Sequence[TargetVerdict]
+) -> tuple[OverallStatus, str]:
     """One status for the investigation, with its sentence."""
     critical = [f for f in findings if f.severity is Severity.CRITICAL]
     warnings = [f for f in findings if f.severity is Severity.WARNING]
     down = [v for v in target_verdicts if v.verdict is Verdict.DOWN]
     if target_verdicts and len(down) == len(target_verdicts):
         causes = "; ".join(f.title for f in critical)
-        return "down", "Every target is down" + (f": {causes}." if causes else ".")
+        return OverallStatus.DOWN, "Every target is down" + (f": {causes}." if causes else ".")
     if critical:
-        return "critical", f"{len(critical)} critical finding(s): " + "; ".join(
+        return OverallStatus.CRITICAL, f"{len(critical)} critical finding(s): " + "; ".join(
             f.title for f in critical
         ) + "."
     if warnings or down or any(v.verdict is Verdict.DEGRADED for v in target_verdicts):
         if warnings:
-            return "degraded", "The service works for some clients: " + "; ".join(
+            return OverallStatus.DEGRADED, "The service works for some clients: " + "; ".join(
                 f.title for f in warnings
             ) + "."
-        return "degraded", "Some targets are degraded or down: see the verdicts."
-    return "healthy", "Socket.IO works on every target; nothing needs fixing."
+        return OverallStatus.DEGRADED, "Some targets are degraded or down: see the verdicts."
+    return OverallStatus.HEALTHY, "Socket.IO works on every target; nothing needs fixing."

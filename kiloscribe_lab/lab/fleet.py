@@ -12,16 +12,18 @@ callers use (cli, report, notebooks, bench, tests) are re-exported here:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import logging
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from kiloscribe_lab.errors import LabStartError, LabStateError
+from kiloscribe_lab.errors import LabStartError, LabStateError, ToolchainError
 from kiloscribe_lab.lab import (
     backend_config,
     balancer,
@@ -85,7 +87,9 @@ __all__ = [
     "lab_environment",
     "lab_network_profiles",
     "read_env_file",
+    "recorded",
     "resolve_api_key",
+    "running",
     "status",
     "up",
 ]
@@ -111,6 +115,35 @@ class LabRunning(LabStateError):
     """``up`` found a lab running in its directory and was not told to replace it."""
 
 
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def _locked(lab_dir: Path) -> Iterator[None]:
+    """One ``up`` or ``down`` at a time per lab directory. Between reading ``lab.json`` and
+    writing it again, ``up`` issues certificates and may run an npm install for minutes: a
+    second command in that window would start or stop processes the state no longer records."""
+    lab_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with (lab_dir / LOCK_FILE).open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            raise LabStateError(
+                f"another lab command (pid {holder}) is starting or stopping the lab in {lab_dir}; "
+                "wait for it, or `kiloscribe-lab lab status` to see where it is"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def running(lab_dir: Path | None = None) -> LabInfo | None:
     """The lab in ``lab_dir`` while any of its processes still runs; None when there is no lab,
     or only the record of one whose processes are all gone."""
@@ -119,6 +152,14 @@ def running(lab_dir: Path | None = None) -> LabInfo | None:
         return None
     info, records, _ = read_state(lab_dir)
     return info if any(procs.is_alive(r) for r in records) else None
+
+
+def recorded(lab_dir: Path | None = None) -> LabInfo | None:
+    """The lab ``lab.json`` in ``lab_dir`` records, running or not (None: no record)."""
+    lab_dir = (lab_dir or default_lab_dir()).resolve()
+    if not (lab_dir / STATE_FILE).exists():
+        return None
+    return read_state(lab_dir)[0]
 
 
 def up(
@@ -145,6 +186,28 @@ def up(
     """
     lab_dir = (lab_dir or default_lab_dir()).resolve()
     scenario = on_balancer(get_scenario(scenario_name), balancer)  # bad usage starts nothing
+    with _locked(lab_dir):
+        return _up_locked(
+            lab_dir,
+            scenario,
+            replace=replace,
+            environ=environ,
+            ready_timeout_s=ready_timeout_s,
+            mobile_link=mobile_link,
+            backend=backend,
+        )
+
+
+def _up_locked(
+    lab_dir: Path,
+    scenario: Scenario,
+    *,
+    replace: bool,
+    environ: Mapping[str, str] | None,
+    ready_timeout_s: float,
+    mobile_link: MobileLink | None,
+    backend: BackendKind | str | None,
+) -> LabInfo:
     current = running(lab_dir)
     if current is not None and not replace:
         raise LabRunning(
@@ -189,15 +252,24 @@ def _up_once(
 ) -> LabInfo:
     base_env = dict(os.environ if environ is None else environ)
     kind = backend_kind(backend, scenario.backends)
-    # Every program before anything starts (or stops): fail with nothing to undo.
+    # Every program before anything starts (or stops): fail with nothing to undo. A missing one
+    # is the lab's failure (exit 3), whichever it is.
     mitmdump = lab_networks.mitmdump_binary(base_env)
+    caddy = caddy_binary()
     lb_kind = scenario.balancer.kind
     balancer_program = None if lb_kind is BalancerKind.CADDY else balancer.binary(lb_kind, base_env)
-    lab_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if (lab_dir / STATE_FILE).exists():
-        down(lab_dir)
     link = mobile_link or MobileLink.from_environ(base_env)
-    node = node_backend.prepare(lab_dir, base_env) if kind is BackendKind.NODE else None
+    lab_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        node = node_backend.prepare(lab_dir, base_env) if kind is BackendKind.NODE else None
+    except ToolchainError as exc:
+        raise LabStartError(f"the node backends cannot run: {exc}") from exc
+    if (lab_dir / STATE_FILE).exists():
+        stubborn = _down(lab_dir)
+        if stubborn:
+            raise LabStateError(
+                f"the lab in {lab_dir} would not stop ({', '.join(stubborn)}); nothing new was started"
+            )
     api_key, key_file = resolve_api_key(lab_dir, base_env)
 
     lab_ports, extra = ports.allocate(len(lab_networks.PROXIED))
@@ -273,7 +345,7 @@ def _up_once(
                 name,
                 procs.spawn(name, argv, log=logs / f"{name}.log", env={**child_env, API_KEY_ENV: api_key}),
             )
-        caddy_argv = [caddy_binary(), "run", "--config", str(caddy_config), "--adapter", "caddyfile"]
+        caddy_argv = [caddy, "run", "--config", str(caddy_config), "--adapter", "caddyfile"]
         started("caddy", procs.spawn("caddy", caddy_argv, log=logs / "caddy.log", env=child_env))
         if lb_process is not None:
             started(
@@ -300,8 +372,12 @@ def _up_once(
         health.wait_ready(info, running, ready_timeout_s)
         _write_network_files(info, networks_config, link)
     except BaseException:
-        procs.stop_all([record for _, record in running.values()])
-        (lab_dir / STATE_FILE).unlink(missing_ok=True)
+        records = [record for _, record in running.values()]
+        survivors = set(procs.stop_all(records))
+        if survivors:  # keep their record: `lab down` (or the user) must still find them
+            write_state(lab_dir, info, [r for r in records if r.name in survivors], phase=STARTING)
+        else:
+            (lab_dir / STATE_FILE).unlink(missing_ok=True)
         raise
     write_state(lab_dir, info, [r for _, r in running.values()], phase=RUNNING)
     return info
@@ -333,8 +409,16 @@ def attach(lab_dir: Path | None = None) -> LabInfo:
 
 
 def down(lab_dir: Path | None = None) -> list[str]:
-    """Stop every process the lab started; return the names of any that would not stop."""
+    """Stop every process the lab started; return the names of any that would not stop (their
+    record stays in ``lab.json``)."""
     lab_dir = (lab_dir or default_lab_dir()).resolve()
+    if not (lab_dir / STATE_FILE).exists():
+        return []
+    with _locked(lab_dir):
+        return _down(lab_dir)
+
+
+def _down(lab_dir: Path) -> list[str]:
     try:
         _, records, _ = read_state(lab_dir)
     except LabStateError:

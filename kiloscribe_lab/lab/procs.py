@@ -183,9 +183,16 @@ def stop_all(records: Sequence[ProcessRecord], *, grace_s: float = 2.0) -> list[
     return [r.name for r in ours if group_members(r.pid)]
 
 
+TAIL_BYTES = 64 * 1024  # enough for the last lines of any log; a proxy's log grows large
+
+
 def tail(path: str | Path, lines: int = 8) -> str:
+    """The last ``lines`` of a log, read from its last 64 KiB only."""
     try:
-        text = Path(path).read_text(errors="replace")
+        with Path(path).open("rb") as log:
+            log.seek(0, 2)
+            log.seek(max(0, log.tell() - TAIL_BYTES))
+            text = log.read().decode(errors="replace")
     except OSError:
         return ""
     return "\n".join(text.strip().splitlines()[-lines:])

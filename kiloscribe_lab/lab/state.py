@@ -262,7 +262,11 @@ def known_networks(
 ) -> tuple[dict[str, NetworkProfile], str]:
     """The networks of the lab running in ``lab_dir`` (default ``$KILOSCRIBE_LAB_DIR`` or
     ``./.lab``), and a phrase naming where they were looked for: what ``probe --network``
-    knows beyond its config."""
+    knows beyond its config. A lab state that cannot be read is no lab here, said in the phrase:
+    it must not stop a probe of a target that has nothing to do with the lab."""
     where = lab_dir.resolve() if lab_dir is not None else default_lab_dir(environ)
-    profiles = lab_network_profiles(where)
+    try:
+        profiles = lab_network_profiles(where)
+    except (LabStateError, ConfigError) as exc:
+        return {}, f"the lab state in {where} is unreadable ({exc})"
     return profiles, (f"the lab in {where}" if profiles else f"no lab runs in {where}")

@@ -117,6 +117,7 @@ async def bounded(
     """Run one probe under its hard deadline; transport failures become outcomes."""
     limit = ctx.timeout_s if deadline_s is None else deadline_s
     rec.deadline = time.monotonic() + limit
+    rec.detail["deadline_s"] = round(limit, 3)  # the rules read it, not the words of the error
     try:
         async with asyncio.timeout(limit):
             result = await body(ctx, rec)

@@ -51,6 +51,7 @@ from kiloscribe_lab.settings import ProbeOptions
 
 RUN_SLACK_S = 0.25  # the backstop fires only if a probe's own deadline somehow did not
 DEADLINE_TOLERANCE_S = 0.05  # within the run's slack: the run still ends by its deadline
+MIN_DEADLINE_SHARE = 0.5  # of a probe's own deadline, whatever the run has left
 Progress = Callable[[int, int], None]
 
 
@@ -151,10 +152,12 @@ def _dedupe(targets: Sequence[tuple[Endpoint, str | None]]) -> list[tuple[Endpoi
 def _deadline(own_s: float, remaining_s: float) -> float:
     """A probe's deadline: its own, unless the run has less left. The milliseconds spent between
     planning the run and starting its probes do not count: a 1 s probe is a 1 s probe (and says
-    so), while a command whose clock started at process start still ends in time."""
+    so), while a command whose clock started at process start still ends in time. Never less than
+    half its own, though: on a machine so busy that start-up ate the deadline, probes cut to
+    nothing would report healthy services as down; the command then ends late, not wrong."""
     if remaining_s >= own_s - DEADLINE_TOLERANCE_S:
         return own_s
-    return max(0.05, remaining_s)
+    return max(own_s * MIN_DEADLINE_SHARE, remaining_s)
 
 
 async def _run_all(
@@ -219,7 +222,7 @@ async def investigate(
         ctx = ProbeContext(api, options, env)
         ctx.api_key()  # an unset key variable is a usage error, before any traffic
         rec = Recorder(ProbeName.DISCOVERY, "", api.url, network)
-        found = await bounded(discovery, ctx, rec, max(0.05, min(options.timeout_s, end - time.monotonic())))
+        found = await bounded(discovery, ctx, rec, _deadline(options.timeout_s, end - time.monotonic()))
         results.append(found)
         for server in found.detail.get("servers", []):
             try:

@@ -9,7 +9,7 @@ import html
 from collections.abc import Mapping
 from pathlib import Path
 
-from kiloscribe_lab.names import Severity
+from kiloscribe_lab.names import OverallStatus, Severity
 from kiloscribe_lab.report.document import Badge, Inline, Table, Text, Tone, render_html
 from kiloscribe_lab.report.loose import as_items, read_json_object
 from kiloscribe_lab.report.plan import run_dirs
@@ -48,7 +48,7 @@ def _findings(summary: Mapping[str, object]) -> Text:
 
 
 def _status(summary: Mapping[str, object]) -> Badge:
-    status = str(summary.get("status") or "incomplete")
+    status = str(summary.get("status") or OverallStatus.INCOMPLETE)
     tone: Tone = STATUS_TONES.get(status, "incomplete")
     return Badge(status, tone)
 

@@ -19,8 +19,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from kiloscribe_lab.config import load_config
-from kiloscribe_lab.errors import ConfigError, ReportError
-from kiloscribe_lab.names import NetworkName
+from kiloscribe_lab.errors import ConfigError, LabError, ReportError
+from kiloscribe_lab.names import NetworkName, OverallStatus
 from kiloscribe_lab.report.index import write_index
 from kiloscribe_lab.report.jobs import WorkerSpec
 from kiloscribe_lab.report.loose import read_json_object
@@ -173,7 +173,9 @@ def run_report(
     if failure is not None:
         raise failure
     summary = read_json_object(run_dir / "summary.json")
-    return ReportOutcome(run_dir, files, records, str(summary.get("status") or "incomplete"), timings)
+    return ReportOutcome(
+        run_dir, files, records, str(summary.get("status") or OverallStatus.INCOMPLETE), timings
+    )
 
 
 @contextlib.contextmanager
@@ -212,7 +214,9 @@ def lab_plan(
         )
         yield plan, fleet.lab_environment(info), started
     finally:
-        fleet.down(lab_dir)
+        stubborn = fleet.down(lab_dir)
+        if stubborn:  # the caller's temporary lab directory goes next: say what outlives it
+            raise LabError(f"the report's lab would not stop: {', '.join(stubborn)} still run")
 
 
 def load_plan(config: Path) -> ReportPlan:

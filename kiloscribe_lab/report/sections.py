@@ -15,8 +15,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-from kiloscribe_lab.diagnosis import CATALOGUE, TargetVerdict, Verdict, overall
-from kiloscribe_lab.names import FindingId, Severity
+from kiloscribe_lab.diagnosis import CATALOGUE, TargetVerdict, overall
+from kiloscribe_lab.names import FindingId, OverallStatus, Severity, Verdict
 from kiloscribe_lab.report import charts
 from kiloscribe_lab.report.appendix import (
     ENDPOINTS,
@@ -96,14 +96,23 @@ PARTS: tuple[str, ...] = (
     TEST_DETAILS,
 )
 EVIDENCE_SHOWN = 6  # evidence links per finding; the rest are counted ("and N more")
+# The document's tones are named after what they show: each status, severity and verdict its own.
 STATUS_TONES: dict[str, Tone] = {
-    "down": "down",
-    "critical": "critical",
-    "degraded": "degraded",
-    "healthy": "healthy",
+    OverallStatus.DOWN: "down",
+    OverallStatus.CRITICAL: "critical",
+    OverallStatus.DEGRADED: "degraded",
+    OverallStatus.HEALTHY: "healthy",
 }
-SEVERITY_TONES: dict[str, Tone] = {"critical": "critical", "warning": "warning", "info": "info"}
-VERDICT_TONES: dict[str, Tone] = {"down": "down", "degraded": "degraded", "healthy": "healthy"}
+SEVERITY_TONES: dict[str, Tone] = {
+    Severity.CRITICAL: "critical",
+    Severity.WARNING: "warning",
+    Severity.INFO: "info",
+}
+VERDICT_TONES: dict[str, Tone] = {
+    Verdict.DOWN: "down",
+    Verdict.DEGRADED: "degraded",
+    Verdict.HEALTHY: "healthy",
+}
 
 
 def part_anchor(title: str) -> str:

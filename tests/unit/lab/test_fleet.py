@@ -70,3 +70,31 @@ def test_fleet_re_exports_what_callers_use() -> None:
     for name in names:
         assert callable(getattr(fleet, name)), name
     assert not hasattr(fleet, "allocate_ports") and not hasattr(fleet, "running_lab")  # dead code, gone
+
+
+def test_one_lab_command_at_a_time_per_directory(tmp_path: Path) -> None:
+    """While one `lab up` issues certificates or installs npm packages, a second `up` or a
+    `down` in the same directory is refused at once, before it starts or stops anything."""
+    info = lab_info(tmp_path)
+    me = procs.ProcessRecord("self", os.getpid(), procs.start_ticks(os.getpid()) or 0, "/l/s.log", ())
+    state.write_state(tmp_path, info, [me], "running")
+    with fleet._locked(tmp_path):
+        with pytest.raises(LabStateError, match=rf"another lab command \(pid {os.getpid()}\)"):
+            fleet.down(tmp_path)
+        with pytest.raises(LabStateError, match="another lab command"):
+            fleet.up(tmp_path, "healthy", replace=True)
+    assert fleet.running(tmp_path) == info  # nothing was stopped: our own process still runs
+
+
+def test_info_and_restart_know_a_lab_whose_processes_are_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kiloscribe_lab import cli
+
+    info = lab_info(tmp_path)
+    gone = procs.ProcessRecord("caddy", 2**22 + 7, 1, "/l/c.log", ())
+    state.write_state(tmp_path, info, [gone], "running")
+    assert cli.main(["lab", "info", "--dir", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "no lab in" in err and "is running" in err and f"scenario {info.scenario}" in err
+    assert fleet.recorded(tmp_path) == info  # what `lab restart` restarts after a crash

@@ -169,3 +169,11 @@ def test_the_backend_kind_survives_the_state_file(tmp_path: Path) -> None:
     (tmp_path / state.STATE_FILE).write_text(json.dumps(raw))
     with pytest.raises(LabStateError, match="unreadable lab state"):
         state.read_state(tmp_path)
+
+
+def test_an_unreadable_lab_state_is_no_lab_and_says_why(tmp_path: Path) -> None:
+    """`probe https://elsewhere` must not fail because ./.lab/lab.json is broken."""
+    (tmp_path / "lab.json").write_text("{not json")
+    profiles, source = state.known_networks(tmp_path)
+    assert profiles == {}
+    assert "unreadable" in source and str(tmp_path) in source

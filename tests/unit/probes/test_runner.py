@@ -116,4 +116,5 @@ def test_a_probe_keeps_its_own_deadline_unless_the_run_has_clearly_less_left() -
     assert _deadline(1.0, 0.9995) == 1.0  # the moment between planning and starting
     assert _deadline(1.0, 1.0 - DEADLINE_TOLERANCE_S) == 1.0
     assert _deadline(1.0, 0.6) == 0.6  # a command whose clock started at process start
-    assert _deadline(1.0, 0.0) == 0.05  # never a zero deadline
+    assert _deadline(1.0, 0.2) == 0.5  # start-up ate the deadline: half of it, not nothing
+    assert _deadline(1.0, -1.0) == 0.5
