@@ -473,29 +473,34 @@ class Scenario:
     backends: BackendSpec = BackendSpec()
     edge: Edge = Edge()
     tls: Tls = Tls()
-    # The balancer kinds the ground truth holds on (``lab up --balancer``); empty: its own only.
-    balancers: tuple[BalancerKind, ...] = ()
-    # The backend kinds it has been established on (``lab up --backend``); empty: the
-    # scenario's own kind, else python.
+    # The other balancer kinds its ground truth holds on (``lab up --balancer``), beside its own.
+    also_on: tuple[BalancerKind, ...] = ()
+    # The backend kinds its ground truth has been established on (``lab up --backend``);
+    # empty: python. A scenario whose backends need one kind (``BackendSpec.kind``) has that one.
     backend_kinds: tuple[BackendKind, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.balancers:
-            object.__setattr__(self, "balancers", (self.balancer.kind,))
-        if not self.backend_kinds:
-            object.__setattr__(self, "backend_kinds", (self.backends.kind or DEFAULT_BACKEND_KIND,))
-        for name, kinds in (("balancers", self.balancers), ("backend_kinds", self.backend_kinds)):
+        for name, kinds in (("also_on", self.also_on), ("backend_kinds", self.backend_kinds)):
             if len(set(kinds)) != len(kinds):
-                raise ConfigError(f"scenario {self.name}: {name} names a kind twice: {list(kinds)}")
-        if self.balancer.kind not in self.balancers:
-            raise ConfigError(f"scenario {self.name}: balancers must include its own, {self.balancer.kind}")
-        if self.backends.kind is not None and self.backend_kinds != (self.backends.kind,):
-            raise ConfigError(f"scenario {self.name}: its backends run {self.backends.kind} only")
-        for kind in self.balancers:
+                raise ConfigError(f"scenario {self.name}: {name} names a kind twice: {list(map(str, kinds))}")
+        for kind in self.also_on:
             try:  # a kind that cannot run this balancer is refused here, not at `lab up`
                 dataclasses.replace(self.balancer, kind=kind)
             except ConfigError as exc:
                 raise ConfigError(f"scenario {self.name} on {kind}: {exc}") from None
+
+    @property
+    def balancers(self) -> tuple[BalancerKind, ...]:
+        """The balancer kinds the ground truth holds on: its own first."""
+        own = self.balancer.kind
+        return (own, *(k for k in self.also_on if k is not own))
+
+    @property
+    def servers(self) -> tuple[BackendKind, ...]:
+        """The backend kinds the ground truth holds on."""
+        if self.backends.kind is not None:
+            return (self.backends.kind,)
+        return self.backend_kinds or (DEFAULT_BACKEND_KIND,)
 
     @property
     def expected_findings(self) -> tuple[FindingId, ...]:
@@ -503,7 +508,7 @@ class Scenario:
 
     def matrix(self) -> list[tuple[BalancerKind, BackendKind]]:
         """Every (balancer, backend) the ground truth is asserted on: the live tests' table."""
-        return [(b, k) for b in self.balancers for k in self.backend_kinds]
+        return [(b, k) for b in self.balancers for k in self.servers]
 
     @property
     def down(self) -> frozenset[str]:
@@ -537,7 +542,7 @@ class Scenario:
             "clients": [t.to_json() for t in self.truth.clients],
             "origin": self.truth.origin,
             "balancers": [str(k) for k in self.balancers],
-            "backend_kinds": [str(k) for k in self.backend_kinds],
+            "backend_kinds": [str(k) for k in self.servers],
         }
 
 
@@ -603,7 +608,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="incident",
             description="The seed's state: inscribe-2 down (502), round robin, / answers 308.",
             balancer=Balancer(policy=LbPolicy.ROUND_ROBIN),
-            balancers=tuple(BalancerKind),
+            also_on=(BalancerKind.NGINX, BalancerKind.HAPROXY),
             backends=BackendSpec(BackendBehaviour(root_redirect=True), overrides=(("inscribe-2", DOWN),)),
             truth=GroundTruth(
                 (
@@ -620,7 +625,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="all-down",
             description="Every backend down: the balancer and every direct site answer 502.",
             balancer=Balancer(policy=LbPolicy.ROUND_ROBIN),
-            balancers=tuple(BalancerKind),
+            also_on=(BalancerKind.NGINX, BalancerKind.HAPROXY),
             backends=BackendSpec(DOWN),
             truth=GroundTruth((FindingId.ALL_BACKENDS_DOWN,)),
         ),
@@ -705,9 +710,10 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="websocket-only",
-            description="The servers accept WebSocket only (`transports: ['websocket']`): polling is refused.",
+            description="The servers accept WebSocket only (`transports: ['websocket']`); polling is "
+            "refused.",
             backends=BackendSpec(BackendBehaviour(transports=(Transport.WEBSOCKET,))),
-            balancers=tuple(BalancerKind),
+            also_on=(BalancerKind.NGINX, BalancerKind.HAPROXY),
             backend_kinds=_BOTH_BACKENDS,
             truth=GroundTruth(
                 (FindingId.POLLING_DISABLED,),
@@ -807,7 +813,7 @@ SCENARIOS: dict[str, Scenario] = {
             description="The balancer serves its leaf certificate without the intermediate (cert.pem, "
             "not fullchain.pem).",
             balancer=Balancer(BalancerKind.NGINX, LbPolicy.IP_HASH),
-            balancers=(BalancerKind.NGINX, BalancerKind.HAPROXY, BalancerKind.CADDY),
+            also_on=(BalancerKind.HAPROXY, BalancerKind.CADDY),
             tls=Tls(incomplete_chain=("lb",)),
             truth=GroundTruth(
                 (FindingId.TLS_PROBLEM,),
@@ -878,9 +884,7 @@ def on_balancer(scenario: Scenario, kind: BalancerKind | None) -> Scenario:
         balancer = dataclasses.replace(scenario.balancer, kind=kind)
     except ConfigError as exc:
         raise ConfigError(f"scenario {scenario.name} on {kind}: {exc}") from None
-    # The kind it now runs on is among those it names (an entry must name its own).
-    balancers = scenario.balancers if kind in scenario.balancers else (kind, *scenario.balancers)
-    return dataclasses.replace(scenario, balancer=balancer, balancers=balancers)
+    return dataclasses.replace(scenario, balancer=balancer)
 
 
 def network_ground_truth() -> dict[str, tuple[NetworkTruth, ...]]:
@@ -900,6 +904,8 @@ def _cell(text: str) -> str:
 
 def _diagnosis_cell(scenario: Scenario) -> str:
     text = ", ".join(f"`{f}`" for f in scenario.expected_findings)
+    if scenario.truth.origin is not None:
+        text = f"probed with `--origin {scenario.truth.origin}`: {text}"
     added = []
     for truth in scenario.truth.networks:
         if truth.adds:
@@ -912,13 +918,15 @@ def _diagnosis_cell(scenario: Scenario) -> str:
 def markdown_table(scenarios: Iterable[Scenario] | None = None) -> str:
     """The README's scenario table, from the entries."""
     rows = [
-        "| scenario | balancer | what it sets up | a correct diagnosis |",
-        "|---|---|---|---|",
+        "| scenario | balancer | what it sets up | a correct diagnosis | checked on |",
+        "|---|---|---|---|---|",
     ]
     for s in SCENARIOS.values() if scenarios is None else scenarios:
         default = " (default)" if s.name == DEFAULT_SCENARIO else ""
         balancer = f"{s.balancer.kind}, `{s.balancer.policy}`"
-        rows.append(f"| `{s.name}`{default} | {balancer} | {_cell(s.description)} | {_diagnosis_cell(s)} |")
+        checked = f"{', '.join(map(str, s.balancers))} × {', '.join(map(str, s.servers))}"
+        cells = (f"`{s.name}`{default}", balancer, _cell(s.description), _diagnosis_cell(s), checked)
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
 

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from kiloscribe_lab.lab import fleet
-from kiloscribe_lab.lab.keys import API_KEY_ENV
-from kiloscribe_lab.lab.state import LabInfo
-from kiloscribe_lab.results import ProbeResult
 from tests.integration.foreign import plain_ws_server as plain_ws_server  # fixtures, for every test
 from tests.integration.foreign import python_socketio_cors_server as python_socketio_cors_server
 from tests.integration.foreign import reference_socketio_server as reference_socketio_server
 from tests.integration.investigation import PROBE_TIMEOUT_S as PROBE_TIMEOUT_S  # re-exported for tests
-from tests.integration.investigation import investigate_lab
 from tests.integration.investigation import lab_targets as lab_targets  # re-exported for tests
-
-LabGetter = Callable[[str], LabInfo]
-InvestigationGetter = Callable[[str], list[ProbeResult]]
-# The backends every shared lab runs (`lab up --backend`): KILOSCRIBE_LAB_TEST_BACKEND=node runs
-# the lab tests, the diagnosis table among them, on the reference Node socket.io server.
-BACKEND_ENV = "KILOSCRIBE_LAB_TEST_BACKEND"
+from tests.integration.scenario_table import scenario_table as scenario_table  # a fixture
+from tests.integration.shared import BACKEND_ENV as BACKEND_ENV
+from tests.integration.shared import InvestigationGetter as InvestigationGetter
+from tests.integration.shared import Investigations, Labs
+from tests.integration.shared import LabGetter as LabGetter
 
 
 @pytest.fixture(scope="session")
@@ -34,37 +28,18 @@ def lab_key() -> str:
 @pytest.fixture(scope="session")
 def labs(
     tmp_path_factory: pytest.TempPathFactory, lab_key: str, pytestconfig: pytest.Config
-) -> Iterator[LabGetter]:
+) -> Iterator[Labs]:
     """``--lab-balancer nginx|haproxy`` runs every scenario's balancer tier on that software
     (``lab up --balancer``): the same tests, another balancer."""
-    started: dict[str, LabInfo] = {}
     option = pytestconfig.getoption("--lab-balancer")
-    balancer = None if option is None else fleet.BalancerKind(option)
-
-    def get(scenario: str) -> LabInfo:
-        if scenario not in started:
-            lab_dir = tmp_path_factory.mktemp(f"lab-{scenario}")
-            environ = {**os.environ, API_KEY_ENV: lab_key}
-            started[scenario] = fleet.up(
-                lab_dir, scenario, balancer=balancer, environ=environ, backend=os.environ.get(BACKEND_ENV)
-            )
-        return started[scenario]
-
+    shared = Labs(tmp_path_factory, lab_key, None if option is None else fleet.BalancerKind(option))
     try:
-        yield get
+        yield shared
     finally:
-        for info in started.values():
-            fleet.down(info.lab_dir)
+        shared.close()
 
 
 @pytest.fixture(scope="session")
-def investigation(labs: LabGetter, lab_key: str) -> InvestigationGetter:
+def investigation(labs: Labs, lab_key: str) -> Investigations:
     """The whole probe suite against one scenario's lab (``investigate_lab``), run once per session."""
-    cache: dict[str, list[ProbeResult]] = {}
-
-    def get(scenario: str) -> list[ProbeResult]:
-        if scenario not in cache:
-            cache[scenario] = investigate_lab(labs(scenario), lab_key)
-        return cache[scenario]
-
-    return get
+    return Investigations(labs, lab_key)
