@@ -7,9 +7,9 @@ round robin, where they run one after another (the rotation is part of what a po
 client meets, and a client beside it would change its draw). Cells run concurrently in one
 asyncio loop, a few at a time: their labs start in threads, their investigations and clients
 overlap, and each lab is stopped once its cell is done (memory: a lab is ~300 MB). A cell that
-is the session's shared lab (same scenario, balancer and backend), up already, uses that lab
-and its investigation and leaves it running; the table's own labs start no network proxies
-(``fleet.up(networks=False)``).
+is the session's shared lab (same scenario, balancer and backend) uses that lab (starting it
+if need be: the other lab tests use it too) and its investigation, and leaves it running; the
+table's own labs start no network proxies (``fleet.up(networks=False)``).
 """
 
 from __future__ import annotations
@@ -183,12 +183,12 @@ class Table:
 
     async def _cell(self, cell: Cell, clients: bool) -> CellRun:
         run = CellRun(cell)
-        # The session's lab of this scenario, when it runs this cell's kinds and is up already.
-        same = self._labs.kinds(cell.scenario) == (cell.balancer, cell.backend)
-        shared = self._labs.running(cell.scenario) if same else None
+        # The session's lab of this scenario when it runs this cell's kinds: started here if it is
+        # not up yet (other tests use it too), and left running.
+        shared = self._labs.kinds(cell.scenario) == (cell.balancer, cell.backend)
         t = time.monotonic()
-        if shared is not None:
-            lab = shared
+        if shared:
+            lab = await asyncio.to_thread(self._labs, cell.scenario)
         else:
             lab_dir = self._root / cell.id.replace("@", "-").replace("+", "-")
             environ = {**os.environ, API_KEY_ENV: self._key}
@@ -204,9 +204,9 @@ class Table:
         try:
             run.seconds["up"] = time.monotonic() - t
             t = time.monotonic()
-            cached = self._investigation.cached(cell.scenario) if shared is not None else None
+            cached = self._investigation.cached(cell.scenario) if shared else None
             run.results = cached if cached is not None else await investigate_lab_async(lab, self._key)
-            if shared is not None:
+            if shared:
                 self._investigation.remember(cell.scenario, run.results)
             run.seconds["probes"] = time.monotonic() - t
             if clients:
@@ -214,7 +214,7 @@ class Table:
                 run.clients = await _clients(cell, lab, self._key)
                 run.seconds["clients"] = time.monotonic() - t
         finally:
-            if shared is None:
+            if not shared:
                 t = time.monotonic()
                 stubborn = await asyncio.to_thread(fleet.down, lab.lab_dir)
                 run.seconds["down"] = time.monotonic() - t

@@ -38,10 +38,6 @@ class Labs:
         entry = get_scenario(scenario)
         return self._balancer or entry.balancer.kind, backend_kind(self._backend, entry.backends)
 
-    def running(self, scenario: str) -> LabInfo | None:
-        """The scenario's shared lab when it has been started."""
-        return self._started.get(scenario)
-
     def __call__(self, scenario: str) -> LabInfo:
         if scenario not in self._started:
             lab_dir = self._factory.mktemp(f"lab-{scenario}")
