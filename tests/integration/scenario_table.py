@@ -223,9 +223,33 @@ class Table:
         return run
 
 
+    def summary(self) -> str:
+        """What the table cost: its wall time, and each phase summed over the cells."""
+        phases: dict[str, float] = {}
+        for run in self.runs.values():
+            for phase, seconds in run.seconds.items():
+                phases[phase] = phases.get(phase, 0.0) + seconds
+        slowest = sorted(self.runs.values(), key=lambda r: -sum(r.seconds.values()))[:3]
+        return (
+            f"scenario table: {len(self.runs)} cells in {self.wall_s:.1f} s wall ("
+            + ", ".join(f"{p} {s:.0f} s" for p, s in phases.items())
+            + " summed); slowest: "
+            + ", ".join(f"{r.cell.id} {sum(r.seconds.values()):.1f} s" for r in slowest)
+        )
+
+
 @pytest.fixture(scope="session")
 def scenario_table(
-    labs: Labs, investigation: Investigations, lab_key: str, tmp_path_factory: pytest.TempPathFactory
+    labs: Labs,
+    investigation: Investigations,
+    lab_key: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
 ) -> Iterator[Table]:
-    """The whole table, run on first use: every cell's probes and every client cell's clients."""
-    yield Table(labs, investigation, lab_key, tmp_path_factory.mktemp("table"))
+    """The whole table, run on first use: every cell's probes and every client cell's clients.
+    Its cost is reported at the end of the session (the test-time budget is the scarce one)."""
+    table = Table(labs, investigation, lab_key, tmp_path_factory.mktemp("table"))
+    yield table
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if table.runs and reporter is not None:
+        reporter.write_line(table.summary())

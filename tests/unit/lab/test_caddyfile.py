@@ -125,6 +125,7 @@ def test_edge_blocks_websocket_only_in_its_scenario(name: str) -> None:
     # The edge always proxies on to the LB, and always wears the CDN's fingerprint.
     assert f"reverse_proxy https://127.0.0.1:{PORTS.lb} {{" in lines(sites[PORTS.edge])
     assert "Server cloudflare" in lines(sites[PORTS.edge])
+    assert "-Via" in lines(sites[PORTS.edge])  # Cloudflare adds no Via: the edge is not a Caddy balancer
     assert all("cloudflare" not in body for port, body in sites.items() if port != PORTS.edge)
 
 
