@@ -760,14 +760,34 @@ SCENARIOS: dict[str, Scenario] = {
                 (FindingId.CORS_ORIGIN_REJECTED,),
                 origin=FOREIGN_ORIGIN,
                 clients=(
-                    *(
-                        ClientTruth(
-                            order,
-                            connects=True,
-                            acked=True,
-                            why="no Origin sent: not a browser, so CORS does not apply",
-                        )
-                        for order in TransportOrder
+                    ClientTruth(
+                        TransportOrder.POLLING_FIRST,
+                        connects=True,
+                        acked=True,
+                        why="no Origin sent: not a browser, so CORS does not apply",
+                    ),
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        acked=True,
+                        clients=(ClientKind.SDK, ClientKind.SOCKETIO_CLIENT),
+                        why="Node's WebSocket clients send no Origin: CORS does not apply",
+                    ),
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        acked=True,
+                        clients=(ClientKind.PYTHON_SOCKETIO,),
+                        backends=(BackendKind.NODE,),
+                        why="engine.io never refuses an origin",
+                    ),
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=False,
+                        clients=(ClientKind.PYTHON_SOCKETIO,),
+                        backends=(BackendKind.PYTHON,),
+                        why="python-socketio's WebSocket (websocket-client) sends the server's own URL as "
+                        "its Origin, which the allowed list does not hold: 403",
                     ),
                     *(
                         ClientTruth(
