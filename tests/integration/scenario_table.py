@@ -223,7 +223,6 @@ class Table:
                     raise RuntimeError(f"{cell.id}: would not stop: {stubborn}")
         return run
 
-
     def summary(self) -> str:
         """What the table cost: its wall time, and each phase summed over the cells."""
         phases: dict[str, float] = {}

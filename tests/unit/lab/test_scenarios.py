@@ -408,7 +408,8 @@ def test_client_truth_per_backend_origin_and_site() -> None:
         for k in BackendKind
     }
     # python-socketio's WebSocket sends an Origin of its own (the server's URL): refused there too
-    assert set(by_backend[BackendKind.PYTHON]) == {(None, True), (None, False), ("https://evil.example", False)}
+    evil = "https://evil.example"
+    assert set(by_backend[BackendKind.PYTHON]) == {(None, True), (None, False), (evil, False)}
     assert set(by_backend[BackendKind.NODE]) == {(None, True), ("https://evil.example", True)}
 
 
