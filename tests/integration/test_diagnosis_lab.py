@@ -9,7 +9,7 @@ import pytest
 
 from kiloscribe_lab import diagnosis
 from kiloscribe_lab.diagnosis.remedies import FIXES
-from kiloscribe_lab.lab.scenarios import SCENARIOS, BackendKind, BalancerKind
+from kiloscribe_lab.lab.scenarios import BACKENDS, SCENARIOS, BackendKind, BalancerKind
 from kiloscribe_lab.names import Component, FindingId, Severity, Tier
 from kiloscribe_lab.results import Finding
 from tests.integration.conftest import InvestigationGetter
@@ -54,6 +54,9 @@ def wrong_words(finding: Finding, cell: Cell) -> list[str]:
             return []
         return [f"{finding.id}: neither a belief nor {own}'s words: {text}"]
     allowed = {str(ours[t]) for t in fix.tiers}
+    if Tier.BALANCER in fix.tiers and any(t.startswith(BACKENDS) for t in finding.targets):
+        # The lab's direct sites are Caddy in front of each backend: for them, Caddy is right.
+        allowed.add(str(Component.CADDY))
     wrong = [
         f"{finding.id}: speaks {b}'s words, the lab runs {sorted(allowed)}"
         for b in believed
@@ -150,9 +153,7 @@ SAYS: dict[str, dict[FindingId, tuple[str, ...]]] = {
         FindingId.NOT_SOCKETIO: ("a Socket.IO server may be served at another path", "path: '/ws/'")
     },
     "tls-incomplete-chain": {FindingId.TLS_PROBLEM: ("incomplete", "intermediate", "Browsers cope")},
-    "cors-restricted": {
-        FindingId.CORS_ORIGIN_REJECTED: ("https://evil.example", "https://app.kiloscribe.test")
-    },
+    "cors-restricted": {FindingId.CORS_ORIGIN_REJECTED: ("https://evil.example",)},
     "inscription-stalls": {FindingId.INSCRIPTION_NOT_ACKNOWLEDGED: ("connect worked",)},
 }
 
@@ -162,7 +163,11 @@ def test_issue_11s_findings_say_what_the_issue_asks(scenario_table: Table, cell:
     run = scenario_table[cell]
     assert run.error is None, run.error
     found = {FindingId(f.id): f for f in diagnosis.diagnose(run.results, "KILOSCRIBE_API_KEY")}
-    for fid, needles in SAYS[cell.scenario].items():
+    says = dict(SAYS[cell.scenario])
+    if cell.scenario == "cors-restricted" and cell.backend is BackendKind.NODE:
+        # engine.io's ACAO names the allowed origin; python-engineio's refusal does not
+        says[FindingId.CORS_ORIGIN_REJECTED] += ("https://app.kiloscribe.test",)
+    for fid, needles in says.items():
         text = f"{found[fid].title} {found[fid].summary} {found[fid].recommendation}"
         missing = [n for n in needles if n not in text]
         assert not missing, (fid, missing, text)
