@@ -38,10 +38,11 @@ def lab_components(cell: Cell) -> dict[Tier, Component]:
     }
 
 
-def wrong_words(finding: Finding, cell: Cell) -> list[str]:
+def wrong_words(finding: Finding, cell: Cell, direct: set[str]) -> list[str]:
     """How ``finding``'s fix fails to speak the lab's components: the component it believes
-    in must be the one that runs the tier it names; with none recognised, the words of each
-    are given, the lab's among them."""
+    in must be the one that runs the tier it names (Caddy too for a finding about ``direct``,
+    the URLs of the lab's direct sites, which Caddy serves); with none recognised, the words
+    of each are given, the lab's among them."""
     fix = FIXES.get(FindingId(finding.id))
     if fix is None:
         return []
@@ -54,7 +55,7 @@ def wrong_words(finding: Finding, cell: Cell) -> list[str]:
             return []
         return [f"{finding.id}: neither a belief nor {own}'s words: {text}"]
     allowed = {str(ours[t]) for t in fix.tiers}
-    if Tier.BALANCER in fix.tiers and any(t.startswith(BACKENDS) for t in finding.targets):
+    if Tier.BALANCER in fix.tiers and any(t.startswith(BACKENDS) or t in direct for t in finding.targets):
         # The lab's direct sites are Caddy in front of each backend: for them, Caddy is right.
         allowed.add(str(Component.CADDY))
     wrong = [
@@ -79,10 +80,11 @@ def test_findings_equal_ground_truth(scenario_table: Table, cell: Cell) -> None:
     assert expected <= set(got), (f"missing {sorted(expected - set(got))}", shown)
     extra = {i for i, severity in got.items() if i not in expected and severity is not Severity.INFO}
     assert not extra, (f"findings beyond the ground truth: {sorted(extra)}", shown)
+    direct = {r.target for r in run.results if r.detail.get("label") in BACKENDS}  # their URLs
     wrong = []
     for finding in findings:
         assert finding.evidence and finding.recommendation and finding.targets
-        wrong += wrong_words(finding, cell)
+        wrong += wrong_words(finding, cell, direct)
     assert not wrong, wrong
 
 
