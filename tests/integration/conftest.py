@@ -13,6 +13,7 @@ from tests.integration.foreign import python_socketio_cors_server as python_sock
 from tests.integration.foreign import reference_socketio_server as reference_socketio_server
 from tests.integration.investigation import PROBE_TIMEOUT_S as PROBE_TIMEOUT_S  # re-exported for tests
 from tests.integration.investigation import lab_targets as lab_targets  # re-exported for tests
+from tests.integration.scenario_table import report_cost
 from tests.integration.scenario_table import scenario_table as scenario_table  # a fixture
 from tests.integration.shared import BACKEND_ENV as BACKEND_ENV
 from tests.integration.shared import InvestigationGetter as InvestigationGetter
@@ -43,3 +44,8 @@ def labs(
 def investigation(labs: Labs, lab_key: str) -> Investigations:
     """The whole probe suite against one scenario's lab (``investigate_lab``), run once per session."""
     return Investigations(labs, lab_key)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """What the scenario table cost, when it ran: the test-time budget is the scarce one."""
+    report_cost(config, terminalreporter)
