@@ -190,11 +190,14 @@ def render_caddyfile(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
     edge = _site(
         ports.edge,
         "edge",
-        "\t# The CDN's fingerprint: Cloudflare answers with these on every response.\n"
+        "\t# The CDN's fingerprint: Cloudflare answers with these on every response, and with no\n"
+        "\t# Via of Caddy's (the one its reverse_proxy adds would make the edge read as a Caddy\n"
+        "\t# balancer; the balancer's own Via goes too, as Caddy cannot tell the two apart).\n"
         "\theader {\n"
         "\t\tServer cloudflare\n"
         '\t\tcf-ray "{http.request.uuid}"\n'
         "\t\tcf-cache-status BYPASS\n"
+        "\t\t-Via\n"
         "\t\tdefer\n"
         "\t}\n"
         f"{_edge_blocks(scenario.edge)}"

@@ -64,6 +64,7 @@ from kiloscribe_lab.lab.state import (
     read_state,
     write_state,
 )
+from kiloscribe_lab.names import NetworkName
 
 __all__ = [
     "API_KEY_ENV",
@@ -172,9 +173,11 @@ def up(
     ready_timeout_s: float = READY_TIMEOUT_S,
     mobile_link: MobileLink | None = None,
     backend: BackendKind | str | None = None,
+    networks: bool = True,
 ) -> LabInfo:
     """Start the lab and its networks; return when every endpoint and proxy answers; stop
-    everything on failure.
+    everything on failure. ``networks=False`` starts no proxies: ``direct`` only (the lab
+    tests that probe direct save mitmproxy's start-up, a second of CPU per lab).
 
     ``balancer`` runs the scenario's balancer tier on that software instead of its own
     (``lab up --balancer``). The backends are ``backend`` (``python`` or ``node``), else the
@@ -195,6 +198,7 @@ def up(
             ready_timeout_s=ready_timeout_s,
             mobile_link=mobile_link,
             backend=backend,
+            networks=networks,
         )
 
 
@@ -207,6 +211,7 @@ def _up_locked(
     ready_timeout_s: float,
     mobile_link: MobileLink | None,
     backend: BackendKind | str | None,
+    networks: bool,
 ) -> LabInfo:
     current = running(lab_dir)
     if current is not None and not replace:
@@ -225,6 +230,7 @@ def _up_locked(
         ready_timeout_s=ready_timeout_s,
         mobile_link=mobile_link,
         backend=backend,
+        networks=networks,
     )
     try:
         return start()
@@ -249,12 +255,13 @@ def _up_once(
     ready_timeout_s: float,
     mobile_link: MobileLink | None,
     backend: BackendKind | str | None,
+    networks: bool,
 ) -> LabInfo:
     base_env = dict(os.environ if environ is None else environ)
     kind = backend_kind(backend, scenario.backends)
     # Every program before anything starts (or stops): fail with nothing to undo. A missing one
     # is the lab's failure (exit 3), whichever it is.
-    mitmdump = lab_networks.mitmdump_binary(base_env)
+    mitmdump = lab_networks.mitmdump_binary(base_env) if networks else None
     caddy = caddy_binary()
     lb_kind = scenario.balancer.kind
     balancer_program = None if lb_kind is BalancerKind.CADDY else balancer.binary(lb_kind, base_env)
@@ -272,8 +279,9 @@ def _up_once(
             )
     api_key, key_file = resolve_api_key(lab_dir, base_env)
 
-    lab_ports, extra = ports.allocate(len(lab_networks.PROXIED))
-    proxy_ports: dict[str, int] = dict(zip(lab_networks.PROXIED, extra, strict=True))
+    proxied = lab_networks.PROXIED if networks else ()
+    lab_ports, extra = ports.allocate(len(proxied))
+    proxy_ports: dict[str, int] = dict(zip(proxied, extra, strict=True))
     networks_config = lab_dir / lab_networks.NETWORKS_FILE
     info = LabInfo(
         scenario=scenario.name,
@@ -282,8 +290,8 @@ def _up_once(
         ca_bundle=lab_dir / CA_FILE,
         api_key_env=API_KEY_ENV,
         api_key_file=key_file,
-        networks=lab_networks.network_urls(proxy_ports),
-        networks_config=networks_config,
+        networks=lab_networks.network_urls(proxy_ports) if networks else {NetworkName.DIRECT.value: None},
+        networks_config=networks_config if networks else None,
         mobile_link=link,
         backend=kind,
         balancer=lb_kind,
@@ -354,23 +362,28 @@ def _up_once(
                     lb_process.name, lb_process.argv, log=logs / f"{lb_process.name}.log", env=child_env
                 ),
             )
-        lab_https_ports = [info.ports.edge, info.ports.lb, info.ports.api, *info.ports.direct.values()]
-        proxy_argv = lab_networks.proxy_argv(
-            mitmdump,
-            proxy_ports,
-            lab_dir,
-            upstream_ca=info.ca_bundle,
-            corporate_ports=lab_https_ports,
-            link=link,
-        )
-        started(
-            PROXIES,
-            procs.spawn(
-                PROXIES, proxy_argv, log=logs / "proxies.log", env=lab_networks.proxy_environment(child_env)
-            ),
-        )
+        if mitmdump is not None:
+            lab_https_ports = [info.ports.edge, info.ports.lb, info.ports.api, *info.ports.direct.values()]
+            proxy_argv = lab_networks.proxy_argv(
+                mitmdump,
+                proxy_ports,
+                lab_dir,
+                upstream_ca=info.ca_bundle,
+                corporate_ports=lab_https_ports,
+                link=link,
+            )
+            started(
+                PROXIES,
+                procs.spawn(
+                    PROXIES,
+                    proxy_argv,
+                    log=logs / "proxies.log",
+                    env=lab_networks.proxy_environment(child_env),
+                ),
+            )
         health.wait_ready(info, running, ready_timeout_s)
-        _write_network_files(info, networks_config, link)
+        if mitmdump is not None:
+            _write_network_files(info, networks_config, link)
     except BaseException:
         records = [record for _, record in running.values()]
         survivors = set(procs.stop_all(records))

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from kiloscribe_lab.lab import pki
+from kiloscribe_lab.lab.backend_config import HEALTH_PATH
 from kiloscribe_lab.lab.caddyfile import READY_PATH
 from kiloscribe_lab.lab.ports import LOOPBACK, LabPorts
 from kiloscribe_lab.lab.scenarios import BACKENDS, Balancer, LbPolicy, Scenario
@@ -59,10 +60,13 @@ def _timeouts(balancer: Balancer) -> list[str]:
     ]
 
 
-def _frontend(balancer: Balancer, ports: LabPorts, lab_dir: Path) -> list[str]:
-    ready = f"{{ path {READY_PATH} }}"
+def _frontend(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> list[str]:
+    balancer = scenario.balancer
+    up = len(BACKENDS) - len(scenario.down)
+    ready = f"{{ path {READY_PATH} }} {{ nbsrv(socketio) eq {up} }}"
     lines = [
         f"bind {LOOPBACK}:{ports.lb} ssl crt {_quoted(bundle_path(lab_dir))} alpn h2,http/1.1",
+        "# Ready once the health checks have settled: every backend that runs UP, the others DOWN.",
         f'http-request return status 200 content-type text/plain string "ready lb" if {ready}',
     ]
     if balancer.max_body_bytes is not None:
@@ -74,13 +78,19 @@ def _frontend(balancer: Balancer, ports: LabPorts, lab_dir: Path) -> list[str]:
     return [*lines, "default_backend socketio"]
 
 
+# A production HAProxy checks its servers: without checks it keeps sending requests to a dead
+# one and retries each (`retries 3`, 1 s apart for a refused connection): a 503 after 3 s. The
+# lab checks every second and takes a server out at its first failure, so a lab is ready at once.
+HEALTH_CHECK = [f"option httpchk GET {HEALTH_PATH}", "default-server check inter 1s fall 1 rise 1"]
+
+
 def _backend(balancer: Balancer, ports: LabPorts) -> list[str]:
     cookie = balancer.policy is LbPolicy.COOKIE
     servers = [
         f"server {name} {LOOPBACK}:{ports.backend[name]}" + (f" cookie {name}" if cookie else "")
         for name in BACKENDS
     ]
-    return [*_BALANCE[balancer.policy], *servers]
+    return [*_BALANCE[balancer.policy], *HEALTH_CHECK, *servers]
 
 
 def render_haproxy_cfg(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> str:
@@ -88,7 +98,7 @@ def render_haproxy_cfg(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> st
     sections = [
         ("global", ["maxconn 1024", "log stderr format raw local0 warning"]),
         ("defaults", ["mode http", "log global", "timeout connect 5s", *_timeouts(balancer)]),
-        ("frontend lb", _frontend(balancer, ports, lab_dir)),
+        ("frontend lb", _frontend(scenario, ports, lab_dir)),
         ("backend socketio", _backend(balancer, ports)),
     ]
     lines = [

@@ -381,6 +381,13 @@ class ClientTruth:
     # Once connected, the client emits an event of this many bytes (no application handles it):
     # whether the session survives a message of an inscription's size.
     emit_size: int | None = None
+    # The client sends this Origin, as a page there would (the SDK sends none: a truth with
+    # an origin does not apply to it).
+    origin: str | None = None
+    # The backend kinds this holds on: where engine.io and python-engineio differ (python-
+    # socketio refuses a foreign Origin itself, engine.io never does), each has its own truth.
+    backends: tuple[BackendKind, ...] = tuple(BackendKind)
+    site: str = "edge"  # the lab site the clients are pointed at (one of SITES but "api")
 
     def __post_init__(self) -> None:
         if not self.connects and (self.acked is not None or self.disconnect is not None):
@@ -389,17 +396,25 @@ class ClientTruth:
             )
         if self.disconnect is not None and self.hold_s <= 0:
             raise ConfigError("client truth: a disconnect is seen only in a hold: give hold_s")
+        if self.origin is not None and not _ORIGIN_RE.match(self.origin):
+            raise ConfigError(f"client truth: origin must look like https://app.example, got {self.origin!r}")
+        if not self.backends or self.site not in SITES or self.site == "api":
+            raise ConfigError(
+                f"client truth: backends must name a kind and site one of the lab's Socket.IO sites "
+                f"({', '.join(s for s in SITES if s != 'api')}), got {list(self.backends)}, {self.site!r}"
+            )
 
     @property
     def transports(self) -> tuple[Transport, ...]:
         return ORDERS[self.order]
 
-    def applies_to(self, client: ClientKind) -> bool:
-        if client is ClientKind.SDK and self.order is not TransportOrder.WEBSOCKET_FIRST:
+    def applies_to(self, client: ClientKind, backend: BackendKind | None = None) -> bool:
+        """Whether this truth is about ``client`` (on ``backend``; None: on any kind)."""
+        if client is ClientKind.SDK and (self.order is not TransportOrder.WEBSOCKET_FIRST or self.origin):
             return False
         if client is ClientKind.SDK and (self.hold_s > 0 or self.emit_size is not None):
             return False  # the SDK replay neither holds a session nor sends a message of our size
-        return client in self.clients
+        return client in self.clients and (backend is None or backend in self.backends)
 
     def disagreements(
         self, client: ClientKind, *, connected: bool, acked: bool | None, disconnect: str | None
@@ -430,6 +445,9 @@ class ClientTruth:
             "hold_s": self.hold_s,
             "why": self.why,
             "emit_size": self.emit_size,
+            "origin": self.origin,
+            "backends": [str(b) for b in self.backends],
+            "site": self.site,
         }
 
 
@@ -445,8 +463,13 @@ class GroundTruth:
     # The findings are the slow probes' (`probe --deep`): an investigation of the scenario runs
     # them, with a deadline a hold of the lab's heartbeat fits in.
     deep: bool = False
+    # The probes' --origin these findings hold for (a browser page there); None: probed
+    # without one, as the SDK connects.
+    origin: str | None = None
 
     def __post_init__(self) -> None:
+        if self.origin is not None and not _ORIGIN_RE.match(self.origin):
+            raise ConfigError(f"ground truth: origin must look like https://app.example, got {self.origin!r}")
         if len(set(self.findings)) != len(self.findings):
             raise ConfigError(f"ground truth names a finding twice: {list(map(str, self.findings))}")
         for truth in self.networks:
@@ -466,10 +489,42 @@ class Scenario:
     backends: BackendSpec = BackendSpec()
     edge: Edge = Edge()
     tls: Tls = Tls()
+    # The other balancer kinds its ground truth holds on (``lab up --balancer``), beside its own.
+    also_on: tuple[BalancerKind, ...] = ()
+    # The backend kinds its ground truth has been established on (``lab up --backend``);
+    # empty: python. A scenario whose backends need one kind (``BackendSpec.kind``) has that one.
+    backend_kinds: tuple[BackendKind, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, kinds in (("also_on", self.also_on), ("backend_kinds", self.backend_kinds)):
+            if len(set(kinds)) != len(kinds):
+                raise ConfigError(f"scenario {self.name}: {name} names a kind twice: {list(map(str, kinds))}")
+        for kind in self.also_on:
+            try:  # a kind that cannot run this balancer is refused here, not at `lab up`
+                dataclasses.replace(self.balancer, kind=kind)
+            except ConfigError as exc:
+                raise ConfigError(f"scenario {self.name} on {kind}: {exc}") from None
+
+    @property
+    def balancers(self) -> tuple[BalancerKind, ...]:
+        """The balancer kinds the ground truth holds on: its own first."""
+        own = self.balancer.kind
+        return (own, *(k for k in self.also_on if k is not own))
+
+    @property
+    def servers(self) -> tuple[BackendKind, ...]:
+        """The backend kinds the ground truth holds on."""
+        if self.backends.kind is not None:
+            return (self.backends.kind,)
+        return self.backend_kinds or (DEFAULT_BACKEND_KIND,)
 
     @property
     def expected_findings(self) -> tuple[FindingId, ...]:
         return self.truth.findings
+
+    def matrix(self) -> list[tuple[BalancerKind, BackendKind]]:
+        """Every (balancer, backend) the ground truth is asserted on: the live tests' table."""
+        return [(b, k) for b in self.balancers for k in self.servers]
 
     @property
     def down(self) -> frozenset[str]:
@@ -502,6 +557,9 @@ class Scenario:
             "networks": [t.to_json() for t in self.truth.networks],
             "clients": [t.to_json() for t in self.truth.clients],
             "deep": self.truth.deep,
+            "origin": self.truth.origin,
+            "balancers": [str(k) for k in self.balancers],
+            "backend_kinds": [str(k) for k in self.servers],
         }
 
 
@@ -528,6 +586,26 @@ _EVERY_CLIENT_WORKS = tuple(
     ClientTruth(order, connects=True, acked=True, why="nothing is wrong") for order in TransportOrder
 )
 
+_BOTH_BACKENDS = (BackendKind.PYTHON, BackendKind.NODE)
+# Round robin without stickiness: a WebSocket-only session is one request and needs none; a
+# polling session's next request lands on another backend (FACTS.md §3.2).
+_ROUND_ROBIN_CLIENTS = (
+    ClientTruth(
+        TransportOrder.WEBSOCKET_FIRST,
+        connects=True,
+        acked=True,
+        why="a WebSocket session is one request: nothing to keep on one backend",
+    ),
+    ClientTruth(
+        TransportOrder.POLLING_FIRST,
+        connects=False,
+        why="the CONNECT after the handshake reaches another backend: 400 'Session ID unknown'",
+    ),
+)
+# cors-restricted: the origin the servers allow, and the one the probes come from.
+APP_ORIGIN = "https://app.kiloscribe.test"
+FOREIGN_ORIGIN = "https://evil.example"
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -547,6 +625,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="incident",
             description="The seed's state: inscribe-2 down (502), round robin, / answers 308.",
             balancer=Balancer(policy=LbPolicy.ROUND_ROBIN),
+            also_on=(BalancerKind.NGINX, BalancerKind.HAPROXY),
             backends=BackendSpec(BackendBehaviour(root_redirect=True), overrides=(("inscribe-2", DOWN),)),
             truth=GroundTruth(
                 (
@@ -563,6 +642,7 @@ SCENARIOS: dict[str, Scenario] = {
             name="all-down",
             description="Every backend down: the balancer and every direct site answer 502.",
             balancer=Balancer(policy=LbPolicy.ROUND_ROBIN),
+            also_on=(BalancerKind.NGINX, BalancerKind.HAPROXY),
             backends=BackendSpec(DOWN),
             truth=GroundTruth((FindingId.ALL_BACKENDS_DOWN,)),
         ),
@@ -588,6 +668,234 @@ SCENARIOS: dict[str, Scenario] = {
             balancer=Balancer(policy=LbPolicy.IP_HASH),
             backends=BackendSpec(BackendBehaviour(auth_broken=True)),
             truth=GroundTruth((FindingId.AUTH_REJECTED,)),
+        ),
+        # --- issue 11: the balancers and servers users run, and the faults they hit -------------
+        Scenario(
+            name="nginx-no-upgrade",
+            description="nginx without `proxy_http_version 1.1` and the Upgrade/Connection headers; sticky.",
+            balancer=Balancer(BalancerKind.NGINX, LbPolicy.IP_HASH, forwards_upgrade=False),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.UPGRADE_HEADERS_DROPPED,),
+                clients=(
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=False,
+                        why="the upgrade reaches the server as a plain GET (400); socket.io-client 4.8 does "
+                        "not fall back (tryAllTransports is false)",
+                    ),
+                    ClientTruth(
+                        TransportOrder.POLLING_FIRST,
+                        connects=True,
+                        acked=True,
+                        why="polling works; the upgrade probe fails and the session stays on polling",
+                    ),
+                ),
+            ),
+        ),
+        Scenario(
+            name="nginx-round-robin",
+            description="nginx round robin over the three backends, upgrade headers right: no stickiness.",
+            balancer=Balancer(BalancerKind.NGINX, LbPolicy.ROUND_ROBIN),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth((FindingId.STICKY_SESSIONS_MISSING,), clients=_ROUND_ROBIN_CLIENTS),
+        ),
+        Scenario(
+            name="nginx-naive",
+            description="nginx as first written: round robin and no upgrade headers, both faults at once.",
+            balancer=Balancer(BalancerKind.NGINX, LbPolicy.ROUND_ROBIN, forwards_upgrade=False),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.UPGRADE_HEADERS_DROPPED, FindingId.STICKY_SESSIONS_MISSING),
+                clients=tuple(
+                    ClientTruth(
+                        order,
+                        connects=False,
+                        why="WebSocket is a plain GET at the server (400) and polling loses its session "
+                        "on the next backend (400 'Session ID unknown')",
+                    )
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="haproxy-healthy",
+            description="HAProxy with `balance source`, tunnel timeouts above the heartbeat, health checks.",
+            balancer=Balancer(BalancerKind.HAPROXY, LbPolicy.IP_HASH),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(_HEALTHY_TRUTH, clients=_EVERY_CLIENT_WORKS),
+        ),
+        Scenario(
+            name="websocket-only",
+            description="The servers accept WebSocket only (`transports: ['websocket']`); polling is "
+            "refused.",
+            backends=BackendSpec(BackendBehaviour(transports=(Transport.WEBSOCKET,))),
+            also_on=(BalancerKind.NGINX, BalancerKind.HAPROXY),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.POLLING_DISABLED,),
+                clients=(
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        acked=True,
+                        why="WebSocket is what the server serves",
+                    ),
+                    ClientTruth(
+                        TransportOrder.POLLING_FIRST,
+                        connects=False,
+                        why="the polling handshake is refused (400 'Transport unknown' / 'Invalid "
+                        "transport'); without tryAllTransports nothing else is tried",
+                    ),
+                ),
+            ),
+        ),
+        Scenario(
+            name="inscription-stalls",
+            description="Connect works; `start-inscription` is accepted and never acknowledged.",
+            backends=BackendSpec(BackendBehaviour(acks_inscription=False)),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.INSCRIPTION_NOT_ACKNOWLEDGED,),
+                clients=tuple(
+                    ClientTruth(
+                        order,
+                        connects=True,
+                        acked=False,
+                        why="the connect works; the application never answers start-inscription",
+                    )
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="cors-restricted",
+            description=f"The servers allow only the origin {APP_ORIGIN} (CORS); probed as a page elsewhere.",
+            backends=BackendSpec(BackendBehaviour(cors_origins=(APP_ORIGIN,))),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.CORS_ORIGIN_REJECTED,),
+                origin=FOREIGN_ORIGIN,
+                clients=(
+                    ClientTruth(
+                        TransportOrder.POLLING_FIRST,
+                        connects=True,
+                        acked=True,
+                        why="no Origin sent: not a browser, so CORS does not apply",
+                    ),
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        acked=True,
+                        clients=(ClientKind.SDK, ClientKind.SOCKETIO_CLIENT),
+                        why="Node's WebSocket clients send no Origin: CORS does not apply",
+                    ),
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        acked=True,
+                        clients=(ClientKind.PYTHON_SOCKETIO,),
+                        backends=(BackendKind.NODE,),
+                        why="engine.io never refuses an origin",
+                    ),
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=False,
+                        clients=(ClientKind.PYTHON_SOCKETIO,),
+                        backends=(BackendKind.PYTHON,),
+                        why="python-socketio's WebSocket (websocket-client) sends the server's own URL as "
+                        "its Origin, which the allowed list does not hold: 403",
+                    ),
+                    *(
+                        ClientTruth(
+                            order,
+                            connects=False,
+                            origin=FOREIGN_ORIGIN,
+                            backends=(BackendKind.PYTHON,),
+                            why="python-socketio refuses an origin it does not allow itself: 400 on "
+                            "polling, 403 on WebSocket",
+                        )
+                        for order in TransportOrder
+                    ),
+                    *(
+                        ClientTruth(
+                            order,
+                            connects=True,
+                            acked=True,
+                            origin=FOREIGN_ORIGIN,
+                            backends=(BackendKind.NODE,),
+                            why="engine.io never refuses an origin: only a browser, reading "
+                            "Access-Control-Allow-Origin, would stop",
+                        )
+                        for order in TransportOrder
+                    ),
+                ),
+            ),
+        ),
+        Scenario(
+            name="wrong-path",
+            description="Socket.IO is served at /ws/, not /socket.io/, where every client looks for it.",
+            backends=BackendSpec(BackendBehaviour(path="/ws")),
+            backend_kinds=_BOTH_BACKENDS,
+            truth=GroundTruth(
+                (FindingId.NOT_SOCKETIO,),
+                clients=tuple(
+                    ClientTruth(order, connects=False, why="nothing speaks Engine.IO at /socket.io/")
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="tls-incomplete-chain",
+            description="The balancer serves its leaf certificate without the intermediate (cert.pem, "
+            "not fullchain.pem).",
+            balancer=Balancer(BalancerKind.NGINX, LbPolicy.IP_HASH),
+            also_on=(BalancerKind.HAPROXY, BalancerKind.CADDY),
+            tls=Tls(incomplete_chain=("lb",)),
+            truth=GroundTruth(
+                (FindingId.TLS_PROBLEM,),
+                clients=tuple(
+                    ClientTruth(
+                        order,
+                        connects=False,
+                        site="lb",
+                        why="Node and Python do not fetch a missing intermediate: 'unable to verify the "
+                        "first certificate' / 'unable to get local issuer certificate'",
+                    )
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="edge-challenge",
+            description="The CDN edge answers Socket.IO requests (polling and WebSocket) with a 403 "
+            "challenge page (`cf-mitigated: challenge`).",
+            edge=Edge(challenge=True),
+            truth=GroundTruth(
+                (FindingId.CDN_CHALLENGE,),
+                clients=tuple(
+                    ClientTruth(order, connects=False, why="no Socket.IO client can solve a challenge page")
+                    for order in TransportOrder
+                ),
+            ),
+        ),
+        Scenario(
+            name="edge-rate-limited",
+            description="The CDN edge answers half of the polling requests 429 with `Retry-After`.",
+            edge=Edge(rate_limited=0.5),
+            truth=GroundTruth(
+                (FindingId.RATE_LIMITED,),
+                # Polling-first clients connect or not by the luck of the draw (each request is
+                # limited at random): no truth for them.
+                clients=(
+                    ClientTruth(
+                        TransportOrder.WEBSOCKET_FIRST,
+                        connects=True,
+                        acked=True,
+                        why="a WebSocket session is one request, which the limit does not count",
+                    ),
+                ),
+            ),
         ),
         # --- issue 12: the slow faults, which only --deep's held sessions and messages show -----
         Scenario(
@@ -722,6 +1030,8 @@ def _cell(text: str) -> str:
 
 def _diagnosis_cell(scenario: Scenario) -> str:
     text = ", ".join(f"`{f}`" for f in scenario.expected_findings)
+    if scenario.truth.origin is not None:
+        text = f"probed with `--origin {scenario.truth.origin}`: {text}"
     added = []
     for truth in scenario.truth.networks:
         if truth.adds:
@@ -734,13 +1044,15 @@ def _diagnosis_cell(scenario: Scenario) -> str:
 def markdown_table(scenarios: Iterable[Scenario] | None = None) -> str:
     """The README's scenario table, from the entries."""
     rows = [
-        "| scenario | balancer | what it sets up | a correct diagnosis |",
-        "|---|---|---|---|",
+        "| scenario | balancer | what it sets up | a correct diagnosis | checked on |",
+        "|---|---|---|---|---|",
     ]
     for s in SCENARIOS.values() if scenarios is None else scenarios:
         default = " (default)" if s.name == DEFAULT_SCENARIO else ""
         balancer = f"{s.balancer.kind}, `{s.balancer.policy}`"
-        rows.append(f"| `{s.name}`{default} | {balancer} | {_cell(s.description)} | {_diagnosis_cell(s)} |")
+        checked = f"{', '.join(map(str, s.balancers))} × {', '.join(map(str, s.servers))}"
+        cells = (f"`{s.name}`{default}", balancer, _cell(s.description), _diagnosis_cell(s), checked)
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
 

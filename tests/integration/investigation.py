@@ -1,6 +1,7 @@
 """The investigation the lab tests run against a scenario's lab: every probe, every public
-endpoint, discovery through the lab's API, and the slow probes (``--deep``) when the scenario's
-ground truth is theirs. ``make fixtures`` records the same one, with ``--deep`` for every scenario
+endpoint, discovery through the lab's API, ``--origin`` when the scenario's ground truth is
+stated for one, and the slow probes (``--deep``) when the scenario's ground truth is theirs.
+``make fixtures`` records the same one, with ``--deep`` for every scenario
 (tests/unit/fixtures/record.py), so the unit tests diagnose the evidence the live tests see."""
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def lab_options(lab: LabInfo, *, deep: bool | None = None) -> ProbeOptions:
         api_key_env=API_KEY_ENV,
         strict=True,
         deep=deep,
+        origin=truth.origin,
     )
 
 

@@ -6,6 +6,8 @@ from kiloscribe_lab.diagnosis.evidence import (
     FAILURES_OF_SERVICE,
     Evidence,
     Health,
+    partly_worked,
+    path_works,
     pct,
     refs,
     request_counts,
@@ -14,6 +16,34 @@ from kiloscribe_lab.diagnosis.evidence import (
 from kiloscribe_lab.diagnosis.registry import Draft, rule
 from kiloscribe_lab.names import BackendHeader, FindingId, Outcome, Severity
 from kiloscribe_lab.results import ProbeResult
+
+
+def _waiting_on_the_dead(ev: Evidence) -> list[str]:
+    """Targets that only ever stalled while every other target is down and nothing works: a
+    balancer in front of dead backends still dialling them, not a stalled backend. HAProxy
+    without health checks retries a refused server 3 times, 1 s apart, before its 503 (an
+    unreachable one ``timeout connect`` x 4): past a short deadline, that is silence."""
+    if not ev.targets or any(path_works(r) or partly_worked(r) for t in ev.targets for r in ev.socket(t)):
+        return []
+    down = [t for t in ev.targets if ev.is_down(t)]
+    silent = [t for t in ev.targets if t not in down]
+    if not down or not silent:
+        return []
+    stalled = all(
+        ev.health(t, p).health is Health.STALLED for t in silent for p in ev.places if ev.socket(t, p)
+    )
+    return silent if stalled else []
+
+
+# A balancer's 5xx this slow was not its first attempt: it retried a dead server (HAProxy's
+# retries, 1 s apart for a refused connection) for want of a health check that skips it.
+_RETRIED_MS = 2500.0
+
+
+def _retried(results: list[ProbeResult]) -> list[ProbeResult]:
+    return [
+        r for r in results if r.outcome is Outcome.UPSTREAM_ERROR and (r.timings.total or 0.0) >= _RETRIED_MS
+    ]
 
 
 @rule(
@@ -34,15 +64,17 @@ from kiloscribe_lab.results import ProbeResult
     means="No target completes a Socket.IO handshake: the service is down for every client, not for "
     "one user.",
     evidence="Every target's Socket.IO probes fail with 502/503/504, a refusal or a reset, on every network "
-    "that reached it.",
+    "that reached it (a balancer in front of them may only stall, still dialling them).",
 )
 def all_backends_down(ev: Evidence) -> Draft | None:
     if not ev.targets:
         return None
-    if not all(ev.is_down(t) for t in ev.targets):
+    waiting = _waiting_on_the_dead(ev)
+    if not waiting and not all(ev.is_down(t) for t in ev.targets):
         return None
-    healths = {t: ev.health(t) for t in ev.targets}
-    evidence = [r for h in healths.values() for r in h.results if r.outcome in FAILURES_OF_SERVICE][:12]
+    healths = {t: ev.health(t) for t in ev.targets if t not in waiting}
+    failures = [r for h in healths.values() for r in h.results if r.outcome in FAILURES_OF_SERVICE]
+    evidence = failures[:12]
     statuses = sorted({r.status for r in evidence if r.status})
     refused = any(r.outcome is Outcome.REFUSED for r in evidence)
     # Accepted, then closed or reset: something listens there, it just does not serve.
@@ -67,6 +99,23 @@ def all_backends_down(ev: Evidence) -> Draft | None:
         seen = (
             "every connection was refused or reset: nothing listens there (a stopped "
             "service, or a wrong host or port)"
+        )
+    retried = _retried(failures)
+    if retried:
+        slowest = max(r.timings.total or 0.0 for r in retried) / 1000
+        seen += (
+            f". {ev.names(targets_of(retried))} answered {retried[0].status} only after up to "
+            f"{slowest:.1f} s: a balancer that retried dead servers before giving up, as HAProxy does "
+            "without health checks (`retries 3`, 1 s apart for a refused connection)"
+        )
+    if waiting:
+        stalled = [r for t in waiting for r in ev.socket(t) if r.outcome is Outcome.TIMEOUT]
+        evidence += stalled[:6]
+        seen += (
+            f"; {ev.names(waiting)} answered nothing within the probes' deadline: in front of dead "
+            "backends, a balancer that does not health-check them keeps dialling them (HAProxy retries "
+            "a refused server 3 times, 1 s apart, before its 503 'No server is available'; an "
+            "unreachable one `timeout connect` x 4), so its silence is theirs, not a stall of its own"
         )
     return Draft(
         severity=Severity.CRITICAL,
@@ -164,7 +213,10 @@ def backend_down(ev: Evidence) -> Draft | None:
 )
 def backend_timeout(ev: Evidence) -> Draft | None:
     stalled = []
+    waiting = _waiting_on_the_dead(ev)  # all-backends-down's: a balancer dialling dead backends
     for t in ev.targets:
+        if t in waiting:
+            continue
         per_net = {p: ev.health(t, p) for p in ev.places if ev.socket(t, p)}
         if per_net and all(h.health is Health.STALLED for h in per_net.values()):
             stalled.append((t, [r for h in per_net.values() for r in h.results]))

@@ -12,6 +12,8 @@ from kiloscribe_lab.results import ProbeResult
 @rule(
     FindingId.CDN_CHALLENGE,
     severities={Severity.CRITICAL},
+    # Discovery pointing at the challenged edge is the same fault, seen earlier.
+    supersedes={FindingId.DISCOVERY_PROBLEM},
     title="The edge answers Socket.IO with a bot challenge",
     means="A CDN answers the Socket.IO path with a challenge page (Cloudflare: 403, cf-mitigated: "
     "challenge): no Socket.IO client can solve it, browsers included (XHR and WebSocket cannot).",

@@ -3,6 +3,7 @@ Engine.IO, and does its path lead somewhere a client can follow?"""
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 from kiloscribe_lab.diagnosis.evidence import (
@@ -20,6 +21,8 @@ from kiloscribe_lab.results import ProbeResult
 # engine.io ends an upgrade on a path it does not serve after destroyUpgradeTimeout (1 s),
 # without a byte: a WebSocket at /socket.io/ closed silently after about that long.
 _ENGINEIO_HANGUP_MS = (900.0, 1500.0)
+# A URL path in an answer's text: "/ws/", "/realtime/socket.io" (not inside a word or a URL).
+_PATH_IN_TEXT = re.compile(r"(?<![\w.:/])(/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?)")
 
 
 def _alien(r: ProbeResult) -> bool:
@@ -41,9 +44,19 @@ def _asked(r: ProbeResult) -> str:
     return "the WebSocket at /socket.io/?EIO=4&transport=websocket"
 
 
+def _named_path(r: ProbeResult) -> str | None:
+    """The path a WebSocket refusal's own words name as where WebSockets are served (a plain-text
+    or JSON body, never a proxy's HTML page), when it is not /socket.io/."""
+    body = str(r.detail.get("body") or "")
+    if r.status is None or not 400 <= r.status < 500 or not body or "<" in body or len(body) > 300:
+        return None
+    named = [p for p in _PATH_IN_TEXT.findall(body) if p.rstrip("/") != "/socket.io"]
+    return named[0] if named else None
+
+
 def _elsewhere(ev: Evidence, target: str) -> tuple[list[str], str | None]:
     """Signs that a Socket.IO server answers on this host at another path than /socket.io/, and
-    that path when an upgrade there showed it."""
+    that path when an upgrade there, or a refusal's words, showed it."""
     signs = []
     path = None
     for r in ev.where(target=target):
@@ -54,6 +67,11 @@ def _elsewhere(ev: Evidence, target: str) -> tuple[list[str], str | None]:
             where = str(r.detail.get("url") or r.target)
             signs.append(f"a WebSocket upgrade at {where} succeeded")
             path = path or urllib.parse.urlsplit(where).path or None
+        named = _named_path(r) if r.probe == ProbeName.WEBSOCKET_PLAIN else None
+        if named is not None:
+            body = str(r.detail.get("body")).strip()
+            signs.append(f"a WebSocket was refused {r.status} with {body[:120]!r}")
+            path = path or named
         total = r.timings.total
         # Direct, a close without a byte; behind a proxy, the proxy's 502 for it.
         hung_up = (r.outcome is Outcome.RESET and r.status is None) or r.status == 502
@@ -75,6 +93,8 @@ def _elsewhere(ev: Evidence, target: str) -> tuple[list[str], str | None]:
 @rule(
     FindingId.NOT_SOCKETIO,
     severities={Severity.CRITICAL},
+    # Discovery pointing at a server that does not speak Socket.IO there is the same fault.
+    supersedes={FindingId.DISCOVERY_PROBLEM},
     title="The endpoint does not speak Engine.IO / Socket.IO",
     means="Whatever serves the URL (a plain WebSocket server, a catch-all site, a maintenance page, a wrong "
     "upstream or path) is not the Socket.IO server.",
@@ -96,7 +116,7 @@ def not_socketio(ev: Evidence) -> Draft | None:
     )
     not_found = any(r.status == 404 for r in results if r.probe == ProbeName.ENGINEIO_HANDSHAKE)
     found = [_elsewhere(ev, t) for t, _ in hits]
-    elsewhere = [s for signs, _ in found for s in signs]
+    elsewhere = list(dict.fromkeys(s for signs, _ in found for s in signs))
     other_path = next((p for _, p in found if p and p != "/"), None)
     what = "Whatever serves this URL is not the Socket.IO server."
     if plain_ws:

@@ -418,8 +418,10 @@ def sticky_sessions_missing(ev: Evidence) -> Draft | None:
     if not missing:
         return None
     # Without a working WebSocket, polling is the only transport left, and it breaks: whether
-    # some polling probe got lucky with the rotation must not decide the severity.
-    ws_works = any(path_works(r) for r in ev.results if is_websocket(r))
+    # some polling probe got lucky with the rotation must not decide the severity. What counts
+    # is WebSocket through the targets that lose sessions: the backends behind an nginx that
+    # drops the upgrade upgrade fine when asked directly, and no client goes there.
+    ws_works = any(path_works(r) for t, _ in missing for r in ev.socket(t) if is_websocket(r))
     severity = Severity.WARNING if ws_works else Severity.CRITICAL
     names = ev.names(t for t, _ in missing)
     lost = sum(int(r.detail.get("moved") or 0) for _, rs in missing for r in rs)

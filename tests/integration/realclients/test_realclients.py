@@ -14,6 +14,7 @@ from kiloscribe_lab.lab.keys import API_KEY_ENV
 from kiloscribe_lab.lab.scenarios import SCENARIOS, BackendKind, ClientTruth
 from kiloscribe_lab.lab.state import LabInfo
 from kiloscribe_lab.names import ClientKind, Transport
+from tests.integration import scenario_table
 from tests.integration.conftest import BACKEND_ENV, LabGetter
 from tests.integration.realclients import ClientOutcome, run_client
 
@@ -93,7 +94,7 @@ async def test_every_client_is_refused_a_wrong_key(
 
 
 # Issue 12's slow faults: held sessions and large messages, which real clients see too.
-SLOW_FAULTS = [n for n, s in SCENARIOS.items() if s.truth.deep and any(t.hold_s for t in s.truth.clients)]
+SLOW_FAULTS = sorted(scenario_table.SLOW_FAULTS)
 
 
 async def test_real_clients_agree_with_the_slow_faults_ground_truth(labs: LabGetter, lab_key: str) -> None:

@@ -23,6 +23,14 @@ from tests.unit.diagnosis.helpers import (
     ws_blocked,
 )
 
+_TARGETS = ("edge", "lb", "inscribe-1", "inscribe-2", "inscribe-3")
+
+
+def _only(unhealthy: dict[str, Verdict]) -> dict[str, Verdict]:
+    """Every target healthy but ``unhealthy``'s."""
+    return {t: unhealthy.get(t, Verdict.HEALTHY) for t in _TARGETS}
+
+
 EXPECTED_VERDICTS: dict[str, dict[str, Verdict]] = {
     "healthy": dict.fromkeys(("edge", "lb", "inscribe-1", "inscribe-2", "inscribe-3"), Verdict.HEALTHY),
     "cookie-sticky": {
@@ -55,6 +63,18 @@ EXPECTED_VERDICTS: dict[str, dict[str, Verdict]] = {
         "inscribe-3": Verdict.DOWN,
     },
     "auth-broken": dict.fromkeys(("edge", "lb", "inscribe-1", "inscribe-2", "inscribe-3"), Verdict.DOWN),
+    # issue 11's: what fails there is not every target's Socket.IO connect
+    "nginx-no-upgrade": _only({"edge": Verdict.DEGRADED, "lb": Verdict.DEGRADED}),
+    "nginx-round-robin": _only({"edge": Verdict.DEGRADED, "lb": Verdict.DEGRADED}),
+    "nginx-naive": _only({"edge": Verdict.DEGRADED, "lb": Verdict.DEGRADED}),
+    "haproxy-healthy": _only({}),
+    "websocket-only": dict.fromkeys(_TARGETS, Verdict.DEGRADED),  # connects over WebSocket only
+    "inscription-stalls": _only({}),  # the connect works; the application never answers
+    "cors-restricted": _only({}),  # a browser's concern: the probes connect
+    "wrong-path": dict.fromkeys(_TARGETS, Verdict.DOWN),
+    "tls-incomplete-chain": _only({"lb": Verdict.DOWN}),
+    "edge-challenge": _only({"edge": Verdict.DOWN}),
+    "edge-rate-limited": _only({"edge": Verdict.DEGRADED}),
     # Issue 12's: every target connects; what is wrong shows only in held sessions and large
     # messages, so the findings (not the verdicts) carry it.
     **{
@@ -70,6 +90,17 @@ EXPECTED_OVERALL = {
     "edge-blocks-websocket": "critical",
     "slow-backend": "critical",
     "auth-broken": "down",
+    "nginx-no-upgrade": "critical",
+    "nginx-round-robin": "degraded",
+    "nginx-naive": "critical",
+    "haproxy-healthy": "healthy",
+    "websocket-only": "degraded",
+    "inscription-stalls": "critical",
+    "cors-restricted": "critical",
+    "wrong-path": "down",
+    "tls-incomplete-chain": "critical",
+    "edge-challenge": "critical",
+    "edge-rate-limited": "degraded",
     "proxy-idle-timeout": "critical",  # every idle session through HAProxy is cut
     "small-message-limit": "critical",  # no transport passes a 512 KiB file
     "body-limit-at-balancer": "degraded",  # WebSocket passes it; polling gets nginx's 413

@@ -49,10 +49,15 @@ def test_tls_on_the_balancers_port_from_one_bundle_and_the_ready_path() -> None:
     frontend = sections(render())["frontend lb"]
     bundle = f'"{LAB_DIR}/pki/lb.haproxy.pem"'
     assert frontend[0] == f"bind 127.0.0.1:{PORTS.lb} ssl crt {bundle} alpn h2,http/1.1"
+    # ready once the health checks have settled: every backend that runs is UP
     assert frontend[1] == (
-        f'http-request return status 200 content-type text/plain string "ready lb" if {{ path {READY_PATH} }}'
+        'http-request return status 200 content-type text/plain string "ready lb" '
+        f"if {{ path {READY_PATH} }} {{ nbsrv(socketio) eq 3 }}"
     )
     assert frontend[-1] == "default_backend socketio"
+    incident = dataclasses.replace(SCENARIOS["incident"], balancer=Balancer(HAPROXY, LbPolicy.ROUND_ROBIN))
+    frontend = sections(haproxy_cfg.render_haproxy_cfg(incident, PORTS, LAB_DIR))["frontend lb"]
+    assert frontend[1].endswith("{ nbsrv(socketio) eq 2 }")  # inscribe-2 is down
 
 
 @pytest.mark.parametrize(
@@ -70,7 +75,8 @@ def test_each_policy_is_haproxys_own(policy: LbPolicy, balance: list[str]) -> No
     servers = [
         f"server {n} 127.0.0.1:{PORTS.backend[n]}" + (f" cookie {n}" if cookie else "") for n in BACKENDS
     ]
-    assert backend == [*balance, *servers]
+    checks = ["option httpchk GET /api/health", "default-server check inter 1s fall 1 rise 1"]
+    assert backend == [*balance, *checks, *servers]
 
 
 def test_timeouts_of_a_working_deployment_and_an_idle_cut() -> None:

@@ -18,6 +18,7 @@ from kiloscribe_lab.lab.scenarios import (
     LAB_PING_INTERVAL_MS,
     SCENARIOS,
     BackendBehaviour,
+    BackendKind,
     BackendSpec,
     BackendState,
     BalancerKind,
@@ -55,6 +56,44 @@ DESIGN_TRUTH = {
 }
 
 
+# Issue 11's table: the faults users hit, on the balancers and servers they run (warning/critical).
+ISSUE_11_TRUTH = {
+    "nginx-no-upgrade": {FindingId.UPGRADE_HEADERS_DROPPED},
+    "nginx-round-robin": {FindingId.STICKY_SESSIONS_MISSING},
+    "nginx-naive": {FindingId.UPGRADE_HEADERS_DROPPED, FindingId.STICKY_SESSIONS_MISSING},
+    "haproxy-healthy": DESIGN_TRUTH["healthy"],  # none above info: as healthy
+    "websocket-only": {FindingId.POLLING_DISABLED},
+    "inscription-stalls": {FindingId.INSCRIPTION_NOT_ACKNOWLEDGED},
+    "cors-restricted": {FindingId.CORS_ORIGIN_REJECTED},
+    "wrong-path": {FindingId.NOT_SOCKETIO},
+    "tls-incomplete-chain": {FindingId.TLS_PROBLEM},
+    "edge-challenge": {FindingId.CDN_CHALLENGE},
+    "edge-rate-limited": {FindingId.RATE_LIMITED},
+}
+# Issue 11: "every scenario, on every balancer it is defined for"; Node where engine.io and
+# python-engineio answer differently.
+ISSUE_11_BALANCERS = {
+    "nginx-no-upgrade": {BalancerKind.NGINX},
+    "nginx-round-robin": {BalancerKind.NGINX},
+    "nginx-naive": {BalancerKind.NGINX},
+    "haproxy-healthy": {BalancerKind.HAPROXY},
+    "websocket-only": set(BalancerKind),
+    "tls-incomplete-chain": set(BalancerKind),
+    "incident": set(BalancerKind),
+    "all-down": set(BalancerKind),
+}
+ON_NODE_TOO = {
+    "nginx-no-upgrade",
+    "nginx-round-robin",
+    "nginx-naive",
+    "haproxy-healthy",
+    "websocket-only",
+    "inscription-stalls",
+    "cors-restricted",
+    "wrong-path",
+}
+
+
 # Issue 12's: the slow faults, which only --deep's held sessions and large messages show.
 ISSUE_12_TRUTH = {
     "proxy-idle-timeout": {FindingId.IDLE_TIMEOUT},
@@ -64,20 +103,53 @@ ISSUE_12_TRUTH = {
 }
 
 
-def test_the_designs_seven_scenarios_first_then_issue_12s() -> None:
+def test_the_designs_seven_then_issue_11s_and_12s_scenarios() -> None:
     assert list(SCENARIOS)[:7] == list(DESIGN_TRUTH)
-    assert set(SCENARIOS) >= set(DESIGN_TRUTH) | set(ISSUE_12_TRUTH)
+    assert set(SCENARIOS) >= set(DESIGN_TRUTH) | set(ISSUE_11_TRUTH) | set(ISSUE_12_TRUTH)
     assert all(name == s.name for name, s in SCENARIOS.items())
 
 
-@pytest.mark.parametrize("name", sorted(DESIGN_TRUTH) + sorted(ISSUE_12_TRUTH))
+@pytest.mark.parametrize("name", sorted(DESIGN_TRUTH) + sorted(ISSUE_11_TRUTH) + sorted(ISSUE_12_TRUTH))
 def test_ground_truth_matches_the_design(name: str) -> None:
     findings = SCENARIOS[name].expected_findings
     assert findings == SCENARIOS[name].truth.findings  # one fact, read two ways
-    assert set(findings) == {**DESIGN_TRUTH, **ISSUE_12_TRUTH}[name]
+    assert set(findings) == {**DESIGN_TRUTH, **ISSUE_11_TRUTH, **ISSUE_12_TRUTH}[name]
     assert len(findings) == len(set(findings))  # no id twice
     assert set(findings) <= DESIGN_FINDING_IDS
     assert all(isinstance(f, FindingId) for f in findings)
+
+
+@pytest.mark.parametrize("name", sorted(DESIGN_TRUTH) + sorted(ISSUE_11_TRUTH))
+def test_the_matrix_each_truth_holds_on(name: str) -> None:
+    scenario = SCENARIOS[name]
+    assert set(scenario.balancers) == ISSUE_11_BALANCERS.get(name, {scenario.balancer.kind})
+    assert scenario.balancers[0] is scenario.balancer.kind  # its own first: what `lab up` runs
+    kinds = {BackendKind.PYTHON, BackendKind.NODE} if name in ON_NODE_TOO else {BackendKind.PYTHON}
+    assert set(scenario.servers) == kinds
+    assert scenario.matrix() == [(b, k) for b in scenario.balancers for k in scenario.servers]
+    for balancer in scenario.balancers:  # every kind can run it
+        assert scenarios.on_balancer(scenario, balancer).balancer.kind is balancer
+
+
+def test_a_matrix_that_cannot_be_run_is_refused_when_written() -> None:
+    naive = Balancer(BalancerKind.NGINX, forwards_upgrade=False)
+    with pytest.raises(ConfigError, match="scenario x on caddy: the caddy balancer cannot do that"):
+        scenarios.Scenario("x", "x", GroundTruth(()), balancer=naive, also_on=(BalancerKind.CADDY,))
+    with pytest.raises(ConfigError, match="names a kind twice"):
+        scenarios.Scenario("x", "x", GroundTruth(()), backend_kinds=(BackendKind.NODE, BackendKind.NODE))
+    needs_node = scenarios.Scenario("x", "x", GroundTruth(()), backends=BackendSpec(kind=BackendKind.NODE))
+    assert needs_node.servers == (BackendKind.NODE,)
+
+
+def test_cors_restricted_names_the_origin_it_is_probed_from() -> None:
+    cors = SCENARIOS["cors-restricted"]
+    allowed = cors.backends.default.cors_origins
+    assert allowed == (scenarios.APP_ORIGIN,) and cors.truth.origin == scenarios.FOREIGN_ORIGIN
+    assert cors.truth.origin not in allowed
+    assert json.loads(json.dumps(cors.to_json()))["origin"] == scenarios.FOREIGN_ORIGIN
+    assert all(s.truth.origin is None for n, s in SCENARIOS.items() if n != "cors-restricted")
+    with pytest.raises(ConfigError, match="origin must look like"):
+        GroundTruth((), origin="evil.example")
 
 
 def test_default_is_the_incident() -> None:
@@ -198,13 +270,19 @@ def test_tls_names_known_sites_once() -> None:
     for bad in (("cdn",), ("edge", "edge")):
         with pytest.raises(ConfigError, match="at most once"):
             scenarios.Tls(bad)
-    assert all(not s.tls.incomplete_chain for s in SCENARIOS.values())  # the seven have full chains
+    # the seven have full chains; tls-incomplete-chain's balancer serves its leaf alone
+    assert {n: s.tls.incomplete_chain for n, s in SCENARIOS.items() if s.tls.incomplete_chain} == {
+        "tls-incomplete-chain": ("lb",)
+    }
 
 
 def test_edge_json_walks_its_fields() -> None:
     edge = scenarios.Edge(challenge=True, rate_limited=0.25)
     assert edge.to_json() == {"blocks_websocket": False, "challenge": True, "rate_limited": 0.25}
-    assert all(not s.edge.challenge and not s.edge.rate_limited for s in SCENARIOS.values())
+    assert [n for n, s in SCENARIOS.items() if s.edge.challenge] == ["edge-challenge"]
+    assert {n: s.edge.rate_limited for n, s in SCENARIOS.items() if s.edge.rate_limited} == {
+        "edge-rate-limited": 0.5
+    }
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -216,13 +294,15 @@ def test_to_json_is_plain_json(name: str) -> None:
     assert data["balancer"] == {
         "kind": scenario.balancer.kind.value,
         "policy": scenario.balancer.policy.value,
-        "forwards_upgrade": True,
+        "forwards_upgrade": scenario.balancer.forwards_upgrade,
         "idle_timeout_s": scenario.balancer.idle_timeout_s,
         "max_body_bytes": scenario.balancer.max_body_bytes,
     }
-    if name in DESIGN_TRUTH:  # the seven run on Caddy, with no idle cut or body limit
-        assert (data["balancer"]["kind"], data["balancer"]["idle_timeout_s"]) == ("caddy", None)
-        assert data["balancer"]["max_body_bytes"] is None
+    if name in DESIGN_TRUTH:  # the seven run on Caddy, upgrades forwarded, no idle cut or body limit
+        assert (data["balancer"]["kind"], data["balancer"]["forwards_upgrade"]) == ("caddy", True)
+        assert (data["balancer"]["idle_timeout_s"], data["balancer"]["max_body_bytes"]) == (None, None)
+    assert data["balancers"] == [str(k) for k in scenario.balancers]
+    assert data["backend_kinds"] == [str(k) for k in scenario.servers]
     assert data["expected_findings"] == list(scenario.expected_findings)
     assert data["down"] == sorted(scenario.down)
     assert data["stalled"] == sorted(scenario.stalled)
@@ -230,10 +310,13 @@ def test_to_json_is_plain_json(name: str) -> None:
     assert data["edge_blocks_websocket"] is scenario.edge.blocks_websocket
     assert data["edge"] == {
         "blocks_websocket": scenario.edge.blocks_websocket,
-        "challenge": False,
-        "rate_limited": 0.0,
+        "challenge": scenario.edge.challenge,
+        "rate_limited": scenario.edge.rate_limited,
     }
-    assert data["tls"] == {"incomplete_chain": []}
+    assert data["tls"] == {"incomplete_chain": list(scenario.tls.incomplete_chain)}
+    if name in DESIGN_TRUTH:
+        assert data["edge"]["challenge"] is False and data["edge"]["rate_limited"] == 0.0
+        assert data["tls"] == {"incomplete_chain": []}
     assert list(data["backends"]) == list(BACKENDS)
     for backend, behaviour in data["backends"].items():
         assert BackendBehaviour.from_json(behaviour) == scenario.backends.behaviour(backend)
@@ -308,6 +391,37 @@ def test_client_truth_names_each_disagreement() -> None:
     assert held.disagreements(node, connected=True, acked=None, disconnect="transport close") == [
         "socket.io-client websocket-first: disconnected (transport close) within 6 s"
     ]
+
+
+def test_client_truth_per_backend_origin_and_site() -> None:
+    """cors-restricted: a foreign Origin is refused by python-socketio itself, never by engine.io;
+    the SDK sends no Origin, so a truth with one is not about it."""
+    foreign = ClientTruth(
+        TransportOrder.WEBSOCKET_FIRST,
+        connects=False,
+        origin="https://evil.example",
+        backends=(BackendKind.PYTHON,),
+    )
+    assert foreign.applies_to(ClientKind.SOCKETIO_CLIENT, BackendKind.PYTHON)
+    assert not foreign.applies_to(ClientKind.SOCKETIO_CLIENT, BackendKind.NODE)
+    assert foreign.applies_to(ClientKind.SOCKETIO_CLIENT)  # any kind
+    assert not foreign.applies_to(ClientKind.SDK, BackendKind.PYTHON)
+    assert ClientTruth(TransportOrder.POLLING_FIRST, connects=False).site == "edge"
+    assert ClientTruth(TransportOrder.POLLING_FIRST, connects=False, site="lb").to_json()["site"] == "lb"
+    for bad in ({"site": "api"}, {"site": "cdn"}, {"backends": ()}):
+        with pytest.raises(ConfigError, match=r"Socket\.IO sites"):
+            ClientTruth(TransportOrder.POLLING_FIRST, connects=False, **bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="origin must look like"):
+        ClientTruth(TransportOrder.POLLING_FIRST, connects=False, origin="evil")
+    cors = SCENARIOS["cors-restricted"].truth.clients
+    by_backend = {
+        k: [(t.origin, t.connects) for t in cors if t.applies_to(ClientKind.PYTHON_SOCKETIO, k)]
+        for k in BackendKind
+    }
+    # python-socketio's WebSocket sends an Origin of its own (the server's URL): refused there too
+    evil = "https://evil.example"
+    assert set(by_backend[BackendKind.PYTHON]) == {(None, True), (None, False), (evil, False)}
+    assert set(by_backend[BackendKind.NODE]) == {(None, True), ("https://evil.example", True)}
 
 
 def test_client_truth_is_checked_when_it_is_written() -> None:
@@ -433,9 +547,17 @@ def test_markdown_table_has_a_row_per_scenario_from_its_entry() -> None:
         assert cells[0].startswith(f"`{scenario.name}`")
         assert cells[1] == f"{scenario.balancer.kind}, `{scenario.balancer.policy}`"
         assert cells[2] == scenario.description
-        assert cells[3].startswith(", ".join(f"`{f}`" for f in scenario.expected_findings))
+        diagnosis = cells[3]
+        if scenario.truth.origin is not None:  # the truth holds for a probe on that origin only
+            prefix = f"probed with `--origin {scenario.truth.origin}`: "
+            assert diagnosis.startswith(prefix)
+            diagnosis = diagnosis.removeprefix(prefix)
+        assert diagnosis.startswith(", ".join(f"`{f}`" for f in scenario.expected_findings))
         for truth in scenario.truth.networks:
             assert all(f"`{f}`" in cells[3] for f in truth.adds)
+        balancers, servers = cells[4].split(" × ")
+        assert balancers.split(", ") == [str(k) for k in scenario.balancers]
+        assert servers.split(", ") == [str(k) for k in scenario.servers]
     assert "`incident` (default)" in rows[list(SCENARIOS).index(DEFAULT_SCENARIO)]
 
 
