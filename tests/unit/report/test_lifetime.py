@@ -40,7 +40,8 @@ def test_the_section_links_the_findings_drawn_from_the_sessions(tmp_path: Path) 
     assert "## Connection lifetime" in md
     assert f'href="#{finding_anchor(FindingId.PAYLOAD_TOO_LARGE)}"' in html
     assert re.search(
-        r"\| inscribe-1 \| direct \| websocket \|.*\| 65,536 B; 6[56],[0-9]{3} B failed \| up to 47 KiB \|", md
+        r"\| inscribe-1 \| direct \| websocket \|.*\| 65,536 B; 6[56],[0-9]{3} B failed \| up to 47 KiB \|",
+        md,
     )
     assert "up to 47 KiB" in md  # the files whose start-inscription fits in 64 KiB
 
