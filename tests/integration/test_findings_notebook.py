@@ -121,14 +121,16 @@ def test_findings_notebook_writes_the_ground_truth_and_renders_every_section(tmp
     assert errors == []
     html = "\n".join(outputs_of(nb, "text/html"))
     markdown = "\n".join(outputs_of(nb, "text/markdown"))
-    # One output per section (Connection lifetime among them: "not measured" on this shallow run).
-    assert len(outputs_of(nb, "text/html")) == len(outputs_of(nb, "text/markdown")) == 12
-    assert "Not measured: this run had no slow probes" in "\n".join(outputs_of(nb, "text/markdown"))
-    # The charts: embedded in the HTML, files beside the Markdown (written by the notebook).
-    assert html.count("<figure") == 2 and "data:image/png;base64," in html
+    # One output per section (Connection lifetime among them, from the fixture's --deep sessions;
+    # Vantage points too: "local" alone).
+    assert len(outputs_of(nb, "text/html")) == len(outputs_of(nb, "text/markdown")) == 13
+    assert "| Target | Network | Transport | Lived | Ended |" in "\n".join(outputs_of(nb, "text/markdown"))
+    # The charts: embedded in the HTML, files beside the Markdown (written by the notebook): the
+    # latency and success charts, and how long the held sessions lived.
+    assert html.count("<figure") == 3 and "data:image/png;base64," in html
     for image in re.findall(r"\]\((findings_files/[a-z0-9-]+\.png)\)", markdown):
         assert (first / image).read_bytes().startswith(b"\x89PNG"), image
-    assert len(re.findall(r"\]\((findings_files/[a-z0-9-]+\.png)\)", markdown)) == 2
+    assert len(re.findall(r"\]\((findings_files/[a-z0-9-]+\.png)\)", markdown)) == 3
     # The sections in the report's order, each opening with the heading the contents link to.
     ids = re.findall(r'<h2 id="([a-z0-9-]+)"', html)
     assert ids == ["contents", *[github_slug(p) for p in PARTS[1:]]]

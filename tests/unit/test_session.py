@@ -871,7 +871,7 @@ def plausible(client: SioClient) -> list[str]:
     return texts
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([POLLING, WEBSOCKET]), st.data())
 def test_arbitrary_server_input_raises_only_protocol_error(transport: Transport, data: st.DataObject) -> None:
     """A driver that behaves as a correct pump (it only does what the state allows) and a server

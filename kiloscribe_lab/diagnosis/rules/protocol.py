@@ -19,8 +19,10 @@ from kiloscribe_lab.names import FindingId, Outcome, PlainPath, ProbeName, Redir
 from kiloscribe_lab.results import ProbeResult
 
 # engine.io ends an upgrade on a path it does not serve after destroyUpgradeTimeout (1 s),
-# without a byte: a WebSocket at /socket.io/ closed silently after about that long.
-_ENGINEIO_HANGUP_MS = (900.0, 1500.0)
+# without a byte: a WebSocket at /socket.io/ closed silently after about that long. The total
+# counts connect and TLS too, which a busy machine or a far server stretches; the sign is only a
+# hint, and only beside a 404 for /socket.io/ (1.5 s lost the lab's node cell under load).
+_ENGINEIO_HANGUP_MS = (900.0, 3000.0)
 # A URL path in an answer's text: "/ws/", "/realtime/socket.io" (not inside a word or a URL).
 _PATH_IN_TEXT = re.compile(r"(?<![\w.:/])(/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?)")
 

@@ -20,7 +20,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from kiloscribe_lab.lab.backend_config import BACKEND_HEADER
-from kiloscribe_lab.lab.scenarios import Balancer, BalancerKind, LbPolicy, Scenario
+from kiloscribe_lab.lab.scenarios import (
+    PING_INTERVAL_MS,
+    BackendBehaviour,
+    BackendSpec,
+    Balancer,
+    BalancerKind,
+    LbPolicy,
+    Scenario,
+)
 from kiloscribe_lab.lab.state import LabInfo
 from tests.integration.clients import http, polling_follow_up, polling_open, sio_session
 from tests.integration.lab.adhoc import NO_TRUTH, adhoc_labs
@@ -34,7 +42,15 @@ WS_PATH = "/socket.io/?EIO=4&transport=websocket"
 
 
 def scenario(name: str, balancer: Balancer) -> Scenario:
-    return Scenario(name=name, description=f"wire facts: {balancer}", truth=NO_TRUTH, balancer=balancer)
+    # The backends beat at engine.io's default 25 s (not the lab's 2 s): an idle session stays
+    # silent past the balancers' 4 s timeouts.
+    return Scenario(
+        name=name,
+        description=f"wire facts: {balancer}",
+        truth=NO_TRUTH,
+        balancer=balancer,
+        backends=BackendSpec(BackendBehaviour(ping_interval_ms=PING_INTERVAL_MS)),
+    )
 
 
 SCENARIOS = {

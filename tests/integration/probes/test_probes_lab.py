@@ -7,6 +7,7 @@ import json
 import pytest
 
 from kiloscribe_lab.details import DETAIL_SHAPES, shape_problems
+from kiloscribe_lab.lab.scenarios import LAB_PING_INTERVAL_MS, PING_TIMEOUT_MS
 from kiloscribe_lab.names import Outcome, ProbeName
 from kiloscribe_lab.results import ProbeResult
 from tests.integration.conftest import InvestigationGetter
@@ -66,7 +67,7 @@ def test_plain_websocket_fails_where_socketio_works(investigation: Investigation
     engineio_ws = pick(results, "inscribe-1", ProbeName.WEBSOCKET_PLAIN, "socket.io")
     assert engineio_ws.outcome is Outcome.OK
     assert engineio_ws.detail["first_frame"].startswith("0{")
-    assert engineio_ws.detail["engineio_open"]["pingInterval"] == 25000
+    assert engineio_ws.detail["engineio_open"]["pingInterval"] == LAB_PING_INTERVAL_MS  # the lab beats fast
     for transport in ("websocket", "polling"):
         assert pick(results, "inscribe-1", ProbeName.SOCKETIO_CONNECT, f"{transport}:valid").ok
 
@@ -82,7 +83,7 @@ def test_engineio_handshake_parses_the_open_packet(investigation: InvestigationG
     assert r.outcome is Outcome.OK
     assert r.detail["engineio_version"] == 4
     assert r.detail["upgrades"] == ["websocket"]
-    assert (r.detail["pingInterval"], r.detail["pingTimeout"]) == (25000, 20000)
+    assert (r.detail["pingInterval"], r.detail["pingTimeout"]) == (LAB_PING_INTERVAL_MS, PING_TIMEOUT_MS)
     assert r.detail["maxPayload"] == 1_000_000
     assert r.detail["eio3"].startswith("refused: HTTP/1.1 400")
 
