@@ -436,7 +436,7 @@ class ClientTruth:
                 allowed = (expected,) if isinstance(expected, str) else expected
                 if disconnect not in allowed:
                     wrong.append(
-                        f"{client} {self.order}: disconnect {disconnect!r}, not {' or '.join(allowed)}"
+                        f"{client} {self.order}: disconnect {disconnect!r}, not {' or '.join(map(repr, allowed))}"
                     )
         return wrong
 

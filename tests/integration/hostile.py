@@ -388,8 +388,8 @@ def hostile_process(names: list[str], start_s: float = 30.0) -> Iterator[dict[st
             if child.stdin is not None:
                 child.stdin.close()
         try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
+            child.wait(2)  # a server still holding a hostile connection open would wait out its own
+        except subprocess.TimeoutExpired:  # grace (10 s): nothing here needs a clean exit
             child.kill()
             child.wait()
 

@@ -77,9 +77,15 @@ def test_findings_equal_ground_truth(scenario_table: Table, cell: Cell) -> None:
     got = {f.id: f.severity for f in findings}
     expected = set(SCENARIOS[cell.scenario].expected_findings)
     shown = [f"{f.severity} {f.id}: {f.title}" for f in findings]
-    assert expected <= set(got), (f"missing {sorted(expected - set(got))}", shown)
+    # What did not work, for the next reader of a failure (the table's runs are not kept).
+    failed = [
+        f"{r.detail.get('label') or r.target} {r.probe} {r.variant or ''}: {r.outcome} {(r.error or '')[:90]}"
+        for r in run.results
+        if not r.ok
+    ]
+    assert expected <= set(got), (f"missing {sorted(expected - set(got))}", shown, failed)
     extra = {i for i, severity in got.items() if i not in expected and severity is not Severity.INFO}
-    assert not extra, (f"findings beyond the ground truth: {sorted(extra)}", shown)
+    assert not extra, (f"findings beyond the ground truth: {sorted(extra)}", shown, failed)
     direct = {r.target for r in run.results if r.detail.get("label") in BACKENDS}  # their URLs
     wrong = []
     for finding in findings:
