@@ -435,9 +435,8 @@ class ClientTruth:
             elif expected is not None and client is ClientKind.SOCKETIO_CLIENT:
                 allowed = (expected,) if isinstance(expected, str) else expected
                 if disconnect not in allowed:
-                    wrong.append(
-                        f"{client} {self.order}: disconnect {disconnect!r}, not {' or '.join(map(repr, allowed))}"
-                    )
+                    said = " or ".join(map(repr, allowed))
+                    wrong.append(f"{client} {self.order}: disconnect {disconnect!r}, not {said}")
         return wrong
 
     def to_json(self) -> dict[str, object]:
