@@ -707,12 +707,24 @@ def lifetime_section(
     if drawn:
         blocks.append(Para(("Found from these sessions: ", *_joined([_finding_link(f) for f in drawn]))))
     else:
-        blocks.append(
-            Para(
-                "Every held session outlived its heartbeat on time and every message up to an inscription of "
-                "the users' file size passed: nothing to fix here."
+        # A session that could not be held (refused, lost to another backend) or a message that
+        # could not be tried proves nothing about idle cuts or limits: say so, not "all well".
+        untested = [r for r in rows if r.cut or r.lived_s is None or not r.largest_passed]
+        if untested:
+            blocks.append(
+                Para(
+                    f"No idle cut, late heartbeat or message limit was found, but {len(untested)} of "
+                    f"{len(rows)} sessions could not be held or sent a message: what stopped them is "
+                    "another fault (see Root Cause Analysis), and over them these faults are not ruled out."
+                )
             )
-        )
+        else:
+            blocks.append(
+                Para(
+                    "Every held session outlived its heartbeat on time and every message up to an "
+                    "inscription of the users' file size passed: nothing to fix here."
+                )
+            )
     blocks.append(lifetime.lifetime_table(rows))
     chart = lifetime.lifetime_chart(rows)
     if chart is not None:

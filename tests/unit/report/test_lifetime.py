@@ -54,3 +54,12 @@ def test_a_healthy_deep_run_says_nothing_to_fix_and_a_shallow_one_says_not_measu
     shallow = list(load_run(make_run_dir(tmp_path, without_deep, failed=False)).results)
     md = lifetime_section(shallow, diagnose(shallow, KEY_ENV)).markdown()
     assert "Not measured" in md and "--no-deep" in md
+
+
+def test_sessions_other_faults_stopped_are_not_called_healthy() -> None:
+    """The incident's sessions through the round robin are refused or lost: no lifetime fault,
+    but nothing ruled out over them either."""
+    results = fixture("incident")
+    md = lifetime_section(results, diagnose(results, KEY_ENV)).markdown()
+    assert "nothing to fix here" not in md
+    assert re.search(r"but \d+ of \d+ sessions could not be held or sent a message", md)
