@@ -14,6 +14,9 @@ The Engine.IO side (targets, packets, what an answer means) is
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 from kiloscribe_lab import protocol
 from kiloscribe_lab.details import (
     EngineioHandshakeDetail,
@@ -162,6 +165,9 @@ def _cookie_pairs(response: HttpResponse) -> dict[str, str]:
     return pairs
 
 
+FOLLOW_UP_JITTER_S = 0.03
+
+
 async def sticky_session(ctx: ProbeContext, rec: Recorder, *, keep_cookies: bool) -> ProbeResult:
     client = SioClient()
     endpoint = ctx.endpoint.with_path(client.handshake_target())
@@ -196,6 +202,10 @@ async def sticky_session(ctx: ProbeContext, rec: Recorder, *, keep_cookies: bool
         follow_path = client.polling_target()
         answers: list[FollowUp] = []
         for _ in range(ctx.options.follow_ups):
+            # A round robin counts every client's requests: with the other probes of the same
+            # balancer stepping in lockstep, each could meet the same backend every time and a
+            # balancer without stickiness pass for sticky. A few ms of jitter breaks the step.
+            await asyncio.sleep(random.uniform(0.0, FOLLOW_UP_JITTER_S))  # jitter, no secret
             headers = []
             if keep_cookies and jar:
                 headers.append(("cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))

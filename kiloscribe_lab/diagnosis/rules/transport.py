@@ -394,9 +394,13 @@ def _sessions_lost(ev: Evidence) -> tuple[_Lost, _Lost]:
             without = ev.where(ProbeName.STICKY_SESSION, CookieMode.NO_COOKIES, t, place=n)
             lost_with = any(_moved(r) for r in with_cookies)
             lost_without = any(_moved(r) for r in without)
-            if lost_with or (lost_without and not any(r.ok for r in with_cookies)):
+            # Kept "thanks to the cookie" only when the balancer set one: with none, the client
+            # that returns cookies kept its session by the luck of a round robin's draw.
+            cookie_set = any(r.detail.get("cookie_names") for r in with_cookies)
+            kept_with = any(r.ok for r in with_cookies)
+            if lost_with or (lost_without and not (kept_with and cookie_set)):
                 missing.append((t, with_cookies + without))
-            elif lost_without and any(r.ok for r in with_cookies):
+            elif lost_without:
                 cookie_only.append((t, with_cookies + without))
     return missing, cookie_only
 

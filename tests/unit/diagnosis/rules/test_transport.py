@@ -28,7 +28,9 @@ from tests.unit.diagnosis.helpers import EDGE, LB, A, B, failing, fire, ids, pr,
 def _sticky(
     target: str, cookies: Outcome, no_cookies: Outcome, *, network: str = "direct", **detail: Any
 ) -> list[ProbeResult]:
-    # The no-cookie jar loses more sessions (3 of 6) than the one that returns cookies (2 of 6).
+    # The no-cookie jar loses more sessions (3 of 6) than the one that returns cookies (2 of 6);
+    # the balancer set its cookie "lb" unless told otherwise.
+    detail.setdefault("cookie_names", ["lb"])
     return [
         pr(
             ProbeName.STICKY_SESSION,
@@ -104,6 +106,14 @@ def test_sticky_missing_on_one_balancer_supersedes_cookie_only_on_another() -> N
     found = ids(diagnose(results))
     assert FindingId.STICKY_SESSIONS_MISSING in found
     assert FindingId.STICKY_SESSIONS_COOKIE_ONLY not in found
+
+
+def test_a_session_kept_without_any_cookie_is_luck_not_cookie_stickiness() -> None:
+    """nginx round robin sets no cookie: the client that returns cookies kept its session only
+    because the rotation happened to bring its requests back (other clients' requests between)."""
+    results = working(LB) + _sticky(LB, Outcome.OK, Outcome.SESSION_UNKNOWN, cookie_names=[])
+    assert fire(sticky_sessions_missing, results).targets == (LB,)
+    quiet(sticky_sessions_cookie_only, results)
 
 
 def test_sticky_missing_when_the_cookieless_client_loses_it_and_cookies_do_not_help() -> None:
