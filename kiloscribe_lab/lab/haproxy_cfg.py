@@ -81,7 +81,14 @@ def _frontend(scenario: Scenario, ports: LabPorts, lab_dir: Path) -> list[str]:
 # A production HAProxy checks its servers: without checks it keeps sending requests to a dead
 # one and retries each (`retries 3`, 1 s apart for a refused connection): a 503 after 3 s. The
 # lab checks every second and takes a server out at its first failure, so a lab is ready at once.
-HEALTH_CHECK = [f"option httpchk GET {HEALTH_PATH}", "default-server check inter 1s fall 1 rise 1"]
+# A failure is a refused connection or an error, not a slow answer: without `timeout check` the
+# whole check must finish within `inter` (1 s), and on a busy machine every live server failed it
+# at once (503 "No server is available"). A dead server still refuses at once.
+HEALTH_CHECK = [
+    f"option httpchk GET {HEALTH_PATH}",
+    "timeout check 3s",
+    "default-server check inter 1s fall 1 rise 1",
+]
 
 
 def _backend(balancer: Balancer, ports: LabPorts) -> list[str]:

@@ -75,7 +75,11 @@ def test_each_policy_is_haproxys_own(policy: LbPolicy, balance: list[str]) -> No
     servers = [
         f"server {n} 127.0.0.1:{PORTS.backend[n]}" + (f" cookie {n}" if cookie else "") for n in BACKENDS
     ]
-    checks = ["option httpchk GET /api/health", "default-server check inter 1s fall 1 rise 1"]
+    checks = [
+        "option httpchk GET /api/health",
+        "timeout check 3s",
+        "default-server check inter 1s fall 1 rise 1",
+    ]
     assert backend == [*balance, *checks, *servers]
 
 
