@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiloscribe_lab.lab import fleet
+from kiloscribe_lab.lab.state import LabInfo
 from kiloscribe_lab.probes.runner import investigate
 from kiloscribe_lab.settings import ProbeOptions
 
@@ -60,22 +61,18 @@ def bench_lab() -> dict[str, object]:
     }
 
 
+def lab_probe_argv(info: LabInfo) -> list[str]:
+    """``kiloscribe-lab probe`` of a lab's balancer, with its CA and key variable."""
+    return [*CLI, "probe", info.lb, "--ca-bundle", str(info.ca_bundle), "--api-key-env", info.api_key_env]
+
+
 def bench_probe() -> dict[str, object]:
     """Issue 3: all probes against one healthy lab endpoint, as a whole process: ~1 s, ≤ 1.5 s."""
     with tempfile.TemporaryDirectory() as d:
         info = fleet.up(Path(d), "healthy")
         try:
             env = fleet.lab_environment(info)
-            argv = [
-                *CLI,
-                "probe",
-                info.lb,
-                "--ca-bundle",
-                str(info.ca_bundle),
-                "--api-key-env",
-                info.api_key_env,
-                "--json",
-            ]
+            argv = [*lab_probe_argv(info), "--json"]
             wall, samples = median_of(lambda: timed(argv, env))
             import_only, _ = median_of(
                 lambda: timed([sys.executable, "-c", "import kiloscribe_lab.probes.runner"], env)
@@ -98,15 +95,7 @@ def bench_deep() -> dict[str, object]:
         info = fleet.up(Path(d), "healthy")
         try:
             env = fleet.lab_environment(info)
-            base = [
-                *CLI,
-                "probe",
-                info.lb,
-                "--ca-bundle",
-                str(info.ca_bundle),
-                "--api-key-env",
-                info.api_key_env,
-            ]
+            base = lab_probe_argv(info)
             argv = [*base, "--deep", "--json"]
             wall, samples = median_of(lambda: timed(argv, env))
             shallow, _ = median_of(lambda: timed([*base, "--json"], env))
